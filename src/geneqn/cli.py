@@ -1,0 +1,326 @@
+"""The ``geneqn`` command."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from pathlib import Path
+from typing import Iterator, List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from geneqn import __version__, progress
+from geneqn.errors import GeneqnError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="geneqn: distil genomic equations that predict cell-type expression from the "
+                       "regulatory code around each gene's TSS.")
+features_app = typer.Typer(no_args_is_help=True, help="Compute the gene x feature table (stage 'features').")
+app.add_typer(features_app, name="features")
+
+console = Console(stderr=True)
+out = Console()
+
+
+class RichReporter:
+    """Renders geneqn.progress tasks as rich progress bars with an ETA."""
+
+    def __init__(self, console: Console):
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+
+        self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                                  MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("eta"),
+                                  TimeRemainingColumn(), console=console, transient=True,
+                                  disable=not console.is_terminal)
+        self._open = 0
+
+    def start(self, description, total):
+        if self._open == 0:
+            self._progress.start()
+        self._open += 1
+        return self._progress.add_task(description, total=total)
+
+    def advance(self, handle, amount=1.0):
+        self._progress.advance(handle, amount)
+
+    def finish(self, handle):
+        self._progress.remove_task(handle)
+        self._open -= 1
+        if self._open == 0:
+            self._progress.stop()
+
+
+@contextlib.contextmanager
+def _session(verbose: bool) -> Iterator[None]:
+    from rich.logging import RichHandler
+
+    handler = RichHandler(console=console, show_path=False, show_time=False)
+    root = logging.getLogger("geneqn")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    root.propagate = False
+    previous = progress.set_reporter(RichReporter(console))
+    try:
+        yield
+    except GeneqnError as e:
+        console.print(f"[bold red]error:[/] {e}")
+        raise typer.Exit(2)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]: finished stages are kept; run the same command again "
+                      "to resume.")
+        raise typer.Exit(130)
+    finally:
+        progress.set_reporter(previous)
+
+
+def _load(config: Optional[Path], run: Optional[Path]):
+    from geneqn.config import load_config
+    from geneqn.pipeline import config_replace
+
+    cfg = load_config(config)
+    if run is not None:
+        cfg = config_replace(cfg, run={"folder": str(run)})
+    return cfg
+
+
+ConfigOpt = typer.Option(None, "--config", "-c", help="TOML config (default: the paper's defaults).")
+RunOpt = typer.Option(None, "--run", "-r", help="Run folder (overrides run.folder of the config).")
+ForceOpt = typer.Option(False, "--force", help="Redo the stage even if its outputs are up to date.")
+VerboseOpt = typer.Option(False, "--verbose", "-v", help="Debug logging.")
+
+
+def _version_callback(value: bool):
+    if value:
+        out.print(f"geneqn {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True,
+                                      help="Print the version and exit.")):
+    pass
+
+
+@app.command("config")
+def config_cmd(show: bool = typer.Option(False, "--show", help="Print the effective config as TOML."),
+               config: Optional[Path] = ConfigOpt, run: Optional[Path] = RunOpt):
+    """Check a config file; with --show print the effective config (defaults filled in)."""
+    with _session(False):
+        cfg = _load(config, run)
+        if show:
+            out.print(cfg.to_toml(), markup=False, highlight=False)
+        else:
+            console.print(f"[green]config OK[/] ({config or 'defaults'})")
+
+
+def _print_summary(title: str, summary: dict) -> None:
+    console.print(f"[green]{title}[/]: " + ", ".join(f"{k}={v}" for k, v in summary.items()
+                                                      if not isinstance(v, (dict, list))))
+
+
+@app.command("targets")
+def targets_cmd(
+    expression: Optional[Path] = typer.Argument(None, help="h5ad, 10x folder, or CSV/TSV/parquet of "
+                                                "genes x cell types (already averaged)."),
+    cell_type_column: Optional[str] = typer.Option(None, help="obs column with cell-type labels."),
+    cell_types: Optional[str] = typer.Option(None, help="Comma-separated cell types (default: all "
+                                             "with at least --min-cells cells)."),
+    min_cells: Optional[int] = typer.Option(None, help="Smallest cell count for a cell type."),
+    values: Optional[str] = typer.Option(None, help="cp10k (raw counts per 10,000; default), X, or "
+                                         "layer:NAME."),
+    format: Optional[str] = typer.Option(None, help="auto | h5ad | 10x | table"),
+    config: Optional[Path] = ConfigOpt, run: Optional[Path] = RunOpt, force: bool = ForceOpt,
+    verbose: bool = VerboseOpt,
+):
+    """Expression -> per-cell-type targets g (log2(mean + 0.001) scaled to [-1, 1]).
+
+    Writes targets.parquet in the run folder.
+    """
+    from geneqn.pipeline import Run, config_replace
+
+    with _session(verbose):
+        cfg = _load(config, run)
+        updates = {k: v for k, v in dict(
+            path=str(expression.resolve()) if expression else None, cell_type_column=cell_type_column,
+            cell_types=[c.strip() for c in cell_types.split(",")] if cell_types else None,
+            min_cells=min_cells, values=values, format=format).items() if v is not None}
+        cfg = config_replace(cfg, expression=updates)
+        summary = Run(cfg).run_stage("targets", force=force)
+        table = Table("cell type", "cells", title=f"targets: {summary['n_genes']:,} genes")
+        for ct, n in summary["cell_types"].items():
+            table.add_row(ct, "" if n is None else str(n))
+        out.print(table)
+
+
+@app.command("tss")
+def tss_cmd(
+    annotation: Optional[Path] = typer.Argument(None, help="MANE summary (.txt.gz), GTF, BED6, or a "
+                                                "geneqn TSS table (.parquet)."),
+    format: Optional[str] = typer.Option(None, help="auto | mane | gtf | bed | table"),
+    config: Optional[Path] = ConfigOpt, run: Optional[Path] = RunOpt, force: bool = ForceOpt,
+    verbose: bool = VerboseOpt,
+):
+    """Annotation -> one TSS per expression gene (Ensembl id, then symbol, then NCBI GeneID).
+
+    Writes tss.parquet and unmatched_genes.txt in the run folder.
+    """
+    from geneqn.pipeline import Run, config_replace
+
+    with _session(verbose):
+        cfg = _load(config, run)
+        updates = {k: v for k, v in dict(path=str(annotation.resolve()) if annotation else None,
+                                         format=format).items() if v is not None}
+        cfg = config_replace(cfg, annotation=updates)
+        s = Run(cfg).run_stage("tss", force=force)
+        out.print(f"{s['matched']:,} of {s['expression_genes']:,} expression genes matched a TSS "
+                  f"({', '.join(f'{n:,} by {k}' for k, n in s['by'].items() if n)}); "
+                  f"{s['unmatched']:,} unmatched, listed in {Path(cfg.run.folder) / 'unmatched_genes.txt'}")
+
+
+@app.command("windows")
+def windows_cmd(
+    genome: Path = typer.Option(..., help="FASTA (plain or bgzip) or 2bit genome."),
+    tss: Path = typer.Option(..., help="TSS table (.parquet from `geneqn tss`) or annotation file."),
+    output: Path = typer.Option(..., "--out", "-o", help="Output .npz: genes and uint8 codes (A,C,G,T,N = 0..4)."),
+    length: int = typer.Option(4096, help="Window length in bp."),
+    verbose: bool = VerboseOpt,
+):
+    """Extract the TSS windows of every gene as compact uint8 codes (for other tools)."""
+    import numpy as np
+
+    from geneqn._io import atomic_path
+    from geneqn.genes import read_tss
+    from geneqn.genome import Genome, check_chromosomes, iter_windows
+
+    with _session(verbose):
+        g = Genome(genome)
+        table = read_tss(tss)
+        table, skipped = check_chromosomes(g, table)
+        genes, codes = [], []
+        for batch in progress.track(iter_windows(g, table, 256, length), "windows",
+                                    total=-(-len(table) // 256)):
+            genes += batch.genes
+            codes.append(batch.codes)
+        with atomic_path(output) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez_compressed(fh, genes=np.array(genes), codes=np.concatenate(codes))
+        out.print(f"{len(genes):,} windows of {length:,} bp -> {output}"
+                  + (f"; {len(skipped)} gene(s) skipped (chromosome not in genome)" if skipped else ""))
+
+
+def _features(provider: str, config, run, force, verbose, **fields):
+    from geneqn.pipeline import Run, config_replace
+
+    with _session(verbose):
+        cfg = _load(config, run)
+        sections = {"features": {"provider": provider, **{k: v for k, v in fields.items()
+                                                           if v is not None and k != "genome"}}}
+        if fields.get("genome"):
+            sections["genome"] = {"path": fields["genome"]}
+        cfg = config_replace(cfg, **sections)
+        r = Run(cfg)
+        if fields.get("tss"):
+            pass
+        s = r.run_stage("features", force=force)
+        out.print(f"features ({s['provider']}): {s['n_genes']:,} genes x {s['n_features']} -> "
+                  f"{r.path('features.parquet')}")
+
+
+@features_app.command("table")
+def features_table(table: Path = typer.Argument(..., help="CSV/TSV/parquet: first column gene id "
+                                                "(Ensembl or symbol), then numeric features."),
+                   config: Optional[Path] = ConfigOpt, run: Optional[Path] = RunOpt,
+                   force: bool = ForceOpt, verbose: bool = VerboseOpt):
+    """Use a feature table you bring (one row per gene)."""
+    _features("table", config, run, force, verbose, table=str(table.resolve()))
+
+
+@features_app.command("demo")
+def features_demo(config: Optional[Path] = ConfigOpt, run: Optional[Path] = RunOpt,
+                  force: bool = ForceOpt, verbose: bool = VerboseOpt):
+    """The embedded demo's regulatory-annotation features (REMO cCRE coverage; a stand-in for Sei)."""
+    _features("demo", config, run, force, verbose)
+
+
+@app.command("dataset")
+def dataset_cmd(config: Optional[Path] = ConfigOpt, run: Optional[Path] = RunOpt,
+                seed: Optional[int] = typer.Option(None, help="Split seed (default: run.seed)."),
+                force: bool = ForceOpt, verbose: bool = VerboseOpt):
+    """Join targets and features on gene and make the seeded 72/8/20 split (split.parquet)."""
+    from geneqn.pipeline import Run, config_replace
+
+    with _session(verbose):
+        cfg = _load(config, run)
+        if seed is not None:
+            cfg = config_replace(cfg, run={"seed": seed})
+        s = Run(cfg).run_stage("dataset", force=force)
+        out.print(f"dataset: {s['n_genes']:,} genes x {s['n_features']} features; train {s['n_train']:,}, "
+                  f"valid {s['n_valid']:,}, test {s['n_test']:,}; cell types: {', '.join(s['cell_types'])}")
+
+
+@app.command("ridge")
+def ridge_cmd(config: Optional[Path] = ConfigOpt, run: Optional[Path] = RunOpt,
+              force: bool = ForceOpt, verbose: bool = VerboseOpt):
+    """Ridge baseline (alpha chosen on valid): test Pearson r per cell type."""
+    from geneqn.pipeline import Run
+
+    with _session(verbose):
+        cfg = _load(config, run)
+        s = Run(cfg).run_stage("ridge", force=force)
+        _print_r_table("ridge", s)
+
+
+def _print_r_table(title: str, results: dict) -> None:
+    table = Table("cell type", "test Pearson r", title=title)
+    for ct, r in results.items():
+        table.add_row(ct, f"{r:.3f}")
+    out.print(table)
+
+
+@app.command("run")
+def run_cmd(config: Path = typer.Argument(..., help="TOML config of the run."),
+            run: Optional[Path] = RunOpt,
+            force: List[str] = typer.Option([], "--force", help="Redo this stage (repeatable)."),
+            verbose: bool = VerboseOpt):
+    """Run every stage in order; finished, up-to-date stages are skipped (resumable)."""
+    from geneqn.pipeline import STAGES, run_all
+
+    with _session(verbose):
+        cfg = _load(config, run)
+        unknown = [f for f in force if f not in STAGES]
+        if unknown:
+            raise GeneqnError(f"--force {', '.join(unknown)}: no such stage; stages: {', '.join(STAGES)}.")
+        results = run_all(cfg, force=tuple(force))
+        _print_r_table("ridge", results["ridge"])
+        out.print(f"run folder: {cfg.run.folder}")
+
+
+@app.command("demo")
+def demo_cmd(run: Path = typer.Option(Path("geneqn-demo"), "--run", "-r", help="Run folder."),
+             seed: int = typer.Option(0, help="Seed of the split."),
+             force: bool = typer.Option(False, "--force", help="Redo every stage."),
+             verbose: bool = VerboseOpt):
+    """Run the pipeline on the embedded demo bundle (human pancreas, 9 cell types, REMO features)."""
+    from geneqn.pipeline import STAGES, demo_config, run_all
+
+    with _session(verbose):
+        cfg = demo_config(run, seed)
+        results = run_all(cfg, force=tuple(STAGES) if force else ())
+        s = results["tss"]
+        console.print(f"{s['matched']:,} genes with expression and a TSS; "
+                      f"{results['dataset']['n_features']} regulatory-annotation features "
+                      "(REMO cCRE coverage per tissue; a stand-in for Sei)")
+        _print_r_table("ridge baseline on the demo (test genes)", results["ridge"])
+        out.print(f"run folder: {run.resolve()}")
+
+
+def entrypoint() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

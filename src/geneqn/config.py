@@ -1,0 +1,225 @@
+"""The one typed configuration of a geneqn run.
+
+Defaults are the paper's (Methods). A config is read from TOML; every section and key is
+checked, and a wrong one fails with a message naming the key, what was expected and the valid
+choices. ``geneqn config --show`` prints the effective config as TOML.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from geneqn.errors import GeneqnError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+@dataclass
+class RunConfig:
+    folder: str = "geneqn-run"
+    """Run folder: every stage writes its outputs here."""
+    seed: int = 0
+    """One seed for splits, architectures and equations."""
+
+
+@dataclass
+class ExpressionConfig:
+    path: str = ""
+    """h5ad file, 10x matrix folder, or CSV/TSV/parquet of genes x cell types (already averaged)."""
+    format: str = "auto"
+    """auto | h5ad | 10x | table"""
+    cell_type_column: str = "cell_type"
+    cell_types: list[str] = field(default_factory=list)
+    """Cell types to use; empty: every cell type with at least min_cells cells."""
+    min_cells: int = 20
+    values: str = "cp10k"
+    """cp10k (raw counts normalised to counts per 10,000; .raw.X when present) | X | layer:NAME"""
+    pseudocount: float = 0.001
+    """g1 = log2(g0 + pseudocount) (paper: 0.001)."""
+
+
+@dataclass
+class AnnotationConfig:
+    path: str = ""
+    """MANE summary (MANE.GRCh38.v*.summary.txt.gz), GTF, BED6, or a geneqn TSS table (.parquet)."""
+    format: str = "auto"
+    """auto | mane | gtf | bed | table"""
+
+
+@dataclass
+class GenomeConfig:
+    path: str = ""
+    """FASTA (plain or bgzip, with .fai) or 2bit."""
+    window: int = 4096
+    """Window length in bp, centred on the TSS: [tss - window/2, tss + window/2)."""
+
+
+@dataclass
+class FeaturesConfig:
+    provider: str = "sei"
+    """sei | table | demo"""
+    table: str = ""
+    """provider = table: CSV/TSV/parquet, one row per gene, first column the gene id."""
+    model_dir: str = ""
+    """provider = sei: folder with sei.pth and projvec_targets.npy."""
+    device: str = "auto"
+    """provider = sei: auto | cpu | cuda | cuda:N"""
+    batch_size: int = 16
+
+
+@dataclass
+class SplitConfig:
+    test_fraction: float = 0.2
+    valid_fraction: float = 0.1
+    """Fraction of the non-test genes held out for validation (paper: 10%, i.e. 72/8/20)."""
+
+
+@dataclass
+class Config:
+    run: RunConfig = field(default_factory=RunConfig)
+    expression: ExpressionConfig = field(default_factory=ExpressionConfig)
+    annotation: AnnotationConfig = field(default_factory=AnnotationConfig)
+    genome: GenomeConfig = field(default_factory=GenomeConfig)
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+
+    def validate(self) -> "Config":
+        """Check values that types alone do not; raise GeneqnError naming the key."""
+        _choice("expression.format", self.expression.format, ["auto", "h5ad", "10x", "table"])
+        if not (self.expression.values in ("cp10k", "X") or self.expression.values.startswith("layer:")):
+            raise GeneqnError(f"config: expression.values = {self.expression.values!r} is not valid; "
+                              "use 'cp10k', 'X' or 'layer:NAME'.")
+        _positive("expression.pseudocount", self.expression.pseudocount)
+        if self.expression.min_cells < 1:
+            raise GeneqnError("config: expression.min_cells must be at least 1.")
+        _choice("annotation.format", self.annotation.format, ["auto", "mane", "gtf", "bed", "table"])
+        if self.genome.window <= 0 or self.genome.window % 2:
+            raise GeneqnError(f"config: genome.window = {self.genome.window} must be a positive even "
+                              "number of bp (Sei needs 4096).")
+        _choice("features.provider", self.features.provider, ["sei", "table", "demo"])
+        if self.features.batch_size < 1:
+            raise GeneqnError("config: features.batch_size must be at least 1.")
+        for key in ("test_fraction", "valid_fraction"):
+            v = getattr(self.split, key)
+            if not 0 < v < 1:
+                raise GeneqnError(f"config: split.{key} = {v} must lie strictly between 0 and 1.")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_toml(self) -> str:
+        import tomli_w
+
+        return tomli_w.dumps(self.to_dict())
+
+
+def _choice(key: str, value: str, choices: list[str]) -> None:
+    if value not in choices:
+        raise GeneqnError(f"config: {key} = {value!r} is not one of {', '.join(choices)}.")
+
+
+def _positive(key: str, value: float) -> None:
+    if not value > 0:
+        raise GeneqnError(f"config: {key} = {value} must be positive.")
+
+
+def _coerce(key: str, value: Any, annotation: Any) -> Any:
+    """Check ``value`` against a dataclass field annotation (str/int/float/bool/list[...])."""
+    origin = typing.get_origin(annotation)
+    if origin in (list, tuple):
+        (inner,) = typing.get_args(annotation)[:1]
+        if not isinstance(value, list):
+            raise GeneqnError(f"config: {key} must be a list, got {value!r}.")
+        return [_coerce(f"{key}[{i}]", v, inner) for i, v in enumerate(value)]
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for option in typing.get_args(annotation):
+            if option is type(None):
+                if value is None:
+                    return None
+                continue
+            try:
+                return _coerce(key, value, option)
+            except GeneqnError as e:
+                errors.append(str(e))
+        raise GeneqnError(errors[0] if errors else f"config: {key} has a wrong type.")
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise GeneqnError(f"config: {key} must be a number, got {value!r}.")
+        return float(value)
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise GeneqnError(f"config: {key} must be an integer, got {value!r}.")
+        return value
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise GeneqnError(f"config: {key} must be true or false, got {value!r}.")
+        return value
+    if annotation is str:
+        if not isinstance(value, str):
+            raise GeneqnError(f"config: {key} must be a string, got {value!r}.")
+        return value
+    if dataclasses.is_dataclass(annotation):
+        if not isinstance(value, dict):
+            raise GeneqnError(f"config: [{key}] must be a table.")
+        return _build(annotation, value, key)
+    return value
+
+
+def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        place = f"[{where}]" if where else "the top level"
+        raise GeneqnError(f"config: unknown key(s) {', '.join(unknown)} in {place}; "
+                          f"valid keys: {', '.join(fields)}.")
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for name, value in data.items():
+        key = f"{where}.{name}" if where else name
+        kwargs[name] = _coerce(key, value, hints[name])
+    return cls(**kwargs)
+
+
+def from_dict(data: dict[str, Any]) -> Config:
+    """Build and validate a Config from a (possibly partial) nested dict."""
+    return _build(Config, data, "").validate()
+
+
+def load_config(path: str | Path | None) -> Config:
+    """Read a TOML config (None: the defaults) and validate it.
+
+    Relative paths inside the file are taken relative to the file's folder.
+    """
+    if path is None:
+        return Config().validate()
+    p = Path(path)
+    if not p.is_file():
+        raise GeneqnError(f"config file not found: {p}. Write one with `geneqn config --show > {p.name}` "
+                          "and edit it.")
+    try:
+        data = tomllib.loads(p.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise GeneqnError(f"config file {p} is not valid TOML: {e}.") from None
+    cfg = from_dict(data)
+    _resolve_paths(cfg, p.parent)
+    return cfg
+
+
+def _resolve_paths(cfg: Config, base: Path) -> None:
+    for section, key in [("run", "folder"), ("expression", "path"), ("annotation", "path"),
+                         ("genome", "path"), ("features", "table"), ("features", "model_dir")]:
+        obj = getattr(cfg, section)
+        value = getattr(obj, key)
+        if value and not Path(value).expanduser().is_absolute() and "://" not in value:
+            setattr(obj, key, str((base / value).resolve()))

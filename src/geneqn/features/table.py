@@ -1,0 +1,81 @@
+"""A gene x feature table that the user brings (CSV, TSV or parquet)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from geneqn._io import require_file
+from geneqn.errors import GeneqnError
+from geneqn.targets import looks_like_ensembl, strip_version
+
+log = logging.getLogger(__name__)
+
+
+def read_feature_table(path: str | Path) -> pd.DataFrame:
+    """Read a table whose first column is a gene id (Ensembl or symbol), the rest numeric features."""
+    p = require_file(path, "feature table")
+    if p.suffix == ".parquet":
+        df = pd.read_parquet(p)
+        if not isinstance(df.index, pd.RangeIndex):
+            df = df.reset_index()
+    else:
+        sep = "\t" if p.name.endswith((".tsv", ".tsv.gz", ".txt", ".txt.gz")) else ","
+        df = pd.read_csv(p, sep=sep)
+    if df.shape[1] < 2:
+        raise GeneqnError(f"{p}: a feature table needs a gene id column and at least one feature column.")
+    id_col = df.columns[0]
+    ids = df.pop(id_col).astype(str)
+    bad = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
+    if bad:
+        raise GeneqnError(f"{p}: feature column(s) {', '.join(map(str, bad[:5]))} are not numeric.")
+    if df.isna().any().any():
+        cols = df.columns[df.isna().any()].tolist()
+        raise GeneqnError(f"{p}: NaN in feature column(s) {', '.join(map(str, cols[:5]))}; fill or drop "
+                          "those genes first.")
+    key = strip_version(ids.values) if looks_like_ensembl(ids) else pd.Series(ids.values, dtype="string")
+    dup = key[key.duplicated()].unique()
+    if len(dup):
+        raise GeneqnError(f"{p}: gene(s) {', '.join(map(str, dup[:5]))} have more than one row.")
+    df.index = pd.Index(key.values, name="gene")
+    df.columns = [str(c) for c in df.columns]
+    return df.astype(np.float64)
+
+
+def align_to_tss(features: pd.DataFrame, tss: pd.DataFrame, source: str) -> pd.DataFrame:
+    """Re-key a feature table (by Ensembl id or symbol) to the TSS table's ``gene`` column."""
+    out = None
+    for col in ("gene", "gene_id", "symbol"):
+        if col not in tss.columns:
+            continue
+        keys = tss[col].astype("string")
+        hit = keys.isin(features.index)
+        if out is None or hit.sum() > out[1].sum():
+            out = (col, hit)
+    if out is None or out[1].sum() == 0:
+        raise GeneqnError(f"{source}: no gene of the feature table matches the TSS table's genes "
+                          "(tried expression key, Ensembl id and symbol).")
+    col, hit = out
+    sub = tss.loc[hit]
+    result = features.loc[sub[col].astype(str).values].copy()
+    result.index = pd.Index(sub["gene"].astype(str).values if "gene" in sub.columns
+                            else sub[col].astype(str).values, name="gene")
+    missing = int((~hit).sum())
+    if missing:
+        log.warning("%s: %d gene(s) of the TSS table have no features and are left out", source, missing)
+    return result
+
+
+class TableProvider:
+    """Features from a user's table; genes are matched by expression key, Ensembl id or symbol."""
+
+    name = "table"
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def compute(self, tss: pd.DataFrame, run_dir: Path | None = None) -> pd.DataFrame:
+        return align_to_tss(read_feature_table(self.path), tss, str(self.path))

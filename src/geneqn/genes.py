@@ -1,0 +1,299 @@
+"""Annotation -> one TSS per gene, and matching of those genes to the expression's genes.
+
+Readers return a TSS table with columns :data:`TSS_COLUMNS`: ``gene_id`` (Ensembl gene id,
+version stripped, may be missing), ``symbol``, ``ncbi_gene_id`` (may be missing),
+``transcript_id``, ``chrom``, ``tss`` (0-based position of the transcript's first base on its
+strand) and ``strand``.
+
+* MANE summary (``MANE.GRCh38.v*.summary.txt.gz``): "MANE Select" rows; 1-based closed
+  coordinates, so tss = chr_start - 1 on + and chr_end - 1 on -.
+* GTF (GENCODE / Ensembl): ``transcript`` rows; the transcript tagged ``MANE_Select`` per gene,
+  else ``Ensembl_canonical``, else the longest. 1-based closed coordinates as in MANE.
+* BED (BED6: chrom, start, end, name, score, strand): one row per transcript or gene; 0-based
+  half-open, so tss = start on + and end - 1 on -. ``name`` is an Ensembl gene id or a symbol.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from geneqn._io import require_file
+from geneqn.errors import GeneqnError
+from geneqn.targets import ENSEMBL_GENE, strip_version
+
+log = logging.getLogger(__name__)
+
+TSS_COLUMNS = ["gene_id", "symbol", "ncbi_gene_id", "transcript_id", "chrom", "tss", "strand"]
+
+_REFSEQ_CHROM = re.compile(r"^NC_0000(\d\d)\.\d+$")
+
+
+def normalise_chrom(name: str) -> str:
+    """UCSC-style chromosome name: ``1`` -> ``chr1``, ``NC_000023.11`` -> ``chrX``, ``MT`` -> ``chrM``."""
+    name = str(name)
+    m = _REFSEQ_CHROM.match(name)
+    if m:
+        n = int(m.group(1))
+        return {23: "chrX", 24: "chrY"}.get(n, f"chr{n}")
+    if name.startswith("NC_012920"):
+        return "chrM"
+    if name in ("MT", "M", "chrMT"):
+        return "chrM"
+    return name if name.startswith("chr") else f"chr{name}"
+
+
+def _open_text(path: Path):
+    with open(path, "rb") as fh:
+        magic = fh.read(2)
+    if magic == b"\x1f\x8b":
+        return io.TextIOWrapper(gzip.open(path), encoding="utf-8")
+    return open(path, encoding="utf-8")
+
+
+def _finish(df: pd.DataFrame) -> pd.DataFrame:
+    for col in TSS_COLUMNS:
+        if col not in df.columns:
+            df[col] = pd.NA
+    df = df[TSS_COLUMNS].copy()
+    for col in ("gene_id", "symbol", "ncbi_gene_id", "transcript_id", "chrom", "strand"):
+        df[col] = df[col].astype("string")
+    df["tss"] = df["tss"].astype(np.int64)
+    return df.reset_index(drop=True)
+
+
+def read_mane(path: str | Path) -> pd.DataFrame:
+    """TSS table from the official MANE summary file (MANE Select rows only)."""
+    p = require_file(path, "MANE summary file")
+    want = ["#NCBI_GeneID", "Ensembl_Gene", "symbol", "Ensembl_nuc", "MANE_status",
+            "GRCh38_chr", "chr_start", "chr_end", "chr_strand"]
+    with _open_text(p) as fh:
+        header = fh.readline().rstrip("\n").split("\t")
+        missing = [c for c in want if c not in header]
+        if missing:
+            raise GeneqnError(f"{p}: not a MANE summary file; header lacks {', '.join(missing)}. "
+                              "Expected MANE.GRCh38.v*.summary.txt(.gz) from NCBI/EBI.")
+        idx = {c: header.index(c) for c in want}
+        rows = []
+        for lineno, line in enumerate(fh, start=2):
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) != len(header):
+                raise GeneqnError(f"{p}, line {lineno}: expected {len(header)} tab-separated fields, "
+                                  f"found {len(parts)}. The file may be truncated or edited.")
+            if parts[idx["MANE_status"]] != "MANE Select":
+                continue
+            strand = parts[idx["chr_strand"]]
+            try:
+                start, end = int(parts[idx["chr_start"]]), int(parts[idx["chr_end"]])
+            except ValueError:
+                raise GeneqnError(f"{p}, line {lineno}: chr_start/chr_end are not integers.") from None
+            if strand not in "+-" or len(strand) != 1 or start < 1 or end < start:
+                raise GeneqnError(f"{p}, line {lineno}: bad strand {strand!r} or coordinates "
+                                  f"{start}-{end}.")
+            rows.append((parts[idx["Ensembl_Gene"]], parts[idx["symbol"]],
+                         parts[idx["#NCBI_GeneID"]].replace("GeneID:", ""),
+                         parts[idx["Ensembl_nuc"]], normalise_chrom(parts[idx["GRCh38_chr"]]),
+                         start - 1 if strand == "+" else end - 1, strand))
+    if not rows:
+        raise GeneqnError(f"{p}: no 'MANE Select' rows found.")
+    df = pd.DataFrame(rows, columns=["gene_id", "symbol", "ncbi_gene_id", "transcript_id", "chrom",
+                                     "tss", "strand"])
+    df["gene_id"] = strip_version(df["gene_id"]).values
+    return _finish(df)
+
+
+_GTF_ATTR = re.compile(r'(\S+)\s+"([^"]*)"')
+
+
+def read_gtf(path: str | Path) -> pd.DataFrame:
+    """TSS table from a GTF: one transcript per gene (MANE_Select > Ensembl_canonical > longest)."""
+    p = require_file(path, "GTF file")
+    rows = []
+    with _open_text(p) as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if line.startswith("#") or not line.strip():
+                continue
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) != 9:
+                raise GeneqnError(f"{p}, line {lineno}: a GTF row has 9 tab-separated fields, "
+                                  f"found {len(parts)}.")
+            if parts[2] != "transcript":
+                continue
+            try:
+                start, end = int(parts[3]), int(parts[4])
+            except ValueError:
+                raise GeneqnError(f"{p}, line {lineno}: start/end are not integers.") from None
+            strand = parts[6]
+            if strand not in ("+", "-"):
+                raise GeneqnError(f"{p}, line {lineno}: strand {strand!r} must be + or -.")
+            attrs: dict[str, list[str]] = {}
+            for k, v in _GTF_ATTR.findall(parts[8]):
+                attrs.setdefault(k, []).append(v)
+            tags = attrs.get("tag", [])
+            rank = 0 if "MANE_Select" in tags else 1 if "Ensembl_canonical" in tags else 2
+            gid = attrs.get("gene_id", [""])[0]
+            if not gid:
+                raise GeneqnError(f"{p}, line {lineno}: transcript row without gene_id.")
+            rows.append((gid, attrs.get("gene_name", [pd.NA])[0], attrs.get("transcript_id", [pd.NA])[0],
+                         normalise_chrom(parts[0]), start - 1 if strand == "+" else end - 1, strand,
+                         rank, end - start + 1))
+    if not rows:
+        raise GeneqnError(f"{p}: no 'transcript' rows; is this a GTF (not GFF3)?")
+    df = pd.DataFrame(rows, columns=["gene_id", "symbol", "transcript_id", "chrom", "tss", "strand",
+                                     "rank", "length"])
+    df = df.sort_values(["gene_id", "rank", "length"], ascending=[True, True, False], kind="stable")
+    chosen = df.groupby("gene_id", sort=False).head(1)
+    by_rank = chosen["rank"].value_counts().to_dict()
+    log.info("%s: %d genes (%d MANE_Select, %d Ensembl_canonical, %d longest transcript)", p,
+             len(chosen), by_rank.get(0, 0), by_rank.get(1, 0), by_rank.get(2, 0))
+    chosen = chosen.copy()
+    ens = chosen["gene_id"].str.match(ENSEMBL_GENE)
+    chosen["gene_id"] = np.where(ens, strip_version(chosen["gene_id"]).values, pd.NA)
+    chosen.loc[~ens.values, "symbol"] = chosen.loc[~ens.values, "symbol"].fillna(
+        df.loc[chosen.index[~ens.values], "gene_id"])
+    return _finish(chosen)
+
+
+def read_bed(path: str | Path) -> pd.DataFrame:
+    """TSS table from a BED6 of transcripts/genes (name = Ensembl gene id or symbol)."""
+    p = require_file(path, "BED file")
+    rows = []
+    with _open_text(p) as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if line.startswith(("#", "track", "browser")) or not line.strip():
+                continue
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) < 6:
+                raise GeneqnError(f"{p}, line {lineno}: BED needs 6 columns (chrom, start, end, name, "
+                                  f"score, strand) to know the strand; found {len(parts)}.")
+            try:
+                start, end = int(parts[1]), int(parts[2])
+            except ValueError:
+                raise GeneqnError(f"{p}, line {lineno}: start/end are not integers.") from None
+            strand = parts[5]
+            if strand not in ("+", "-") or start < 0 or end <= start:
+                raise GeneqnError(f"{p}, line {lineno}: bad strand {strand!r} or interval {start}-{end}.")
+            name = parts[3]
+            is_ens = bool(ENSEMBL_GENE.match(name))
+            rows.append((name if is_ens else pd.NA, pd.NA if is_ens else name, normalise_chrom(parts[0]),
+                         start if strand == "+" else end - 1, strand))
+    if not rows:
+        raise GeneqnError(f"{p}: no BED rows.")
+    df = pd.DataFrame(rows, columns=["gene_id", "symbol", "chrom", "tss", "strand"])
+    df["gene_id"] = strip_version(df["gene_id"]).values
+    key = df["gene_id"].fillna(df["symbol"])
+    dup = key[key.duplicated()].unique()
+    if len(dup):
+        raise GeneqnError(f"{p}: gene(s) {', '.join(map(str, dup[:5]))} have more than one row; a TSS "
+                          "BED must hold one transcript per gene.")
+    return _finish(df)
+
+
+def read_tss_table(path: str | Path) -> pd.DataFrame:
+    """A TSS table written by geneqn (parquet with the columns of :data:`TSS_COLUMNS`)."""
+    p = require_file(path, "TSS table")
+    df = pd.read_parquet(p)
+    missing = [c for c in ("chrom", "tss", "strand") if c not in df.columns]
+    if missing:
+        raise GeneqnError(f"{p}: a TSS table needs columns chrom, tss, strand (and gene_id / symbol); "
+                          f"missing {', '.join(missing)}.")
+    if len(df) == 0:
+        raise GeneqnError(f"{p}: the TSS table is empty.")
+    extra = df[["gene"]] if "gene" in df.columns else None
+    out = _finish(df)
+    if extra is not None:
+        out.insert(0, "gene", extra["gene"].astype("string").values)
+    return out
+
+
+def detect_annotation_format(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith(".parquet"):
+        return "table"
+    if "summary" in name and "mane" in name:
+        return "mane"
+    if name.endswith((".gtf", ".gtf.gz")):
+        return "gtf"
+    if name.endswith((".bed", ".bed.gz")):
+        return "bed"
+    with _open_text(path) as fh:
+        first = fh.readline()
+    if first.startswith("#NCBI_GeneID"):
+        return "mane"
+    raise GeneqnError(f"cannot tell the annotation format of {path}; name it *.gtf(.gz), *.bed(.gz) or "
+                      "MANE*summary*.txt(.gz), or pass --format mane|gtf|bed.")
+
+
+def read_tss(path: str | Path, format: str = "auto") -> pd.DataFrame:
+    p = require_file(path, "annotation file")
+    fmt = detect_annotation_format(p) if format == "auto" else format
+    readers = {"mane": read_mane, "gtf": read_gtf, "bed": read_bed, "table": read_tss_table}
+    if fmt not in readers:
+        raise GeneqnError(f"unknown annotation format {fmt!r}; use mane, gtf, bed or table.")
+    return readers[fmt](p)
+
+
+# ----------------------------------------------------------------------------- matching
+
+@dataclass
+class MatchReport:
+    """How the expression's genes were matched to TSS rows."""
+
+    n_expression: int
+    n_matched: int
+    by: dict[str, int] = field(default_factory=dict)
+    unmatched: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = ", ".join(f"{n} by {k}" for k, n in self.by.items() if n)
+        return (f"{self.n_matched:,} of {self.n_expression:,} expression genes matched a TSS "
+                f"({parts}); {len(self.unmatched):,} unmatched")
+
+
+def match_genes(genes: pd.DataFrame, tss: pd.DataFrame) -> tuple[pd.DataFrame, MatchReport]:
+    """Attach a TSS to each expression gene: Ensembl id first, then symbol, then NCBI GeneID.
+
+    ``genes`` has a ``gene`` column (the expression key) and optional ``symbol`` and
+    ``ncbi_gene_id`` columns. Returns the TSS table restricted to matched genes with the
+    expression key in a new first column ``gene``; each TSS row is used at most once.
+    """
+    genes = genes.drop_duplicates("gene").reset_index(drop=True)
+    tss = tss.reset_index(drop=True)
+    out = pd.Series(-1, index=genes.index, dtype=np.int64)
+    used = np.zeros(len(tss), dtype=bool)
+    by = {}
+    for how, gcol, tcol in [("Ensembl id", "gene", "gene_id"), ("symbol", "symbol", "symbol"),
+                            ("NCBI GeneID", "ncbi_gene_id", "ncbi_gene_id")]:
+        if gcol not in genes.columns or tcol not in tss.columns:
+            by[how] = 0
+            continue
+        t = tss[tcol].astype("string")
+        t = t[t.notna() & ~used]
+        lookup = pd.Series(t.index, index=t.values)
+        lookup = lookup[~lookup.index.duplicated(keep=False)]  # an ambiguous key matches nothing
+        todo = out[out < 0].index
+        keys = genes.loc[todo, gcol].astype("string")
+        hit = keys.map(lookup)
+        hit = hit[hit.notna()].astype(np.int64)
+        hit = hit[~pd.Index(hit.values).duplicated()]
+        out.loc[hit.index] = hit.values
+        used[hit.values] = True
+        by[how] = len(hit)
+    matched = out[out >= 0]
+    result = tss.loc[matched.values].copy()
+    result.insert(0, "gene", genes.loc[matched.index, "gene"].astype("string").values)
+    result = result.reset_index(drop=True)
+    unmatched = genes.loc[out < 0, "gene"].astype(str).tolist()
+    report = MatchReport(n_expression=len(genes), n_matched=len(result), by=by, unmatched=unmatched)
+    if len(result) == 0:
+        raise GeneqnError("no expression gene matched the annotation by Ensembl id, symbol or NCBI "
+                          "GeneID. Check that both come from the same species and that gene ids are "
+                          "Ensembl ids or symbols (e.g. ENSG00000254647 or INS).")
+    return result, report

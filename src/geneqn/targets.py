@@ -1,0 +1,338 @@
+"""Expression input -> per-cell-type targets (paper, Methods: data preprocessing).
+
+For each cell type: g0 = mean expression over its cells, g1 = log2(g0 + pseudocount) and
+g = (g1 - min g1) / (max g1 - min g1) * 2 - 1, i.e. g1 min-max scaled to [-1, 1] over all genes
+of the input. Genes are keyed by Ensembl gene ID (version stripped) when the input has one, else
+by symbol.
+
+Output is a tidy table with one row per (gene, cell type): ``gene, symbol, cell_type, n_cells,
+g0, g1, g``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from geneqn._io import require_file
+from geneqn.errors import GeneqnError
+
+log = logging.getLogger(__name__)
+
+ENSEMBL_GENE = re.compile(r"^ENS[A-Z]*G\d{6,}(\.\d+)?$")
+TARGET_COLUMNS = ["gene", "symbol", "cell_type", "n_cells", "g0", "g1", "g"]
+
+
+def strip_version(ids: pd.Series | list[str]) -> pd.Series:
+    """``ENSG00000121410.12`` -> ``ENSG00000121410``; other ids unchanged."""
+    s = pd.Series(ids, dtype="string")
+    return s.str.replace(r"^(ENS[A-Z]*G\d+)\.\d+$", r"\1", regex=True)
+
+
+def looks_like_ensembl(ids: pd.Series) -> bool:
+    ids = pd.Series(ids).dropna().astype(str)
+    return len(ids) > 0 and ids.str.match(ENSEMBL_GENE).mean() > 0.9
+
+
+def scale_targets(g0: np.ndarray, pseudocount: float = 0.001) -> tuple[np.ndarray, np.ndarray]:
+    """Return (g1, g) for a vector of mean expression g0 (paper's transform)."""
+    g0 = np.asarray(g0, dtype=np.float64)
+    g1 = np.log2(g0 + pseudocount)
+    lo, hi = g1.min(), g1.max()
+    if hi == lo:
+        raise GeneqnError("every gene has the same mean expression in this cell type, so the "
+                          "targets cannot be scaled to [-1, 1]. Check the expression input.")
+    g = (g1 - lo) / (hi - lo) * 2 - 1
+    return g1, g
+
+
+# ----------------------------------------------------------------------------- reading
+
+def _gene_keys(var: pd.DataFrame, var_names: pd.Index, source: str) -> tuple[pd.Series, pd.Series]:
+    """Pick (key, symbol) for each gene from an AnnData-like ``var`` table."""
+    index = pd.Series(var_names.astype(str), index=var_names)
+    ensembl = None
+    for col in ("gene_ids", "gene_id", "ensembl_id", "ensembl_gene_id"):
+        if col in var.columns and looks_like_ensembl(var[col]):
+            ensembl = var[col].astype(str)
+            break
+    if ensembl is None and looks_like_ensembl(index):
+        ensembl = index
+    symbol = None
+    for col in ("feature_name", "gene_symbols", "gene_symbol", "symbol", "gene_name"):
+        if col in var.columns:
+            symbol = var[col].astype(str)
+            break
+    if symbol is None:
+        symbol = index if ensembl is None or ensembl is not index else pd.Series(pd.NA, index=var_names)
+    key = strip_version(ensembl.values) if ensembl is not None else pd.Series(symbol.values, dtype="string")
+    key.index = range(len(key))
+    symbol = pd.Series(symbol.values, dtype="string")
+    dup = key[key.duplicated()].unique()
+    if len(dup):
+        raise GeneqnError(f"{source}: {len(dup)} gene id(s) occur more than once "
+                          f"(e.g. {', '.join(map(str, dup[:5]))}). Make them unique or sum the "
+                          "duplicates before running geneqn (scanpy: adata.var_names_make_unique()).")
+    return key, symbol
+
+
+def _check_values(x, source: str, what: str) -> None:
+    data = x.data if sp.issparse(x) else np.asarray(x)
+    if data.size and not np.isfinite(data).all():
+        raise GeneqnError(f"{source}: {what} holds NaN or infinite values; geneqn needs finite "
+                          "expression. Fill or drop them first.")
+    if data.size and data.min() < 0:
+        raise GeneqnError(f"{source}: {what} holds negative values (min {data.min():g}), so it is "
+                          "not counts or normalised expression. Choose other values with "
+                          "--values (cp10k, X or layer:NAME).")
+
+
+def _matrix_for(adata, values: str, source: str):
+    """The cells x genes matrix to average, as asked by ``values``."""
+    if values == "X":
+        return adata.X, ".X", adata.var, adata.var_names
+    if values.startswith("layer:"):
+        name = values.split(":", 1)[1]
+        if name not in adata.layers:
+            raise GeneqnError(f"{source}: no layer {name!r}; layers present: "
+                              f"{', '.join(adata.layers.keys()) or 'none'}.")
+        return adata.layers[name], f"layer {name!r}", adata.var, adata.var_names
+    # cp10k: raw counts from .raw.X, else layers['counts'], else .X
+    if adata.raw is not None:
+        x, what, var, names = adata.raw.X, ".raw.X", adata.raw.var, adata.raw.var_names
+    elif "counts" in adata.layers:
+        x, what, var, names = adata.layers["counts"], "layer 'counts'", adata.var, adata.var_names
+    else:
+        x, what, var, names = adata.X, ".X", adata.var, adata.var_names
+    _check_values(x, source, what)
+    sample = x[: min(200, x.shape[0])]
+    sample = sample.data if sp.issparse(sample) else np.asarray(sample).ravel()
+    if sample.size and not np.allclose(sample, np.round(sample)):
+        log.warning("%s: %s does not look like raw counts (non-integer values); normalising it to "
+                    "counts per 10,000 anyway. Use --values X to average it as it is.", source, what)
+    totals = np.asarray(x.sum(axis=1)).ravel().astype(np.float64)
+    scale = np.divide(1e4, totals, out=np.zeros_like(totals), where=totals > 0)
+    if sp.issparse(x):
+        x = sp.diags(scale) @ x.astype(np.float64)
+    else:
+        x = np.asarray(x, dtype=np.float64) * scale[:, None]
+    return x, f"{what} as counts per 10,000", var, names
+
+
+def _group_means(x, labels: pd.Series, cell_types: list[str]) -> np.ndarray:
+    """genes x cell types matrix of per-cell-type means."""
+    out = np.empty((x.shape[1], len(cell_types)), dtype=np.float64)
+    for j, ct in enumerate(cell_types):
+        rows = np.flatnonzero((labels == ct).to_numpy())
+        sub = x[rows]
+        out[:, j] = np.asarray(sub.mean(axis=0)).ravel()
+    return out
+
+
+def _choose_cell_types(counts: pd.Series, wanted: list[str], min_cells: int, source: str,
+                       column: str) -> list[str]:
+    present = counts.index.tolist()
+    if wanted:
+        missing = [c for c in wanted if c not in counts.index]
+        if missing:
+            raise GeneqnError(f"{source}: cell type(s) {', '.join(map(repr, missing))} not found in "
+                              f"obs[{column!r}]; present: {', '.join(map(str, present))}.")
+        few = [f"{c} ({counts[c]} cells)" for c in wanted if counts[c] < min_cells]
+        if few:
+            raise GeneqnError(f"{source}: too few cells for {', '.join(few)}; at least {min_cells} "
+                              "are needed (lower --min-cells to accept fewer).")
+        return list(wanted)
+    chosen = [c for c in present if counts[c] >= min_cells]
+    if not chosen:
+        raise GeneqnError(f"{source}: no cell type has at least {min_cells} cells "
+                          f"(largest: {counts.max()}). Lower --min-cells.")
+    return chosen
+
+
+def _from_anndata(adata, source: str, cell_type_column: str, cell_types: list[str],
+                  min_cells: int, values: str) -> tuple[pd.DataFrame, pd.Series, pd.Series, pd.Series]:
+    if cell_type_column not in adata.obs.columns:
+        raise GeneqnError(f"{source}: no obs column {cell_type_column!r} with cell-type labels; obs "
+                          f"columns are: {', '.join(map(str, adata.obs.columns))}. Name the right "
+                          "one with --cell-type-column.")
+    labels = adata.obs[cell_type_column].astype(str).reset_index(drop=True)
+    counts = labels.value_counts().sort_index()
+    chosen = _choose_cell_types(counts, cell_types, min_cells, source, cell_type_column)
+    x, what, var, names = _matrix_for(adata, values, source)
+    if values != "cp10k":
+        _check_values(x, source, what)
+    key, symbol = _gene_keys(var, names, source)
+    means = _group_means(x, labels, chosen)
+    log.info("%s: averaged %s over %d cell types", source, what, len(chosen))
+    g0 = pd.DataFrame(means, index=pd.Index(key, name="gene"), columns=chosen)
+    return g0, pd.Series(symbol.values, index=g0.index), counts[chosen], key
+
+
+def read_h5ad(path: Path, **kw):
+    import anndata as ad
+
+    try:
+        adata = ad.read_h5ad(path)
+    except Exception as e:  # h5py/anndata raise many types
+        raise GeneqnError(f"cannot read h5ad file {path}: {e}. Is it an AnnData .h5ad file?") from None
+    return _from_anndata(adata, str(path), **kw)
+
+
+def _read_10x(folder: Path, barcodes_labels: Path | None = None):
+    """Read a 10x Matrix Market folder (matrix.mtx[.gz], features/genes.tsv[.gz], barcodes.tsv[.gz])."""
+    import anndata as ad
+    import scipy.io
+
+    def find(*names):
+        for n in names:
+            for suffix in ("", ".gz"):
+                p = folder / f"{n}{suffix}"
+                if p.exists():
+                    return p
+        return None
+
+    mtx, feats, bcs = find("matrix.mtx"), find("features.tsv", "genes.tsv"), find("barcodes.tsv")
+    if mtx is None or feats is None or bcs is None:
+        raise GeneqnError(f"{folder} is not a 10x matrix folder: it needs matrix.mtx, features.tsv "
+                          "(or genes.tsv) and barcodes.tsv (optionally .gz).")
+    x = scipy.io.mmread(mtx).T.tocsr()  # 10x stores genes x cells
+    f = pd.read_csv(feats, sep="\t", header=None)
+    b = pd.read_csv(bcs, sep="\t", header=None)
+    var = pd.DataFrame({"gene_ids": f[0].astype(str).values,
+                        "gene_symbols": (f[1] if f.shape[1] > 1 else f[0]).astype(str).values})
+    adata = ad.AnnData(X=x.astype(np.float32), var=var, obs=pd.DataFrame(index=b[0].astype(str).values))
+    adata.var_names = var["gene_ids"].values
+    return adata
+
+
+def read_10x(folder: Path, *, labels: str | None = None, **kw):
+    """10x folder; cell-type labels come from a ``cell_types.csv`` (barcode, label) inside it or
+    from ``labels`` (a CSV of barcode,label)."""
+    adata = _read_10x(folder)
+    label_path = Path(labels) if labels else folder / "cell_types.csv"
+    if not label_path.exists():
+        raise GeneqnError(f"{folder}: a 10x folder has no cell-type labels; put a CSV of "
+                          "barcode,cell_type named cell_types.csv in it (or pass --labels).")
+    lab = pd.read_csv(label_path)
+    column = kw["cell_type_column"]
+    if column not in lab.columns:
+        raise GeneqnError(f"{label_path}: no column {column!r}; columns: {', '.join(lab.columns)}.")
+    lab = lab.set_index(lab.columns[0])
+    missing = adata.obs_names.difference(lab.index.astype(str))
+    if len(missing):
+        raise GeneqnError(f"{label_path}: {len(missing)} barcodes of the matrix have no label "
+                          f"(e.g. {missing[0]}).")
+    adata.obs[column] = lab.loc[adata.obs_names, column].astype(str).values
+    return _from_anndata(adata, str(folder), **kw)
+
+
+def read_mean_table(path: Path, cell_types: list[str]):
+    """A table of genes x cell types that is already averaged (CSV/TSV/parquet).
+
+    First column: gene id; an optional ``symbol`` column; every other column a cell type.
+    Optionally a row named ``n_cells`` gives the number of cells of each cell type.
+    """
+    if path.suffix == ".parquet":
+        df = pd.read_parquet(path)
+        if df.index.name or not isinstance(df.index, pd.RangeIndex):
+            df = df.reset_index()
+    else:
+        sep = "\t" if path.suffix in (".tsv", ".txt") or path.name.endswith((".tsv.gz", ".txt.gz")) else ","
+        df = pd.read_csv(path, sep=sep)
+    if df.shape[1] < 2:
+        raise GeneqnError(f"{path}: an averaged expression table needs a gene id column and at least "
+                          "one cell-type column.")
+    id_col = df.columns[0]
+    df[id_col] = df[id_col].astype(str)
+    n_cells = None
+    is_n = df[id_col] == "n_cells"
+    if is_n.any():
+        n_cells = df.loc[is_n].iloc[0]
+        df = df.loc[~is_n]
+    symbol = df.pop("symbol").astype("string") if "symbol" in df.columns else None
+    ids = df[id_col]
+    ens = looks_like_ensembl(ids)
+    key = strip_version(ids.values) if ens else pd.Series(ids.values, dtype="string")
+    if symbol is None:
+        symbol = pd.Series(pd.NA if ens else ids.values, index=range(len(ids)), dtype="string")
+    dup = key[key.duplicated()].unique()
+    if len(dup):
+        raise GeneqnError(f"{path}: {len(dup)} gene id(s) occur more than once "
+                          f"(e.g. {', '.join(map(str, dup[:5]))}); each gene needs one row.")
+    values = df.drop(columns=[id_col])
+    non_numeric = [c for c in values.columns if not pd.api.types.is_numeric_dtype(values[c])]
+    if non_numeric:
+        raise GeneqnError(f"{path}: column(s) {', '.join(non_numeric)} are not numeric; every column "
+                          "after the gene id (and an optional 'symbol') must be a cell type's mean.")
+    values = values.astype(np.float64)
+    _check_values(values.to_numpy(), str(path), "the table")
+    if cell_types:
+        missing = [c for c in cell_types if c not in values.columns]
+        if missing:
+            raise GeneqnError(f"{path}: cell type(s) {', '.join(map(repr, missing))} are not columns; "
+                              f"columns: {', '.join(values.columns)}.")
+        values = values[cell_types]
+    g0 = pd.DataFrame(values.to_numpy(), index=pd.Index(key.values, name="gene"), columns=values.columns)
+    counts = pd.Series(pd.NA, index=g0.columns, dtype="Int64")
+    if n_cells is not None:
+        counts = pd.to_numeric(n_cells[g0.columns], errors="coerce").round().astype("Int64")
+    return g0, pd.Series(symbol.values, index=g0.index), counts, key
+
+
+def detect_format(path: Path) -> str:
+    if path.is_dir():
+        return "10x"
+    name = path.name.lower()
+    if name.endswith(".h5ad"):
+        return "h5ad"
+    if name.endswith((".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz", ".parquet")):
+        return "table"
+    raise GeneqnError(f"cannot tell the format of {path}: expected .h5ad, a 10x folder, or a "
+                      ".csv/.tsv/.parquet table of genes x cell types. Set --format.")
+
+
+def compute_targets(path: str | Path, *, format: str = "auto", cell_type_column: str = "cell_type",
+                    cell_types: list[str] | None = None, min_cells: int = 20,
+                    values: str = "cp10k", pseudocount: float = 0.001) -> pd.DataFrame:
+    """Read expression and return the tidy targets table (columns :data:`TARGET_COLUMNS`)."""
+    p = require_file(path, "expression input")
+    fmt = detect_format(p) if format == "auto" else format
+    cell_types = list(cell_types or [])
+    kw = dict(cell_type_column=cell_type_column, cell_types=cell_types, min_cells=min_cells, values=values)
+    if fmt == "h5ad":
+        g0, symbol, counts, _ = read_h5ad(p, **kw)
+    elif fmt == "10x":
+        g0, symbol, counts, _ = read_10x(p, **kw)
+    elif fmt == "table":
+        g0, symbol, counts, _ = read_mean_table(p, cell_types)
+    else:
+        raise GeneqnError(f"unknown expression format {fmt!r}; use h5ad, 10x or table.")
+    return targets_from_means(g0, symbol, counts, pseudocount)
+
+
+def targets_from_means(g0: pd.DataFrame, symbol: pd.Series, n_cells: pd.Series,
+                       pseudocount: float = 0.001) -> pd.DataFrame:
+    """Tidy targets from a genes x cell types table of mean expression."""
+    frames = []
+    for ct in g0.columns:
+        values = g0[ct].to_numpy(dtype=np.float64)
+        g1, g = scale_targets(values, pseudocount)
+        frames.append(pd.DataFrame({
+            "gene": g0.index.astype(str), "symbol": symbol.reindex(g0.index).astype("string").values,
+            "cell_type": str(ct), "n_cells": n_cells.get(ct, pd.NA), "g0": values, "g1": g1, "g": g,
+        }))
+    out = pd.concat(frames, ignore_index=True)
+    out["n_cells"] = out["n_cells"].astype("Int64")
+    out["gene"] = out["gene"].astype("string")
+    out["cell_type"] = out["cell_type"].astype("string")
+    return out[TARGET_COLUMNS]
+
+
+def target_matrix(targets: pd.DataFrame, column: str = "g") -> pd.DataFrame:
+    """genes x cell types matrix of one column of the tidy targets table."""
+    return targets.pivot(index="gene", columns="cell_type", values=column)

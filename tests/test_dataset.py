@@ -1,0 +1,59 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from geneqn.baselines import RidgeBaseline
+from geneqn.dataset import build_dataset, make_split
+from geneqn.errors import GeneqnError
+from geneqn.evaluate import pearson_r
+
+
+def test_split_sizes_and_seed():
+    genes = [f"g{i}" for i in range(1000)]
+    s = make_split(genes, seed=3)
+    assert s.value_counts().to_dict() == {"train": 720, "test": 200, "valid": 80}
+    # same genes in another order and the same seed: the same split
+    assert make_split(list(reversed(genes)), seed=3).equals(s)
+    assert not make_split(genes, seed=4).equals(s)
+    with pytest.raises(GeneqnError, match="too few"):
+        make_split(["a", "b", "c"])
+
+
+def test_dataset_join_and_arrays():
+    genes = [f"g{i}" for i in range(50)]
+    feats = pd.DataFrame({"f1": np.arange(50.0), "f2": np.ones(50)}, index=genes + [])
+    targets = pd.DataFrame({"gene": genes[10:] * 2, "cell_type": ["a"] * 40 + ["b"] * 40,
+                            "g": list(np.linspace(-1, 1, 40)) * 2})
+    ds = build_dataset(targets, feats, seed=0)
+    assert len(ds.features) == 40  # only genes with both
+    tr = ds.arrays("a", "train")
+    assert tr.X.shape == (len(tr.genes), 2)
+    # each array row matches its gene's features and target
+    i = int(tr.genes[0][1:])
+    np.testing.assert_allclose(tr.X[0], [i, 1])
+    with pytest.raises(GeneqnError, match="cell type 'c' is not in the targets"):
+        ds.arrays("c", "train")
+    bad = feats.copy()
+    bad.iloc[15, 0] = np.nan
+    with pytest.raises(GeneqnError, match="NaN"):
+        build_dataset(targets, bad)
+
+
+def test_pearson_r_hand_computed():
+    assert pearson_r([1, 2, 3], [2, 4, 6]) == pytest.approx(1.0)
+    assert pearson_r([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    # r of (1,2,3,4) and (1,3,2,4): cov = 4/4... hand: dx = (-1.5,-.5,.5,1.5), dy = (-1.5,.5,-.5,1.5)
+    assert pearson_r([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx((2.25 - .25 - .25 + 2.25) / 5.0)
+    assert pearson_r([1, 2, 3], [5, 5, 5]) == 0.0
+    assert pearson_r([1, 2, 3], [1, np.nan, 2]) == 0.0
+
+
+def test_ridge_recovers_linear_model(rng):
+    X = rng.normal(size=(500, 4)) * [1, 10, 0.1, 1]
+    y = X @ np.array([0.5, -0.05, 3.0, 0.0]) + 0.2
+    Xv = rng.normal(size=(100, 4)) * [1, 10, 0.1, 1]
+    yv = Xv @ np.array([0.5, -0.05, 3.0, 0.0]) + 0.2
+    m = RidgeBaseline().fit(X, y, Xv, yv)
+    assert m.alpha_ == min(m.alphas)
+    np.testing.assert_allclose(m.coef_, [0.5, -0.05, 3.0, 0.0], atol=2e-3)
+    assert m.intercept_ == pytest.approx(0.2, abs=2e-3)

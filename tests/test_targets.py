@@ -1,0 +1,121 @@
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from geneqn.errors import GeneqnError
+from geneqn.targets import compute_targets, scale_targets, strip_version
+
+
+def _write_h5ad(path, counts, labels, var_names, symbols=None, raw=True):
+    import anndata as ad
+
+    var = pd.DataFrame(index=var_names)
+    if symbols is not None:
+        var["feature_name"] = symbols
+    obs = pd.DataFrame({"cell_type": labels}, index=[f"c{i}" for i in range(len(labels))])
+    a = ad.AnnData(X=sp.csr_matrix(np.log1p(counts).astype(np.float32)), obs=obs, var=var)
+    if raw:
+        a.raw = ad.AnnData(X=sp.csr_matrix(counts.astype(np.float32)), obs=obs, var=var)
+    a.write_h5ad(path)
+
+
+def test_scale_targets_hand_computed():
+    g1, g = scale_targets(np.array([0.0, 1.0, 3.0]), pseudocount=1.0)
+    np.testing.assert_allclose(g1, [0.0, 1.0, 2.0])
+    np.testing.assert_allclose(g, [-1.0, 0.0, 1.0])
+
+
+def test_paper_pseudocount_transform():
+    g0 = np.array([0.0, 0.999, 7.999])
+    g1, g = scale_targets(g0)
+    np.testing.assert_allclose(g1, np.log2(g0 + 0.001))
+    assert g.min() == -1 and g.max() == 1
+
+
+def test_strip_version():
+    assert list(strip_version(["ENSG00000121410.12", "INS", "ENSG00000001"])) == [
+        "ENSG00000121410", "INS", "ENSG00000001"]
+
+
+def test_h5ad_cp10k_means_by_hand(tmp_path):
+    # two cells of type a, one of b; genes keyed by Ensembl id, versions stripped
+    counts = np.array([[1, 3, 6], [2, 2, 6], [5, 0, 5]], dtype=float)
+    p = tmp_path / "x.h5ad"
+    _write_h5ad(p, counts, ["a", "a", "b"], ["ENSG00000000001.1", "ENSG00000000002.3", "ENSG00000000003.1"],
+                symbols=["G1", "G2", "G3"])
+    t = compute_targets(p, min_cells=1)
+    a = t[t.cell_type == "a"].set_index("gene")
+    # cell 1: total 10 -> [1000, 3000, 6000]; cell 2: total 10 -> [2000, 2000, 6000]
+    np.testing.assert_allclose(a.loc[["ENSG00000000001", "ENSG00000000002", "ENSG00000000003"], "g0"],
+                               [1500, 2500, 6000])
+    assert list(a["symbol"]) == ["G1", "G2", "G3"]
+    assert int(a["n_cells"].iloc[0]) == 2
+    b = t[t.cell_type == "b"].set_index("gene")
+    np.testing.assert_allclose(b["g0"], [5000, 0, 5000])
+    np.testing.assert_allclose(b["g"], [1, -1, 1])
+
+
+def test_h5ad_values_X_and_min_cells(tmp_path):
+    counts = np.array([[1, 3], [2, 2], [5, 0]], dtype=float)
+    p = tmp_path / "x.h5ad"
+    _write_h5ad(p, counts, ["a", "a", "b"], ["A1", "B2"])
+    t = compute_targets(p, min_cells=2, values="X")
+    assert t.cell_type.unique().tolist() == ["a"]
+    np.testing.assert_allclose(t.set_index("gene")["g0"], np.log1p(counts[:2]).mean(axis=0), rtol=1e-6)
+    assert t.gene.tolist() == ["A1", "B2"]  # symbols as keys when there is no Ensembl id
+
+
+def test_h5ad_errors(tmp_path):
+    counts = np.array([[1, 3], [2, 2], [5, 0]], dtype=float)
+    p = tmp_path / "x.h5ad"
+    _write_h5ad(p, counts, ["a", "a", "b"], ["A1", "B2"])
+    with pytest.raises(GeneqnError, match="no obs column 'celltype'.*cell_type"):
+        compute_targets(p, cell_type_column="celltype")
+    with pytest.raises(GeneqnError, match="'zeta' not found.*present: a, b"):
+        compute_targets(p, cell_types=["zeta"], min_cells=1)
+    with pytest.raises(GeneqnError, match="too few cells for b"):
+        compute_targets(p, cell_types=["a", "b"], min_cells=2)
+    with pytest.raises(GeneqnError, match="expression input not found"):
+        compute_targets(tmp_path / "missing.h5ad")
+    neg = tmp_path / "neg.h5ad"
+    _write_h5ad(neg, counts - 0.5, ["a", "a", "b"], ["A1", "B2"])
+    with pytest.raises(GeneqnError, match="negative values"):
+        compute_targets(neg, min_cells=1)
+
+
+def test_table_input_and_duplicates(tmp_path):
+    p = tmp_path / "means.csv"
+    pd.DataFrame({"gene": ["ENSG00000000001.2", "ENSG00000000002.1"], "symbol": ["X", "Y"],
+                  "alpha": [1.0, 3.0], "beta": [0.0, 2.0]}).to_csv(p, index=False)
+    t = compute_targets(p)
+    assert set(t.cell_type) == {"alpha", "beta"}
+    assert t.gene.unique().tolist() == ["ENSG00000000001", "ENSG00000000002"]
+    dup = tmp_path / "dup.csv"
+    pd.DataFrame({"gene": ["A", "A"], "alpha": [1.0, 3.0]}).to_csv(dup, index=False)
+    with pytest.raises(GeneqnError, match="more than once"):
+        compute_targets(dup)
+    nan = tmp_path / "nan.csv"
+    pd.DataFrame({"gene": ["A", "B"], "alpha": [1.0, np.nan]}).to_csv(nan, index=False)
+    with pytest.raises(GeneqnError, match="NaN"):
+        compute_targets(nan)
+
+
+def test_10x_folder(tmp_path):
+    import scipy.io
+
+    d = tmp_path / "tenx"
+    d.mkdir()
+    counts = np.array([[1, 3], [2, 2], [5, 0]], dtype=float)  # cells x genes
+    scipy.io.mmwrite(d / "matrix.mtx", sp.coo_matrix(counts.T))
+    pd.DataFrame([["ENSG00000000001", "G1", "Gene Expression"], ["ENSG00000000002", "G2", "Gene Expression"]]
+                 ).to_csv(d / "features.tsv", sep="\t", header=False, index=False)
+    pd.DataFrame(["b1", "b2", "b3"]).to_csv(d / "barcodes.tsv", sep="\t", header=False, index=False)
+    with pytest.raises(GeneqnError, match="cell_types.csv"):
+        compute_targets(d, min_cells=1)
+    pd.DataFrame({"barcode": ["b1", "b2", "b3"], "cell_type": ["a", "a", "b"]}).to_csv(
+        d / "cell_types.csv", index=False)
+    t = compute_targets(d, min_cells=1)
+    a = t[t.cell_type == "a"].set_index("gene")
+    np.testing.assert_allclose(a["g0"], [(2500 + 5000) / 2, (7500 + 5000) / 2])
+    assert a["symbol"].tolist() == ["G1", "G2"]
