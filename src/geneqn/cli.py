@@ -20,6 +20,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                        "regulatory code around each gene's TSS.")
 features_app = typer.Typer(no_args_is_help=True, help="Compute the gene x feature table (stage 'features').")
 app.add_typer(features_app, name="features")
+fetch_app = typer.Typer(no_args_is_help=True, help="Download model weights (needs internet).")
+app.add_typer(fetch_app, name="fetch")
 
 console = Console(stderr=True)
 out = Console()
@@ -218,13 +220,13 @@ def _features(provider: str, config, run, force, verbose, **fields):
     with _session(verbose):
         cfg = _load(config, run)
         sections = {"features": {"provider": provider, **{k: v for k, v in fields.items()
-                                                           if v is not None and k != "genome"}}}
+                                                           if v is not None and k not in ("genome", "tss")}}}
         if fields.get("genome"):
             sections["genome"] = {"path": fields["genome"]}
         cfg = config_replace(cfg, **sections)
         r = Run(cfg)
         if fields.get("tss"):
-            pass
+            _install_tss(r, Path(fields["tss"]))
         s = r.run_stage("features", force=force)
         out.print(f"features ({s['provider']}): {s['n_genes']:,} genes x {s['n_features']} -> "
                   f"{r.path('features.parquet')}")
@@ -244,6 +246,56 @@ def features_demo(config: Optional[Path] = ConfigOpt, run: Optional[Path] = RunO
                   force: bool = ForceOpt, verbose: bool = VerboseOpt):
     """The embedded demo's regulatory-annotation features (REMO cCRE coverage; a stand-in for Sei)."""
     _features("demo", config, run, force, verbose)
+
+
+def _install_tss(run, tss: Path) -> None:
+    """Use a TSS table from outside the run folder as the run's tss.parquet."""
+    from geneqn._io import write_parquet
+    from geneqn.genes import read_tss
+
+    target = run.path("tss.parquet")
+    if target.exists() and target.resolve() == tss.resolve():
+        return
+    table = read_tss(tss)
+    if "gene" not in table.columns:
+        table.insert(0, "gene", table["gene_id"].fillna(table["symbol"]).astype("string"))
+    write_parquet(table, target)
+
+
+@features_app.command("sei")
+def features_sei(genome: Optional[Path] = typer.Option(None, help="FASTA (plain/bgzip) or 2bit genome "
+                                                       "(GRCh38 for the published weights)."),
+                 tss: Optional[Path] = typer.Option(None, help="TSS table or annotation file (default: "
+                                                    "the run folder's tss.parquet)."),
+                 model_dir: Optional[Path] = typer.Option(None, help="Folder with sei.pth and "
+                                                          "projvec_targets.npy (`geneqn fetch sei`)."),
+                 device: Optional[str] = typer.Option(None, help="auto | cpu | cuda | cuda:N"),
+                 batch_size: Optional[int] = typer.Option(None, help="Windows per batch (each runs "
+                                                          "with its reverse complement)."),
+                 config: Optional[Path] = ConfigOpt, run: Optional[Path] = RunOpt,
+                 force: bool = ForceOpt, verbose: bool = VerboseOpt):
+    """Sei's 40 sequence-class scores of every TSS window (the paper's features).
+
+    Streams windows from the genome, runs on CUDA when present (bf16 autocast) or CPU (fp32),
+    and writes results in chunks: an interrupted run resumes where it stopped.
+    """
+    _features("sei", config, run, force, verbose,
+              genome=str(genome.resolve()) if genome else None, tss=str(tss) if tss else None,
+              model_dir=str(model_dir.resolve()) if model_dir else None, device=device,
+              batch_size=batch_size)
+
+
+@fetch_app.command("sei")
+def fetch_sei_cmd(dest: Path = typer.Option(Path("sei_model"), "--dest", help="Folder to unpack into."),
+                  url: str = typer.Option(None, help="Archive URL (default: the authors' Zenodo record)."),
+                  md5: Optional[str] = typer.Option(None, help="Expected MD5 (default: Zenodo's)."),
+                  verbose: bool = VerboseOpt):
+    """Download and unpack the Sei weights (Zenodo 10.5281/zenodo.4906996, about 3.1 GB)."""
+    from geneqn.fetch import SEI_URL, fetch_sei
+
+    with _session(verbose):
+        folder = fetch_sei(dest, url=url or SEI_URL, md5=md5)
+        out.print(f"Sei weights in {folder.resolve()}: use --model-dir {folder}")
 
 
 @app.command("dataset")

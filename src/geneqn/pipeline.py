@@ -181,9 +181,19 @@ def _tss(run: Run) -> dict:
             "unmatched": len(report.unmatched)}
 
 
+def _feature_inputs(cfg: Config) -> list[str]:
+    f = cfg.features
+    if f.provider == "table":
+        return [f.table] if f.table else []
+    if f.provider == "sei":
+        return [p for p in (cfg.genome.path, f.model_dir and str(Path(f.model_dir) / "sei.pth"),
+                            f.model_dir and str(Path(f.model_dir) / "projvec_targets.npy")) if p]
+    return []
+
+
 @stage("features", sections=("features", "genome"), inputs=("tss.parquet",),
        outputs=("features.parquet",),
-       external=lambda cfg: [p for p in (cfg.features.table,) if p])
+       external=lambda cfg: _feature_inputs(cfg))
 def _features(run: Run) -> dict:
     from geneqn.features import make_provider
     from geneqn.genes import read_tss_table

@@ -1,0 +1,310 @@
+"""Sei (Chen et al. 2022), re-implemented from the facts of its paper so that the authors'
+published weights load without renaming, and run over every gene's TSS window.
+
+* :func:`build_sei` builds the network (889,979,983 parameters at full size).
+* :func:`load_sei` loads ``sei.pth`` (plain, ``module.model.``/``model.``-prefixed, or wrapped as
+  ``{"state_dict": ...}``) with the model built on the meta device and the checkpoint memory-
+  mapped, so loading does not need twice the model's memory.
+* :func:`predict` averages the sigmoid outputs of each sequence and its reverse complement, both
+  run in one batch.
+* :class:`SeiProvider` streams windows from the genome, runs Sei (CUDA with bf16 autocast when
+  present, fp32 on CPU), projects on the 40 sequence classes and writes results in chunks, so an
+  interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from geneqn import progress
+from geneqn._io import require_file, write_json, write_parquet, write_text
+from geneqn.errors import GeneqnError
+from geneqn.features.seqclass import N_TARGETS, class_labels, load_projection
+from geneqn.genome import WINDOW, Genome, check_chromosomes, iter_windows, one_hot
+
+log = logging.getLogger(__name__)
+
+FULL_WIDTHS = (480, 640, 960)
+N_SPLINE = 16
+DILATIONS = (2, 4, 8, 16, 25)
+
+
+def bspline_basis(n_points: int = 256, df: int = N_SPLINE, degree: int = 3) -> np.ndarray:
+    """Cubic B-spline basis with intercept evaluated at x = 0..n_points-1, shape (n_points, df).
+
+    Inner knots at the percentiles 100*k/(n_inner+1) of x (k = 1..n_inner, n_inner = df - degree
+    - 1 = 12), boundary knots x.min() and x.max() repeated degree + 1 times. Rows sum to 1.
+    """
+    from scipy.interpolate import BSpline
+
+    x = np.arange(n_points, dtype=np.float64)
+    n_inner = df - degree - 1
+    inner = np.percentile(x, 100 * np.arange(1, n_inner + 1) / (n_inner + 1))
+    knots = np.concatenate([[x[0]] * (degree + 1), inner, [x[-1]] * (degree + 1)])
+    basis = BSpline.design_matrix(x, knots, degree).toarray()
+    return basis
+
+
+class BSplineTransformation(nn.Module):
+    """(N, C, L) -> (N, C, df): multiply by a fixed B-spline basis (a buffer, not persisted)."""
+
+    def __init__(self, n_points: int, df: int = N_SPLINE):
+        super().__init__()
+        self.n_points, self.df = n_points, df
+        self.register_buffer("basis", torch.from_numpy(bspline_basis(n_points, df)).float(),
+                             persistent=False)
+
+    def reset_basis(self, device: torch.device | str = "cpu") -> None:
+        self.basis = torch.from_numpy(bspline_basis(self.n_points, self.df)).float().to(device)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.matmul(x, self.basis.to(x.dtype))
+
+
+def _conv(cin: int, cout: int, k: int = 9, dilation: int = 1) -> nn.Conv1d:
+    return nn.Conv1d(cin, cout, kernel_size=k, padding=dilation * (k - 1) // 2, dilation=dilation)
+
+
+class Sei(nn.Module):
+    """The Sei network; state_dict keys follow the published checkpoint (see docs/sei.md)."""
+
+    def __init__(self, widths: tuple[int, int, int] = FULL_WIDTHS, n_targets: int = N_TARGETS,
+                 sequence_length: int = WINDOW):
+        super().__init__()
+        w1, w2, w3 = widths
+        self.widths, self.n_targets, self.sequence_length = tuple(widths), n_targets, sequence_length
+        self.lconv1 = nn.Sequential(_conv(4, w1), _conv(w1, w1))
+        self.conv1 = nn.Sequential(_conv(w1, w1), nn.ReLU(inplace=True), _conv(w1, w1), nn.ReLU(inplace=True))
+        self.lconv2 = nn.Sequential(nn.MaxPool1d(4, 4), nn.Dropout(0.2), _conv(w1, w2), _conv(w2, w2))
+        self.conv2 = nn.Sequential(nn.Dropout(0.2), _conv(w2, w2), nn.ReLU(inplace=True), _conv(w2, w2),
+                                   nn.ReLU(inplace=True))
+        self.lconv3 = nn.Sequential(nn.MaxPool1d(4, 4), nn.Dropout(0.2), _conv(w2, w3), _conv(w3, w3))
+        self.conv3 = nn.Sequential(nn.Dropout(0.2), _conv(w3, w3), nn.ReLU(inplace=True), _conv(w3, w3),
+                                   nn.ReLU(inplace=True))
+        for i, d in enumerate(DILATIONS, start=1):
+            setattr(self, f"dconv{i}", nn.Sequential(nn.Dropout(0.10), _conv(w3, w3, k=5, dilation=d),
+                                                     nn.ReLU(inplace=True)))
+        n_points = sequence_length // 16
+        self.spline_tr = nn.Sequential(nn.Dropout(0.5), BSplineTransformation(n_points))
+        self.classifier = nn.Sequential(nn.Linear(w3 * N_SPLINE, n_targets), nn.ReLU(inplace=True),
+                                        nn.Linear(n_targets, n_targets), nn.Sigmoid())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (N, 4, sequence_length) one-hot (A, C, G, T) -> (N, n_targets) probabilities."""
+        lout1 = self.lconv1(x)
+        out1 = self.conv1(lout1)
+        lout2 = self.lconv2(out1 + lout1)
+        out2 = self.conv2(lout2)
+        lout3 = self.lconv3(out2 + lout2)
+        out3 = self.conv3(lout3)
+        cat = out3 + self.dconv1(out3 + lout3)
+        for i in range(2, len(DILATIONS) + 1):
+            cat = cat + getattr(self, f"dconv{i}")(cat)
+        spline_out = self.spline_tr(cat)
+        return self.classifier(spline_out.reshape(spline_out.size(0), -1))
+
+
+def build_sei(widths: tuple[int, int, int] = FULL_WIDTHS, n_targets: int = N_TARGETS,
+              sequence_length: int = WINDOW, device: str | torch.device | None = None) -> Sei:
+    """Build Sei; ``device="meta"`` builds the full-size shapes without allocating memory."""
+    if device is not None and str(device) == "meta":
+        with torch.device("meta"):
+            return Sei(widths, n_targets, sequence_length)
+    model = Sei(widths, n_targets, sequence_length)
+    return model.to(device) if device is not None else model
+
+
+def reverse_complement(x: torch.Tensor) -> torch.Tensor:
+    """Reverse complement of one-hot (N, 4, L) in A, C, G, T order: flip channels and length."""
+    return torch.flip(x, dims=(1, 2))
+
+
+@torch.no_grad()
+def predict(model: Sei, x: torch.Tensor) -> torch.Tensor:
+    """Strand-averaged predictions: (model(x) + model(rc(x))) / 2, run as one batch of 2N."""
+    n = x.shape[0]
+    both = model(torch.cat([x, reverse_complement(x)], dim=0))
+    return (both[:n].float() + both[n:].float()) / 2
+
+
+# ----------------------------------------------------------------------------- loading
+
+_PREFIXES = ("module.model.", "module.", "model.")
+
+
+def _unwrap(obj) -> dict[str, torch.Tensor]:
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise GeneqnError("the checkpoint is not a state_dict (a mapping of names to tensors), nor one "
+                          "wrapped as {'state_dict': ...}.")
+    out = {}
+    for key, value in obj.items():
+        for prefix in _PREFIXES:
+            if key.startswith(prefix):
+                key = key[len(prefix):]
+                break
+        out[key] = value
+    return out
+
+
+def check_state_dict(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Raise GeneqnError naming missing keys, unexpected keys and shape mismatches."""
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in state.items()}
+    missing = sorted(set(expected) - set(got))
+    unexpected = sorted(set(got) - set(expected))
+    shapes = [k for k in expected if k in got and expected[k] != got[k]]  # in layer order
+    if missing or unexpected or shapes:
+        lines = [f"{source} does not fit the Sei network:"]
+        if missing:
+            lines.append(f"  missing keys ({len(missing)}): {', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}")
+        if unexpected:
+            lines.append(f"  unexpected keys ({len(unexpected)}): {', '.join(unexpected[:8])}"
+                         f"{' ...' if len(unexpected) > 8 else ''}")
+        if shapes:
+            lines.append(f"  shape mismatches ({len(shapes)}):")
+        for k in shapes[:8]:
+            lines.append(f"  shape mismatch for {k}: checkpoint {got[k]}, model {expected[k]}")
+        lines.append("Is this the sei.pth of the Sei archive (Zenodo 10.5281/zenodo.4906996)? "
+                     "`geneqn fetch sei` downloads it.")
+        raise GeneqnError("\n".join(lines))
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    device = str(device)
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise GeneqnError(f"device {device!r} was asked for but PyTorch sees no CUDA GPU here "
+                          f"(torch {torch.__version__}). Use --device cpu or auto.")
+    try:
+        return torch.device(device)
+    except RuntimeError:
+        raise GeneqnError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N.") from None
+
+
+def load_sei(path: str | Path, device: str | torch.device = "auto", *,
+             widths: tuple[int, int, int] = FULL_WIDTHS, n_targets: int = N_TARGETS) -> Sei:
+    """Load Sei weights into a model on ``device``, in eval mode.
+
+    The model is built on the meta device and the checkpoint memory-mapped, then the tensors are
+    assigned (``load_state_dict(assign=True)``), so peak memory stays about one model's size.
+    """
+    p = require_file(path, "Sei weights (sei.pth)")
+    dev = resolve_device(device)
+    try:
+        obj = torch.load(p, map_location="cpu", mmap=True, weights_only=True)
+    except RuntimeError:  # legacy (non-zip) checkpoints cannot be memory-mapped
+        try:
+            obj = torch.load(p, map_location="cpu", weights_only=True)
+        except Exception as e:
+            raise GeneqnError(f"cannot read {p} as a PyTorch checkpoint: {e}.") from None
+    except Exception as e:
+        raise GeneqnError(f"cannot read {p} as a PyTorch checkpoint: {e}.") from None
+    state = _unwrap(obj)
+    model = build_sei(widths, n_targets, device="meta")
+    check_state_dict(model, state, str(p))
+    model.load_state_dict(state, assign=True)
+    model.spline_tr[1].reset_basis("cpu")
+    return model.to(dev).eval()
+
+
+# ----------------------------------------------------------------------------- provider
+
+def _fingerprint(*paths: Path, extra: str = "") -> str:
+    h = hashlib.sha256(extra.encode())
+    for p in paths:
+        s = p.stat()
+        h.update(f"{p.resolve()}:{s.st_size}:{s.st_mtime_ns}".encode())
+    return h.hexdigest()[:16]
+
+
+class SeiProvider:
+    """Sei sequence-class scores (40 columns named by class label) for every TSS window."""
+
+    name = "sei"
+
+    def __init__(self, genome: str | Path, model_dir: str | Path, device: str = "auto",
+                 batch_size: int = 16, chunk_size: int = 512, model: Sei | None = None,
+                 projection: np.ndarray | None = None):
+        self.genome_path = Path(genome)
+        self.model_dir = Path(model_dir)
+        self.device = device
+        self.batch_size = batch_size
+        self.chunk_size = chunk_size
+        self._model = model
+        self._projection = projection
+
+    def _load(self) -> tuple[Sei, torch.device, torch.Tensor]:
+        dev = resolve_device(self.device)
+        if self._projection is None:
+            self._projection = load_projection(self.model_dir / "projvec_targets.npy")
+        if self._model is None:
+            self._model = load_sei(self.model_dir / "sei.pth", dev)
+        model = self._model.to(dev).eval()
+        if self._projection.shape[1] != model.n_targets:
+            raise GeneqnError(f"projection matrix has {self._projection.shape[1]} columns but the model "
+                              f"has {model.n_targets} outputs.")
+        return model, dev, torch.from_numpy(np.ascontiguousarray(self._projection)).float().to(dev)
+
+    def compute(self, tss: pd.DataFrame, run_dir: Path | None = None) -> pd.DataFrame:
+        if len(tss) == 0:
+            raise GeneqnError("the TSS table is empty: no window to run Sei on.")
+        genome = Genome(self.genome_path)
+        tss, skipped = check_chromosomes(genome, tss)
+        run_dir = Path(run_dir) if run_dir is not None else Path(".")
+        if skipped:
+            write_text("\n".join(skipped) + "\n", run_dir / "sei_skipped_genes.txt")
+            log.warning("%d gene(s) skipped: their chromosome is not in %s (listed in %s)",
+                        len(skipped), genome.path.name, run_dir / "sei_skipped_genes.txt")
+        if len(tss) == 0:
+            raise GeneqnError(f"no TSS lies on a chromosome of {genome.path.name}; check that the "
+                              "genome and the annotation are the same assembly.")
+        model, dev, unit = self._load()
+        chunk_dir = run_dir / "sei_chunks"
+        key = "gene" if "gene" in tss.columns else "gene_id"
+        genes = tss[key].astype(str).tolist()
+        meta = {"fingerprint": _fingerprint(self.genome_path, *[p for p in (
+            self.model_dir / "sei.pth", self.model_dir / "projvec_targets.npy") if p.exists()],
+            extra=f"{model.widths}{model.n_targets}{self.chunk_size}"),
+            "genes_sha": hashlib.sha256("\n".join(genes).encode()).hexdigest()}
+        meta_path = chunk_dir / "meta.json"
+        if chunk_dir.exists() and (not meta_path.exists() or json.loads(meta_path.read_text()) != meta):
+            shutil.rmtree(chunk_dir)  # results of another genome, model or gene list
+        chunk_dir.mkdir(parents=True, exist_ok=True)
+        write_json(meta, meta_path)
+        labels = class_labels()[: unit.shape[0]]
+        autocast = dev.type == "cuda"
+        frames = []
+        n_chunks = -(-len(tss) // self.chunk_size)
+        with progress.task("Sei sequence classes", total=len(tss)) as bar:
+            for c in range(n_chunks):
+                path = chunk_dir / f"chunk_{c:05d}.parquet"
+                part = tss.iloc[c * self.chunk_size:(c + 1) * self.chunk_size]
+                if path.exists():
+                    frames.append(pd.read_parquet(path))
+                    bar.advance(len(part))
+                    continue
+                scores, names = [], []
+                for batch in iter_windows(genome, part, self.batch_size, model.sequence_length):
+                    x = torch.from_numpy(one_hot(batch.codes)).to(dev, non_blocking=True)
+                    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=autocast):
+                        p = predict(model, x)
+                    scores.append((p.float() @ unit.T).cpu().numpy())
+                    names += batch.genes
+                    bar.advance(len(batch.genes))
+                df = pd.DataFrame(np.concatenate(scores), columns=labels,
+                                  index=pd.Index(names, name="gene"))
+                write_parquet(df, path)
+                frames.append(df)
+        return pd.concat(frames)
