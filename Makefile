@@ -19,8 +19,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/geneqn demo
 
+# The PostgreSQL two-worker test runs when GENEQN_TEST_POSTGRES_URL names a server
+# (.ci/run starts one with scripts/start_postgres.sh).
 test: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow$(if $(GENEQN_TEST_POSTGRES_URL),, and not postgres)"
 
 # Long tests (minutes): full-size searches and distillations.
 test-slow: $(STAMP)

@@ -326,6 +326,67 @@ def ridge_cmd(config: Optional[Path] = ConfigOpt, run: Optional[Path] = RunOpt,
         _print_r_table("ridge", s)
 
 
+@app.command("nn")
+def nn_cmd(config: Optional[Path] = ConfigOpt, run: Optional[Path] = RunOpt,
+           force: bool = ForceOpt, verbose: bool = VerboseOpt):
+    """The hand-tuned network (config [nn]), trained like every candidate: test r per cell type."""
+    from geneqn.pipeline import Run
+
+    with _session(verbose):
+        s = Run(_load(config, run)).run_stage("nn", force=force)
+        _print_r_table("hand-tuned NN", s)
+
+
+@app.command("search")
+def search_cmd(config: Optional[Path] = ConfigOpt, run: Optional[Path] = RunOpt,
+               storage: Optional[str] = typer.Option(None, help="SQLAlchemy URL of the study storage, "
+                                                     "e.g. postgresql://user:pw@host/db (default: "
+                                                     "sqlite file nas/study.db in the run folder)."),
+               study: Optional[str] = typer.Option(None, help="Study name prefix (the cell type is appended)."),
+               trials: Optional[int] = typer.Option(None, help="Budget: finished trials per cell type."),
+               sampler: Optional[str] = typer.Option(None, help="tpe | random | reinforce"),
+               cell_type: List[str] = typer.Option([], "--cell-type", help="Cell type to search (repeatable; "
+                                                   "default: run.cell_types, else all)."),
+               worker: bool = typer.Option(False, "--worker", help="Only run trials of the shared study; "
+                                           "do not retrain or write the run folder's results."),
+               force: bool = ForceOpt, verbose: bool = VerboseOpt):
+    """Neural architecture search (Optuna) over the bottleneck model space.
+
+    Several `geneqn search --worker --storage postgresql://... --study NAME` processes, on one or
+    many machines, share one study and together finish the budget; then one
+    `geneqn search --storage ... --study NAME` retrains the best architecture and saves it.
+    """
+    from geneqn.pipeline import Run, config_replace
+
+    with _session(verbose):
+        cfg = _load(config, run)
+        updates = {k: v for k, v in dict(storage=storage, study=study, trials=trials, sampler=sampler).items()
+                   if v is not None}
+        cfg = config_replace(cfg, search=updates, **({"run": {"cell_types": cell_type}} if cell_type else {}))
+        r = Run(cfg)
+        if worker:
+            from geneqn.nas.search import describe, run_search, study_name
+            from geneqn.nas.space import space_from_config
+            from geneqn.nas.train import TrainData
+            from geneqn.pipeline import _train_kw, load_dataset, model_cell_types, search_storage
+
+            ds = load_dataset(r)
+            url, single = search_storage(r)
+            for ct in model_cell_types(r, ds):
+                sc = cfg.search
+                res = run_search(TrainData.from_dataset(ds, ct), space_from_config(sc), storage=url,
+                                 study_name=study_name(sc.study, ct), trials=sc.trials, sampler=sc.sampler,
+                                 seed=cfg.run.seed, group_size=sc.group_size,
+                                 timeout_s=sc.timeout_minutes * 60 or None, single_worker=single,
+                                 train_kw=_train_kw(cfg))
+                d = describe(res)
+                out.print(f"{ct}: this worker ran {res.trials_run} trial(s); study has {d['trials']}; "
+                          f"best valid r {d['best_valid_r']:.3f}")
+            return
+        s = r.run_stage("search", force=force)
+        _print_r_table("NAS|NN (best architecture, retrained)", s)
+
+
 def _print_r_table(title: str, results: dict) -> None:
     table = Table("cell type", "test Pearson r", title=title)
     for ct, r in results.items():

@@ -29,6 +29,8 @@ class RunConfig:
     """Run folder: every stage writes its outputs here."""
     seed: int = 0
     """One seed for splits, architectures and equations."""
+    cell_types: list[str] = field(default_factory=list)
+    """Cell types to model (networks, search, equations); empty: every cell type of the targets."""
 
 
 @dataclass
@@ -84,6 +86,58 @@ class SplitConfig:
 
 
 @dataclass
+class TrainConfig:
+    """How every network (search candidates, NN baseline, best net) is trained."""
+
+    learning_rate: float = 0.001
+    """Adam learning rate (paper: 1e-3)."""
+    batch_size: int = 256
+    max_epochs: int = 200
+    patience: int = 10
+    """Stop after this many epochs without a lower valid loss; the best weights are restored."""
+
+
+@dataclass
+class SearchConfig:
+    """Neural architecture search over the bottleneck model space (see geneqn.nas.space)."""
+
+    sampler: str = "tpe"
+    """tpe | random | reinforce"""
+    trials: int = 100
+    """Budget: number of finished trials (reproducible with the seed)."""
+    timeout_minutes: float = 0.0
+    """Optional wall-clock cap (0: none); a capped search is not reproducible."""
+    storage: str = ""
+    """SQLAlchemy URL of the study; empty: sqlite file nas/study.db in the run folder."""
+    study: str = "geneqn"
+    """Study name prefix; the cell type is appended."""
+    group_size: int = 8
+    """Candidates trained together as one batched model (same layer shapes)."""
+    retrain_seeds: int = 3
+    """The best architecture is retrained with this many seeds; the best by valid r is kept."""
+    dense_widths: list[int] = field(default_factory=lambda: [16, 32, 64, 128, 256])
+    dense_activations: list[str] = field(default_factory=lambda: ["relu", "tanh", "gelu"])
+    latent_widths: list[int] = field(default_factory=lambda: [2, 3, 4, 6, 8])
+    latent_activations: list[str] = field(default_factory=lambda: ["relu", "tanh", "sigmoid"])
+    layers: list[list[str]] = field(default_factory=list)
+    """Optional explicit space: 7 lists of options such as "64-relu"; overrides the four lists above."""
+    latent_layer: int = 3
+    """Index of the latent (bottleneck) layer among the layers (paper: the 4th of 7)."""
+    dropout: float = 0.1
+    """Dropout after every layer."""
+
+
+@dataclass
+class NNConfig:
+    """The hand-tuned network of the paper's "NN" row, trained with the same code."""
+
+    layers: list[str] = field(default_factory=lambda: ["128-relu", "64-relu", "32-relu", "4-tanh",
+                                                       "32-relu", "64-relu", "128-relu"])
+    latent_layer: int = 3
+    dropout: float = 0.1
+
+
+@dataclass
 class Config:
     run: RunConfig = field(default_factory=RunConfig)
     expression: ExpressionConfig = field(default_factory=ExpressionConfig)
@@ -91,6 +145,9 @@ class Config:
     genome: GenomeConfig = field(default_factory=GenomeConfig)
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    nn: NNConfig = field(default_factory=NNConfig)
 
     def validate(self) -> "Config":
         """Check values that types alone do not; raise GeneqnError naming the key."""
@@ -112,6 +169,23 @@ class Config:
             v = getattr(self.split, key)
             if not 0 < v < 1:
                 raise GeneqnError(f"config: split.{key} = {v} must lie strictly between 0 and 1.")
+        _positive("train.learning_rate", self.train.learning_rate)
+        for key in ("batch_size", "max_epochs", "patience"):
+            if getattr(self.train, key) < 1:
+                raise GeneqnError(f"config: train.{key} must be at least 1.")
+        _choice("search.sampler", self.search.sampler, ["tpe", "random", "reinforce"])
+        for key in ("trials", "group_size", "retrain_seeds"):
+            if getattr(self.search, key) < 1:
+                raise GeneqnError(f"config: search.{key} must be at least 1.")
+        if self.search.timeout_minutes < 0:
+            raise GeneqnError("config: search.timeout_minutes must be 0 (none) or positive.")
+        for key, d in (("search.dropout", self.search.dropout), ("nn.dropout", self.nn.dropout)):
+            if not 0 <= d < 1:
+                raise GeneqnError(f"config: {key} = {d} must lie in [0, 1).")
+        from geneqn.nas.space import space_from_config, parse_architecture
+
+        space_from_config(self.search)
+        parse_architecture(self.nn.layers, self.nn.latent_layer, self.nn.dropout)
         return self
 
     def to_dict(self) -> dict[str, Any]:

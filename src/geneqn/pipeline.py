@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from geneqn import __version__
-from geneqn._io import write_json, write_parquet, write_text
+from geneqn._io import atomic_path, write_json, write_parquet, write_text
 from geneqn.config import Config
 from geneqn.errors import GeneqnError
 
@@ -245,6 +245,106 @@ def _ridge(run: Run) -> dict:
         preds.append(pd.DataFrame({"gene": te.genes, "cell_type": ct, "y": te.y, "yhat": yhat}))
     write_parquet(pd.concat(preds, ignore_index=True), run.path("ridge/predictions.parquet"))
     write_json(metrics, run.path("ridge/metrics.json"))
+    return {ct: round(m["test_r"], 4) for ct, m in metrics.items()}
+
+
+def model_cell_types(run: Run, ds) -> list[str]:
+    wanted = run.config.run.cell_types
+    if not wanted:
+        return ds.cell_types
+    missing = [c for c in wanted if c not in ds.cell_types]
+    if missing:
+        raise GeneqnError(f"config: run.cell_types names {', '.join(map(repr, missing))}, absent from the "
+                          f"targets; present: {', '.join(ds.cell_types)}.")
+    return list(wanted)
+
+
+def _train_kw(cfg: Config) -> dict:
+    t = cfg.train
+    return {"learning_rate": t.learning_rate, "batch_size": t.batch_size, "max_epochs": t.max_epochs,
+            "patience": t.patience}
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+
+
+def _fit_and_save(run: Run, ds, ct: str, arch, folder: str) -> tuple[dict, pd.DataFrame]:
+    """Train ``arch`` with the configured seeds, keep the best by valid r, save it, test it."""
+    from geneqn.evaluate import pearson_r
+    from geneqn.nas.train import TrainData, train_best
+
+    data = TrainData.from_dataset(ds, ct)
+    seeds = [run.config.run.seed + 10_000 + i for i in range(run.config.search.retrain_seeds)]
+    net, result, valid_rs = train_best(arch, data, seeds, data_seed=run.config.run.seed, **_train_kw(run.config))
+    te = ds.arrays(ct, "test")
+    yhat = net.predict(te.X)
+    net.save(run.path(f"{folder}/{_safe(ct)}.pt"), cell_type=ct, feature_names=ds.feature_names)
+    metrics = {"architecture": arch.to_dict(), "architecture_text": str(arch), "valid_r": result.valid_r,
+               "valid_r_per_seed": valid_rs, "epochs": result.epochs, "test_r": pearson_r(te.y, yhat)}
+    return metrics, pd.DataFrame({"gene": te.genes, "cell_type": ct, "y": te.y, "yhat": yhat})
+
+
+@stage("nn", sections=("nn", "train", "run"), inputs=("targets.parquet", "features.parquet", "split.parquet"),
+       outputs=("nn/metrics.json", "nn/predictions.parquet"))
+def _nn(run: Run) -> dict:
+    from geneqn.nas.space import parse_architecture
+
+    ds = load_dataset(run)
+    n = run.config.nn
+    arch = parse_architecture(n.layers, n.latent_layer, n.dropout)
+    metrics, preds = {}, []
+    for ct in progress_iter(model_cell_types(run, ds), "hand-tuned NN"):
+        metrics[ct], p = _fit_and_save(run, ds, ct, arch, "nn")
+        preds.append(p)
+    write_parquet(pd.concat(preds, ignore_index=True), run.path("nn/predictions.parquet"))
+    write_json(metrics, run.path("nn/metrics.json"))
+    return {ct: round(m["test_r"], 4) for ct, m in metrics.items()}
+
+
+def progress_iter(items, description):
+    from geneqn import progress
+
+    return progress.track(list(items), description)
+
+
+def search_storage(run: Run) -> tuple[str, bool]:
+    """(storage URL, single worker?) of the run's search."""
+    from geneqn.nas.search import default_storage
+
+    url = run.config.search.storage
+    return (url, False) if url else (default_storage(run.dir), True)
+
+
+@stage("search", sections=("search", "train", "run"),
+       inputs=("targets.parquet", "features.parquet", "split.parquet"),
+       outputs=("nas/metrics.json", "nas/predictions.parquet", "nas/trials.csv"))
+def _search(run: Run) -> dict:
+    from geneqn.nas.search import run_search, study_name, trials_table
+    from geneqn.nas.space import space_from_config
+    from geneqn.nas.train import TrainData
+
+    ds = load_dataset(run)
+    sc = run.config.search
+    space = space_from_config(sc)
+    storage, single = search_storage(run)
+    metrics, preds, tables = {}, [], []
+    for ct in model_cell_types(run, ds):
+        name = study_name(sc.study, ct)
+        res = run_search(TrainData.from_dataset(ds, ct), space, storage=storage, study_name=name,
+                         trials=sc.trials, sampler=sc.sampler, seed=run.config.run.seed,
+                         group_size=sc.group_size, timeout_s=sc.timeout_minutes * 60 or None,
+                         single_worker=single, train_kw=_train_kw(run.config))
+        m, p = _fit_and_save(run, ds, ct, res.best_architecture, "nas")
+        m.update({"study": name, "search_best_valid_r": res.best_value, "space_size": space.size,
+                  "sampler": sc.sampler, "trials": sc.trials})
+        metrics[ct] = m
+        preds.append(p)
+        tables.append(trials_table(res.study).assign(cell_type=ct))
+    write_parquet(pd.concat(preds, ignore_index=True), run.path("nas/predictions.parquet"))
+    with atomic_path(run.path("nas/trials.csv")) as tmp:
+        pd.concat(tables, ignore_index=True).to_csv(tmp, index=False)
+    write_json(metrics, run.path("nas/metrics.json"))
     return {ct: round(m["test_r"], 4) for ct, m in metrics.items()}
 
 

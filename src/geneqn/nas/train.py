@@ -1,0 +1,341 @@
+"""Training networks of the model space: one at a time, or K at once as one batched model.
+
+Both paths use Adam (lr 1e-3 by default), MSE loss, mini-batches in an order fixed by
+``data_seed``, and early stopping on the valid loss with the best weights restored. A network
+whose loss diverges or whose predictions are constant gets :data:`FLOOR_REWARD`, never NaN.
+
+:class:`GroupTrainer` trains K candidates that share their layer widths as one model: each layer
+is one batched matmul over (K, batch, width) tensors, per-slot activations are applied by slot
+groups, and Adam runs on the stacked tensors with a step count per slot. A candidate that stops
+early leaves its slot to the next candidate of the queue, so the group stays full. Validation
+runs at the end of each pass over the training genes; a candidate that entered mid-pass has a
+shorter first epoch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from geneqn.errors import GeneqnError
+from geneqn.evaluate import pearson_r
+from geneqn.nas.network import BottleneckMLP, activation
+from geneqn.nas.space import Architecture
+
+FLOOR_REWARD = -1.0
+"""Reward of a network that diverged or predicts a constant (the lowest Pearson r)."""
+
+
+@dataclass
+class TrainData:
+    """Train and valid arrays of one cell type; features raw (standardised inside the nets)."""
+
+    X: np.ndarray
+    y: np.ndarray
+    X_valid: np.ndarray
+    y_valid: np.ndarray
+
+    def __post_init__(self):
+        for name in ("X", "y", "X_valid", "y_valid"):
+            a = np.asarray(getattr(self, name), dtype=np.float64)
+            if not np.isfinite(a).all():
+                raise GeneqnError(f"training data: {name} holds NaN or infinite values; clean the "
+                                  "feature table (or targets) first.")
+        if len(self.y_valid) < 3 or np.std(self.y_valid) == 0:
+            raise GeneqnError(f"the valid split has {len(self.y_valid)} gene(s) with "
+                              f"{'constant' if len(self.y_valid) >= 3 else 'too few'} targets: Pearson r "
+                              "cannot be computed. Use more genes or a larger split.valid_fraction.")
+        self.mean = self.X.mean(axis=0)
+        sd = self.X.std(axis=0)
+        self.scale = np.where(sd > 0, sd, 1.0)
+        self.Xt = torch.as_tensor(self.X, dtype=torch.float32)
+        self.yt = torch.as_tensor(self.y, dtype=torch.float32)
+        self.Xv = torch.as_tensor(self.X_valid, dtype=torch.float32)
+        self.yv = torch.as_tensor(self.y_valid, dtype=torch.float32)
+
+    @property
+    def n_features(self) -> int:
+        return self.X.shape[1]
+
+    @classmethod
+    def from_dataset(cls, ds, cell_type: str) -> "TrainData":
+        tr, va = ds.arrays(cell_type, "train"), ds.arrays(cell_type, "valid")
+        return cls(tr.X, tr.y, va.X, va.y)
+
+
+@dataclass
+class TrainResult:
+    valid_r: float
+    valid_loss: float
+    epochs: int
+    diverged: bool = False
+    history: list[float] = field(default_factory=list)
+
+    @property
+    def reward(self) -> float:
+        return self.valid_r
+
+
+def batch_order(n: int, batch_size: int, seed: int) -> Iterator[np.ndarray]:
+    """Endless stream of mini-batch index arrays: a fresh permutation per pass."""
+    rng = np.random.default_rng(seed)
+    while True:
+        perm = rng.permutation(n)
+        for lo in range(0, n, batch_size):
+            yield perm[lo:lo + batch_size]
+
+
+def init_network(arch: Architecture, data: TrainData, seed: int) -> BottleneckMLP:
+    """The network of ``arch`` with the initial weights that ``seed`` gives (both paths use it)."""
+    torch.manual_seed(seed)
+    return BottleneckMLP(data.n_features, arch, data.mean, data.scale)
+
+
+def reward_of(net: BottleneckMLP, data: TrainData, diverged: bool) -> float:
+    if diverged:
+        return FLOOR_REWARD
+    pred = net.predict(data.X_valid)
+    if not np.isfinite(pred).all() or np.ptp(pred) < 1e-9:
+        return FLOOR_REWARD
+    return pearson_r(data.y_valid, pred)
+
+
+def fit_network(arch: Architecture, data: TrainData, *, seed: int = 0, data_seed: int = 0,
+                learning_rate: float = 1e-3, batch_size: int = 256, max_epochs: int = 200,
+                patience: int = 10) -> tuple[BottleneckMLP, TrainResult]:
+    """Train one network with plain PyTorch (torch.optim.Adam); restore the best valid weights."""
+    net = init_network(arch, data, seed)
+    opt = torch.optim.Adam(net.parameters(), lr=learning_rate)
+    order = batch_order(len(data.y), batch_size, data_seed)
+    steps = math.ceil(len(data.y) / batch_size)
+    best, best_state, bad, history, diverged = math.inf, None, 0, [], False
+    epoch = 0
+    for epoch in range(1, max_epochs + 1):
+        net.train()
+        for _ in range(steps):
+            idx = torch.from_numpy(next(order))
+            loss = F.mse_loss(net(data.Xt[idx]), data.yt[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        net.eval()
+        with torch.no_grad():
+            vl = float(F.mse_loss(net(data.Xv), data.yv))
+        history.append(vl)
+        if not math.isfinite(vl):
+            diverged = best_state is None
+            break
+        if vl < best:
+            best, bad = vl, 0
+            best_state = {k: v.clone() for k, v in net.state_dict().items()}
+        else:
+            bad += 1
+            if bad >= patience:
+                break
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    net.eval()
+    return net, TrainResult(reward_of(net, data, diverged), best, epoch, diverged, history)
+
+
+@dataclass
+class Candidate:
+    arch: Architecture
+    seed: int
+    tag: object = None
+
+
+class GroupTrainer:
+    """Train candidates that share layer widths, ``slots`` at a time, as one batched model."""
+
+    def __init__(self, data: TrainData, *, slots: int = 8, data_seed: int = 0, learning_rate: float = 1e-3,
+                 batch_size: int = 256, max_epochs: int = 200, patience: int = 10):
+        self.data, self.slots, self.data_seed = data, slots, data_seed
+        self.lr, self.batch_size, self.max_epochs, self.patience = learning_rate, batch_size, max_epochs, patience
+
+    # -- the stacked parameters: per layer W (K, in, out) and b (K, 1, out); the output layer last
+    def _stack(self, nets: list[BottleneckMLP]) -> None:
+        linear = lambda n: list(n.layers) + [n.out]  # noqa: E731
+        self.params = []
+        for j in range(len(linear(nets[0]))):
+            W = torch.stack([linear(n)[j].weight.detach().T.contiguous() for n in nets])
+            b = torch.stack([linear(n)[j].bias.detach()[None, :] for n in nets])
+            self.params += [W.requires_grad_(), b.requires_grad_()]
+        self.m = [torch.zeros_like(p) for p in self.params]
+        self.v = [torch.zeros_like(p) for p in self.params]
+        self.t = torch.zeros(len(nets), 1, 1)
+        self.best = [p.detach().clone() for p in self.params]
+
+    def _write_slot(self, k: int, net: BottleneckMLP) -> None:
+        linear = list(net.layers) + [net.out]
+        with torch.no_grad():
+            for j, layer in enumerate(linear):
+                self.params[2 * j][k] = layer.weight.T
+                self.params[2 * j + 1][k] = layer.bias[None, :]
+            for s in (self.m, self.v):
+                for p in s:
+                    p[k].zero_()
+            self.t[k] = 0
+
+    def _keep(self, keep: list[int]) -> None:
+        idx = torch.tensor(keep, dtype=torch.long)
+        self.params = [p.detach().index_select(0, idx).requires_grad_() for p in self.params]
+        self.m = [p.index_select(0, idx) for p in self.m]
+        self.v = [p.index_select(0, idx) for p in self.v]
+        self.best = [p.index_select(0, idx) for p in self.best]
+        self.t = self.t.index_select(0, idx)
+
+    def _forward(self, x: torch.Tensor, training: bool) -> torch.Tensor:
+        h = x.unsqueeze(0)  # (1, B, F) standardised features, broadcast over slots
+        n_layers = len(self.params) // 2 - 1
+        for j in range(n_layers):
+            h = torch.baddbmm(self.params[2 * j + 1], h.expand(self.params[2 * j].shape[0], -1, -1)
+                              if h.shape[0] == 1 else h, self.params[2 * j])
+            h = self._activate(h, j)
+            if training and self.dropout > 0:
+                # One mask shared by the slots: each network still sees an independent-looking
+                # Bernoulli mask per step, at 1/K of the random numbers (the costliest op on CPU).
+                keep = 1.0 - self.dropout
+                h = h * torch.empty(1, h.shape[1], h.shape[2]).bernoulli_(keep).div_(keep)
+        out = torch.baddbmm(self.params[-1], h, self.params[-2])
+        return out.squeeze(-1)  # (K, B)
+
+    def _activate(self, h: torch.Tensor, j: int) -> torch.Tensor:
+        acts = tuple(c.arch.activations[j] for c in self.current)
+        if len(set(acts)) == 1:
+            return activation(acts[0])(h)
+        if acts not in self._groups:
+            names = sorted(set(acts))
+            idxs = [torch.tensor([k for k, a in enumerate(acts) if a == n]) for n in names]
+            self._groups[acts] = (names, idxs, torch.argsort(torch.cat(idxs)))
+        names, idxs, inverse = self._groups[acts]
+        parts = [activation(n)(h.index_select(0, i)) for n, i in zip(names, idxs)]
+        return torch.cat(parts).index_select(0, inverse)
+
+    def _adam(self, grads: list[torch.Tensor]) -> None:
+        b1, b2, eps = 0.9, 0.999, 1e-8
+        with torch.no_grad():
+            self.t += 1
+            bc1 = 1 - b1 ** self.t
+            bc2 = 1 - b2 ** self.t
+            for p, g, m, v in zip(self.params, grads, self.m, self.v):
+                m.mul_(b1).add_(g, alpha=1 - b1)
+                v.mul_(b2).addcmul_(g, g, value=1 - b2)
+                denom = (v.sqrt() / bc2.sqrt()).add_(eps)
+                p.sub_(self.lr * m / denom / bc1)
+
+    def _extract(self, k: int, arch: Architecture, params: list[torch.Tensor]) -> BottleneckMLP:
+        net = BottleneckMLP(self.data.n_features, arch, self.data.mean, self.data.scale)
+        with torch.no_grad():
+            for j, layer in enumerate(list(net.layers) + [net.out]):
+                layer.weight.copy_(params[2 * j][k].T)
+                layer.bias.copy_(params[2 * j + 1][k][0])
+        return net.eval()
+
+    def run(self, candidates: Iterable[Candidate],
+            on_done: Callable[[Candidate, BottleneckMLP, TrainResult], None]) -> None:
+        """Train every candidate; call ``on_done(candidate, best_net, result)`` as each finishes."""
+        queue = iter(candidates)
+        self.current: list[Candidate] = []
+        self._groups: dict[tuple, tuple] = {}
+        for c in queue:
+            self.current.append(c)
+            if len(self.current) == self.slots:
+                break
+        if not self.current:
+            return
+        widths = self.current[0].arch.widths
+        self.dropout = self.current[0].arch.dropout
+
+        def check(c: Candidate) -> Candidate:
+            if c.arch.widths != widths or c.arch.dropout != self.dropout:
+                raise ValueError(f"GroupTrainer: candidate {c.arch} does not share widths {widths}")
+            return c
+
+        for c in self.current:
+            check(c)
+        self._stack([init_network(c.arch, self.data, c.seed) for c in self.current])
+        K = len(self.current)
+        best_loss = [math.inf] * K
+        bad, epochs, hist, ok = [0] * K, [0] * K, [[] for _ in range(K)], [False] * K
+        order = batch_order(len(self.data.y), self.batch_size, self.data_seed)
+        steps = math.ceil(len(self.data.y) / self.batch_size)
+        mean = torch.as_tensor(self.data.mean, dtype=torch.float32)
+        scale = torch.as_tensor(self.data.scale, dtype=torch.float32)
+        Xs, Xvs = (self.data.Xt - mean) / scale, (self.data.Xv - mean) / scale
+        while self.current:
+            for _ in range(steps):
+                idx = torch.from_numpy(next(order))
+                pred = self._forward(Xs[idx], True)
+                loss = ((pred - self.data.yt[idx]) ** 2).mean(dim=1).sum()
+                grads = torch.autograd.grad(loss, self.params)
+                self._adam(grads)
+            with torch.no_grad():
+                vpred = self._forward(Xvs, False)
+                vloss = ((vpred - self.data.yv) ** 2).mean(dim=1).tolist()
+            finished = []
+            for k, vl in enumerate(vloss):
+                epochs[k] += 1
+                hist[k].append(vl)
+                if not math.isfinite(vl):
+                    finished.append(k)
+                    continue
+                if vl < best_loss[k]:
+                    best_loss[k], bad[k], ok[k] = vl, 0, True
+                    with torch.no_grad():
+                        for b, p in zip(self.best, self.params):
+                            b[k] = p[k]
+                else:
+                    bad[k] += 1
+                if bad[k] >= self.patience or epochs[k] >= self.max_epochs:
+                    finished.append(k)
+            drop = []
+            for k in finished:
+                c = self.current[k]
+                diverged = not ok[k]
+                net = self._extract(k, c.arch, self.best if ok[k] else self.params)
+                on_done(c, net, TrainResult(reward_of(net, self.data, diverged), best_loss[k], epochs[k],
+                                            diverged, hist[k]))
+                nxt = next(queue, None)
+                if nxt is None:
+                    drop.append(k)
+                    continue
+                self.current[k] = check(nxt)
+                self._write_slot(k, init_network(nxt.arch, self.data, nxt.seed))
+                best_loss[k], bad[k], epochs[k], hist[k], ok[k] = math.inf, 0, 0, [], False
+            if drop:
+                keep = [k for k in range(len(self.current)) if k not in drop]
+                self.current = [self.current[k] for k in keep]
+                best_loss = [best_loss[k] for k in keep]
+                bad, epochs = [bad[k] for k in keep], [epochs[k] for k in keep]
+                hist, ok = [hist[k] for k in keep], [ok[k] for k in keep]
+                if keep:
+                    self._keep(keep)
+
+
+def train_candidates(candidates: list[Candidate], data: TrainData, *, slots: int = 8, data_seed: int = 0,
+                     **train_kw) -> list[tuple[Candidate, BottleneckMLP, TrainResult]]:
+    """Train candidates of any shapes: grouped by layer widths, each group batched."""
+    groups: dict[tuple, list[Candidate]] = {}
+    for c in candidates:
+        groups.setdefault((c.arch.widths, c.arch.dropout), []).append(c)
+    results: dict[int, tuple] = {}
+    position = {id(c): i for i, c in enumerate(candidates)}
+    for group in groups.values():
+        GroupTrainer(data, slots=slots, data_seed=data_seed, **train_kw).run(
+            group, lambda c, n, r: results.__setitem__(position[id(c)], (c, n, r)))
+    return [results[i] for i in range(len(candidates))]
+
+
+def train_best(arch: Architecture, data: TrainData, seeds: list[int], *, data_seed: int = 0,
+               **train_kw) -> tuple[BottleneckMLP, TrainResult, list[float]]:
+    """Train ``arch`` once per seed (one batched group) and return the best by valid r."""
+    done = train_candidates([Candidate(arch, s) for s in seeds], data, slots=len(seeds),
+                            data_seed=data_seed, **train_kw)
+    best = max(done, key=lambda t: t[2].valid_r)
+    return best[1], best[2], [r.valid_r for _, _, r in done]

@@ -1,0 +1,222 @@
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import optuna
+import pytest
+import torch
+
+from geneqn.config import SearchConfig
+from geneqn.errors import GeneqnError
+from geneqn.nas.network import BottleneckMLP
+from geneqn.nas.reinforce import Reinforce
+from geneqn.nas.search import open_study, run_search, trials_table
+from geneqn.nas.space import Architecture, LayerChoice, ModelSpace, parse_architecture, space_from_config
+from geneqn.nas.train import (FLOOR_REWARD, Candidate, GroupTrainer, TrainData, fit_network, reward_of,
+                              train_candidates)
+
+
+def toy_data(n=600, seed=0, f=5):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, f))
+    y = np.tanh(X[:, 0] - X[:, 1] * X[:, 2])
+    Xv = rng.normal(size=(120, f))
+    yv = np.tanh(Xv[:, 0] - Xv[:, 1] * Xv[:, 2])
+    return TrainData(X, y, Xv, yv)
+
+
+def test_default_space_size_and_values():
+    space = space_from_config(SearchConfig())
+    assert space.size == 170_859_375 == 15 ** 7
+    assert len(space.layers) == 7 and all(len(o) == 15 for o in space.layers)
+    assert "8-sigmoid" in space.choices(3)
+    arch = space.architecture([0, 1, 2, 3, 4, 5, 14])
+    assert str(arch) == "16-relu|16-tanh|16-gelu|[3-relu]|32-tanh|32-gelu|256-gelu"
+    assert Architecture.from_json(arch.to_json()) == arch and hash(arch) == hash(Architecture.from_json(arch.to_json()))
+    assert arch.latent_width == 3
+    custom = space_from_config(SearchConfig(dense_widths=[8, 16], dense_activations=["relu"],
+                                            latent_widths=[2], latent_activations=["tanh", "sigmoid"]))
+    assert custom.size == 2 ** 6 * 2
+    explicit = space_from_config(SearchConfig(layers=[["8-relu", "16-tanh"], ["2-sigmoid"], ["4-gelu"]], latent_layer=1))
+    assert explicit.size == 2
+
+
+@pytest.mark.parametrize("kw, msg", [
+    (dict(layers=[["8-relu"], []], latent_layer=0), "layer 1 of the model space has no option"),
+    (dict(dense_widths=[16, 0]), "widths must be positive"),
+    (dict(layers=[["-4-relu"]], latent_layer=0), "not WIDTH-ACTIVATION|width must be positive"),
+    (dict(dense_activations=["swish"]), "activations: relu, tanh, gelu, sigmoid"),
+])
+def test_bad_space(kw, msg):
+    with pytest.raises(GeneqnError, match=msg):
+        space_from_config(SearchConfig(**kw))
+
+
+def test_network_latent_and_head_compose():
+    arch = parse_architecture(["8-relu", "6-tanh", "4-gelu", "3-sigmoid", "5-relu", "4-tanh", "6-gelu"], 3, 0.1)
+    torch.manual_seed(0)
+    net = BottleneckMLP(5, arch, mean=np.ones(5), scale=2 * np.ones(5)).eval()
+    X = np.random.default_rng(0).normal(size=(10, 5))
+    Z = net.latent(X)
+    assert Z.shape == (10, 3) and (Z > 0).all() and (Z < 1).all()  # sigmoid latent
+    np.testing.assert_allclose(net.head(Z), net.predict(X), rtol=1e-5, atol=1e-6)
+
+
+def test_batched_group_equals_one_by_one():
+    """K nets trained as one batched model == the same K nets trained one by one with
+    torch.optim.Adam from the same initial weights (dropout 0; tolerance 1e-4 on predictions)."""
+    data = toy_data()
+    acts = ["relu", "tanh", "gelu", "sigmoid"]
+    archs = [parse_architecture([f"16-{a}", "8-relu", "8-tanh", "2-sigmoid", "8-relu", f"8-{acts[(i + 1) % 4]}", "16-relu"], 3, 0.0)
+             for i, a in enumerate(acts)]
+    kw = dict(learning_rate=1e-3, batch_size=64, max_epochs=12, patience=100)
+    single = [fit_network(a, data, seed=i, data_seed=3, **kw) for i, a in enumerate(archs)]
+    batched = {}
+    GroupTrainer(data, slots=4, data_seed=3, **kw).run([Candidate(a, i, i) for i, a in enumerate(archs)],
+                                                      lambda c, n, r: batched.__setitem__(c.tag, (n, r)))
+    for i in range(4):
+        np.testing.assert_allclose(batched[i][0].predict(data.X_valid), single[i][0].predict(data.X_valid), atol=1e-4)
+        assert batched[i][1].valid_r == pytest.approx(single[i][1].valid_r, abs=1e-4)
+        assert batched[i][1].epochs == single[i][1].epochs == 12
+
+
+def test_group_refills_slots_and_restores_best():
+    data = toy_data()
+    arch = parse_architecture(["8-relu", "8-tanh", "8-relu", "2-tanh", "8-relu", "8-relu", "8-relu"], 3, 0.1)
+    done = []
+    GroupTrainer(data, slots=2, batch_size=128, max_epochs=30, patience=3).run(
+        [Candidate(arch, s, s) for s in range(5)], lambda c, n, r: done.append((c.tag, n, r)))
+    assert sorted(t for t, _, _ in done) == [0, 1, 2, 3, 4]
+    for _, net, res in done:
+        assert 0 < res.valid_r <= 1 and not res.diverged
+        assert res.valid_loss == pytest.approx(min(res.history))
+        vl = float(np.mean((net.predict(data.X_valid) - data.y_valid) ** 2))
+        assert vl == pytest.approx(res.valid_loss, rel=1e-4)  # best weights restored
+
+
+def test_floor_reward_for_diverged_or_constant():
+    data = toy_data()
+    arch = parse_architecture(["8-relu"] * 3 + ["2-relu"] + ["8-relu"] * 3, 3, 0.0)
+    net, res = fit_network(arch, data, learning_rate=1e9, max_epochs=3, patience=1)
+    assert res.valid_r == FLOOR_REWARD and not math.isnan(res.valid_r)
+    results = train_candidates([Candidate(arch, 0)], data, learning_rate=1e9, max_epochs=3, patience=1)
+    assert results[0][2].valid_r == FLOOR_REWARD
+    const = BottleneckMLP(data.n_features, arch)
+    for p in const.parameters():
+        torch.nn.init.zeros_(p)
+    assert reward_of(const, data, diverged=False) == FLOOR_REWARD
+
+
+def test_bad_training_data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 3))
+    X[4, 1] = np.nan
+    with pytest.raises(GeneqnError, match="X holds NaN"):
+        TrainData(X, rng.normal(size=50), rng.normal(size=(5, 3)), rng.normal(size=5))
+    with pytest.raises(GeneqnError, match="valid split has 2 gene"):
+        TrainData(rng.normal(size=(50, 3)), rng.normal(size=50), rng.normal(size=(2, 3)), rng.normal(size=2))
+
+
+SMALL = SearchConfig(dense_widths=[4, 8], dense_activations=["relu", "tanh"], latent_widths=[2],
+                     latent_activations=["tanh", "sigmoid"])
+TRAIN = dict(batch_size=128, max_epochs=6, patience=2)
+
+
+def _search(tmp_path, name="s", trials=6, sampler="tpe", seed=0, single=True):
+    return run_search(toy_data(), space_from_config(SMALL), storage=f"sqlite:///{tmp_path / 'study.db'}",
+                      study_name=name, trials=trials, sampler=sampler, seed=seed, group_size=3,
+                      single_worker=single, train_kw=TRAIN)
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "random", "reinforce"])
+def test_same_seed_same_trials(tmp_path, sampler):
+    a = _search(tmp_path / "a", sampler=sampler)
+    b = _search(tmp_path / "b", sampler=sampler)
+    ta, tb = trials_table(a.study), trials_table(b.study)
+    assert ta["architecture"].tolist() == tb["architecture"].tolist()
+    np.testing.assert_allclose(ta["valid_r"], tb["valid_r"])
+    assert a.best_architecture == b.best_architecture
+    assert (ta["state"] == "COMPLETE").sum() == 6
+
+
+def test_killed_search_resumes_without_repeating(tmp_path):
+    first = _search(tmp_path, trials=4)
+    done = {t.number: t.value for t in first.study.trials}
+    # a worker died mid-trial: a RUNNING trial is left behind
+    study = open_study(f"sqlite:///{tmp_path / 'study.db'}", "s", space_from_config(SMALL), "tpe", 0)
+    dead = study.ask()
+    for i, n in enumerate(space_from_config(SMALL).param_names()):
+        dead.suggest_categorical(n, space_from_config(SMALL).choices(i))
+    resumed = _search(tmp_path, trials=7)
+    trials = resumed.study.trials
+    assert {t.number: t.value for t in trials if t.number in done} == done  # finished ones kept as they were
+    assert resumed.trials_run == 3
+    assert trials[dead.number].state.name == "FAIL"
+    retry = [t for t in trials if t.user_attrs.get("retry_of") == dead.number]
+    assert len(retry) == 1 and retry[0].params == dead.params and retry[0].state.name == "COMPLETE"
+    assert sum(t.state.name == "COMPLETE" for t in trials) == 7
+
+
+def test_study_with_other_space_is_refused(tmp_path):
+    _search(tmp_path, trials=1)
+    other = SearchConfig(dense_widths=[4], dense_activations=["relu"], latent_widths=[2], latent_activations=["tanh"])
+    with pytest.raises(GeneqnError, match="made over another model space"):
+        open_study(f"sqlite:///{tmp_path / 'study.db'}", "s", space_from_config(other), "tpe", 0)
+
+
+def test_unreachable_storage_is_explained():
+    with pytest.raises(GeneqnError, match="cannot open the study storage postgresql://\\*\\*\\*@127.0.0.1:9/x"):
+        open_study("postgresql://u:secret@127.0.0.1:9/x", "s", space_from_config(SMALL), "tpe", 0)
+
+
+def test_reinforce_learns_toy_optimum_without_early_collapse():
+    n_options = [15] * 7
+    target = [3, 7, 0, 14, 5, 9, 2]
+    agent = Reinforce(n_options, seed=0, warmup=20, learning_rate=0.02)
+    rewards, warm_max = [], []
+    for ep in range(400):
+        picks = agent.sample()
+        if ep < 20:
+            warm_max.append(max(float(p.max()) for p in agent.controller.probabilities(picks)))
+        r = float(np.mean([p == t for p, t in zip(picks, target)]))
+        rewards.append(r)
+        agent.update(picks, r)
+    assert max(warm_max) < 0.2  # near-uniform (1/15 = 0.067) while warming up
+    assert np.mean(rewards[:50]) < 0.15 and np.mean(rewards[-50:]) > 0.25  # chance: 1/15
+    # the squashed logits bound any option's probability below 1
+    bound = np.exp(1.5) / (np.exp(1.5) + 14 * np.exp(-1.5))
+    assert max(float(p.max()) for p in agent.controller.probabilities()) <= bound + 1e-6
+
+
+POSTGRES_URL = os.environ.get("GENEQN_TEST_POSTGRES_URL")
+
+
+@pytest.mark.postgres
+def test_two_postgres_workers_share_the_budget(tmp_path):
+    """Two `geneqn search --worker` processes on one PostgreSQL study finish the budget together."""
+    assert POSTGRES_URL, "set GENEQN_TEST_POSTGRES_URL (the .ci/run script starts a server)"
+    from geneqn.pipeline import demo_config, run_all
+
+    run = tmp_path / "run"
+    run_all(demo_config(run), ["targets", "tss", "features", "dataset"])
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    geneqn = [sys.executable, "-m", "geneqn.cli"]
+    cfg = tmp_path / "c.toml"
+    study = f"pgtest{os.getpid()}"
+    cfg.write_text(f'[run]\nfolder = "{run}"\ncell_types = ["type B pancreatic cell"]\n'
+                   '[train]\nmax_epochs = 8\npatience = 8\nbatch_size = 256\n'
+                   f'[search]\ntrials = 12\ngroup_size = 2\nstudy = "{study}"\ndense_widths = [8, 16]\n'
+                   'latent_widths = [2, 3]\n')
+    cmd = geneqn + ["search", "--worker", "--config", str(cfg), "--storage", POSTGRES_URL]
+    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=600)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), "\n".join(o[-2000:] for o in outs)
+    s = optuna.load_study(study_name=f"{study}-type_B_pancreatic_cell", storage=POSTGRES_URL)
+    complete = [t for t in s.trials if t.state.name == "COMPLETE"]
+    assert len(complete) == 12
+    assert len({t._trial_id for t in complete}) == 12
+    ran = [int(o.split("this worker ran ")[1].split(" ")[0]) for o in outs]
+    assert sum(ran) == 12 and all(r > 0 for r in ran), ran
+    assert not [t for t in s.trials if t.state.name in ("RUNNING", "WAITING")]
