@@ -22,7 +22,7 @@ demo: $(STAMP)
 # The PostgreSQL two-worker test runs when GENEQN_TEST_POSTGRES_URL names a server
 # (.ci/run starts one with scripts/start_postgres.sh).
 test: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow$(if $(GENEQN_TEST_POSTGRES_URL),, and not postgres)"
+	$(BIN)/python -m pytest -m "not slow"
 
 # Long tests (minutes): full-size searches and distillations.
 test-slow: $(STAMP)
