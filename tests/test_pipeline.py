@@ -72,7 +72,8 @@ def test_missing_input_and_version_mismatch(tmp_path):
 
 def test_cli_help_everywhere():
     for cmd in [[], ["demo"], ["run"], ["config"], ["targets"], ["tss"], ["windows"], ["features"],
-                ["features", "table"], ["dataset"], ["ridge"]]:
+                ["features", "table"], ["features", "sei"], ["fetch", "sei"], ["dataset"], ["ridge"], ["nn"],
+                ["search"], ["distill"], ["sr"], ["sweep"]]:
         r = runner.invoke(app, cmd + ["--help"])
         assert r.exit_code == 0, (cmd, r.output)
         assert "Usage" in r.output

@@ -387,6 +387,75 @@ def search_cmd(config: Optional[Path] = ConfigOpt, run: Optional[Path] = RunOpt,
         _print_r_table("NAS|NN (best architecture, retrained)", s)
 
 
+def _sr_updates(engine, selection, complexity_limit, n_jobs) -> dict:
+    return {k: v for k, v in dict(engine=engine, selection=selection, complexity_limit=complexity_limit,
+                                  n_jobs=n_jobs).items() if v is not None}
+
+
+EngineOpt = typer.Option(None, help="operon (default) | pysr (needs Julia + PySR)")
+SelectionOpt = typer.Option(None, help="accuracy (lowest loss; the paper's) | best (PySR's rule)")
+LimitOpt = typer.Option(None, help="Complexity limit per equation (PySR's count; default 20).")
+JobsOpt = typer.Option(None, help="Parallel SR processes (0: one per core).")
+
+
+@app.command("distill")
+def distill_cmd(config: Optional[Path] = ConfigOpt, run: Optional[Path] = RunOpt,
+                engine: Optional[str] = EngineOpt, selection: Optional[str] = SelectionOpt,
+                complexity_limit: Optional[int] = LimitOpt, n_jobs: Optional[int] = JobsOpt,
+                force: bool = ForceOpt, verbose: bool = VerboseOpt):
+    """Distil the searched network into one genomic equation per cell type (two-stage SR).
+
+    Stage 1: features -> each latent unit; stage 2: stage-1 predicted latents -> expression.
+    Writes distill/: Pareto tables (CSV), equations.json, equations.tex, predictions, metrics.
+    """
+    from geneqn.pipeline import Run, config_replace, load_equations
+
+    with _session(verbose):
+        cfg = config_replace(_load(config, run), sr=_sr_updates(engine, selection, complexity_limit, n_jobs))
+        r = Run(cfg)
+        s = r.run_stage("distill", force=force)
+        _print_r_table("SR(NAS|NN): the genomic equations", s)
+        for ct, eq in load_equations(r).items():
+            out.print(f"[bold]{ct}[/] (complexity {eq.complexity}; classes: {', '.join(eq.sequence_classes)})")
+            out.print(f"  g = {eq.composed}", markup=False, highlight=False)
+
+
+@app.command("sr")
+def sr_cmd(config: Optional[Path] = ConfigOpt, run: Optional[Path] = RunOpt,
+           engine: Optional[str] = EngineOpt, selection: Optional[str] = SelectionOpt,
+           complexity_limit: Optional[int] = LimitOpt, force: bool = ForceOpt, verbose: bool = VerboseOpt):
+    """Direct symbolic regression from features to expression (the paper's "SR" baseline)."""
+    from geneqn.pipeline import Run, config_replace
+
+    with _session(verbose):
+        cfg = config_replace(_load(config, run), sr=_sr_updates(engine, selection, complexity_limit, None))
+        _print_r_table("direct SR", Run(cfg).run_stage("sr", force=force))
+
+
+@app.command("sweep")
+def sweep_cmd(config: Optional[Path] = ConfigOpt, run: Optional[Path] = RunOpt,
+              limits: Optional[str] = typer.Option(None, help="Comma-separated per-latent limits, e.g. "
+                                                   "3,5,7,9,18,best,accuracy."),
+              force: bool = ForceOpt, verbose: bool = VerboseOpt):
+    """Complexity sweep (the paper's Table 2): per-latent limit -> classes used and test r."""
+    import pandas as pd
+
+    from geneqn.pipeline import Run, config_replace
+
+    with _session(verbose):
+        cfg = _load(config, run)
+        if limits:
+            cfg = config_replace(cfg, sr={"sweep": [v.strip() for v in limits.split(",")]})
+        r = Run(cfg)
+        r.run_stage("sweep", force=force)
+        t = pd.read_csv(r.path("sweep/table2.csv"))
+        table = Table("cell type", "per-latent limit", "classes", "complexity", "test r", title="Table 2")
+        for row in t.itertuples():
+            table.add_row(row.cell_type, str(row.latent_limit), str(row.n_classes), str(row.complexity),
+                          f"{row.test_r:.3f}")
+        out.print(table)
+
+
 def _print_r_table(title: str, results: dict) -> None:
     table = Table("cell type", "test Pearson r", title=title)
     for ct, r in results.items():

@@ -138,6 +138,33 @@ class NNConfig:
 
 
 @dataclass
+class SRConfig:
+    """Symbolic regression (distillation, the direct-SR baseline and the complexity sweep)."""
+
+    engine: str = "operon"
+    """operon (default, pyoperon) | pysr (only where `import pysr` works; needs Julia)"""
+    operators: list[str] = field(default_factory=lambda: ["+", "-", "*", "square", "neg", "exp", "inv"])
+    complexity_limit: int = 20
+    """Per equation, counted the PySR way (every variable, constant and operator counts 1)."""
+    selection: str = "accuracy"
+    """accuracy (lowest loss; the paper's) | best (PySR's: highest score with loss <= 1.5 x lowest)"""
+    population_size: int = 500
+    generations: int = 100
+    max_evaluations: int = 100000
+    """Budget per SR fit (with the seed, a fit is reproducible)."""
+    optimizer_iterations: int = 10
+    """Levenberg-Marquardt iterations tuning each candidate's constants."""
+    clean_tolerance: float = 0.001
+    """Additive terms moving predictions by at most this x std(target) are pruned."""
+    max_samples: int = 0
+    """Fit on at most this many training genes (0: all); tables are rescored on all."""
+    n_jobs: int = 0
+    """Parallel processes for stage 1 (0: one per CPU core)."""
+    sweep: list[str] = field(default_factory=lambda: ["3", "5", "7", "9", "18", "best", "accuracy"])
+    """Per-latent complexity limits of the paper's Table 2 (integers, best or accuracy)."""
+
+
+@dataclass
 class Config:
     run: RunConfig = field(default_factory=RunConfig)
     expression: ExpressionConfig = field(default_factory=ExpressionConfig)
@@ -148,6 +175,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     nn: NNConfig = field(default_factory=NNConfig)
+    sr: SRConfig = field(default_factory=SRConfig)
 
     def validate(self) -> "Config":
         """Check values that types alone do not; raise GeneqnError naming the key."""
@@ -182,6 +210,17 @@ class Config:
         for key, d in (("search.dropout", self.search.dropout), ("nn.dropout", self.nn.dropout)):
             if not 0 <= d < 1:
                 raise GeneqnError(f"config: {key} = {d} must lie in [0, 1).")
+        _choice("sr.engine", self.sr.engine, ["operon", "pysr"])
+        _choice("sr.selection", self.sr.selection, ["accuracy", "best"])
+        from geneqn.sr.backend import check_operators
+
+        check_operators(self.sr.operators)
+        for key in ("complexity_limit", "population_size", "generations", "max_evaluations"):
+            if getattr(self.sr, key) < 1:
+                raise GeneqnError(f"config: sr.{key} must be at least 1.")
+        for item in self.sr.sweep:
+            if not (item in ("best", "accuracy") or (item.isdigit() and int(item) >= 1)):
+                raise GeneqnError(f"config: sr.sweep entry {item!r} must be a positive integer, best or accuracy.")
         from geneqn.nas.space import space_from_config, parse_architecture
 
         space_from_config(self.search)

@@ -348,6 +348,125 @@ def _search(run: Run) -> dict:
     return {ct: round(m["test_r"], 4) for ct, m in metrics.items()}
 
 
+def sr_settings(cfg: Config):
+    from geneqn.sr.distill import SRSettings
+
+    s = cfg.sr
+    return SRSettings(engine=s.engine, operators=tuple(s.operators), complexity_limit=s.complexity_limit,
+                      selection=s.selection, population_size=s.population_size, generations=s.generations,
+                      max_evaluations=s.max_evaluations, optimizer_iterations=s.optimizer_iterations,
+                      clean_tolerance=s.clean_tolerance, max_samples=s.max_samples, n_jobs=s.n_jobs)
+
+
+def _write_tables(run: Run, folder: str, tables: dict[str, pd.DataFrame]) -> None:
+    import sympy as sp
+
+    for name, t in tables.items():
+        if t is None:
+            continue
+        with atomic_path(run.path(f"{folder}/{name}.csv")) as tmp:
+            out = t.drop(columns=["sympy_format"])
+            out["srepr"] = [sp.srepr(e) for e in t["sympy_format"]]  # exact, read back by _read_table
+            out.to_csv(tmp, index=False)
+
+
+@stage("distill", sections=("sr", "run"), inputs=("targets.parquet", "features.parquet", "split.parquet",
+       "nas/metrics.json"), outputs=("distill/equations.json", "distill/metrics.json",
+                                     "distill/predictions.parquet", "distill/equations.tex"))
+def _distill(run: Run) -> dict:
+    from geneqn.evaluate import pearson_r
+    from geneqn.nas.network import BottleneckMLP
+    from geneqn.sr.distill import distill
+
+    ds = load_dataset(run)
+    settings = sr_settings(run.config)
+    equations, metrics, preds, tex = {}, {}, [], []
+    for ct in model_cell_types(run, ds):
+        net = BottleneckMLP.load(run.path(f"nas/{_safe(ct)}.pt"))
+        tr, va, te = (ds.arrays(ct, p) for p in ("train", "valid", "test"))
+        d = distill(net, tr.X, tr.y, ds.feature_names, settings, seed=run.config.run.seed, cell_type=ct)
+        eq = d.equation
+        _write_tables(run, f"distill/{_safe(ct)}", {**{f"stage1_{k}": t for k, t in zip(eq.latents, d.stage1)},
+                                                  "stage2": d.stage2})
+        yhat = eq.predict(te.X)
+        metrics[ct] = {"test_r": pearson_r(te.y, yhat), "valid_r": pearson_r(va.y, eq.predict(va.X)),
+                       "complexity": eq.complexity, "sequence_classes": eq.sequence_classes,
+                       "constant_units": d.constant_units, "net_test_r": pearson_r(te.y, net.predict(te.X))}
+        equations[ct] = eq.to_dict()
+        preds.append(pd.DataFrame({"gene": te.genes, "cell_type": ct, "y": te.y, "yhat": yhat}))
+        tex.append(f"% {ct}\n\\[\n{eq.latex()}\n\\]\n")
+    write_parquet(pd.concat(preds, ignore_index=True), run.path("distill/predictions.parquet"))
+    write_json(equations, run.path("distill/equations.json"))
+    write_text("\n".join(tex), run.path("distill/equations.tex"))
+    write_json(metrics, run.path("distill/metrics.json"))
+    return {ct: round(m["test_r"], 4) for ct, m in metrics.items()}
+
+
+def load_equations(run: Run) -> dict:
+    from geneqn.sr.equation import GenomicEquation
+
+    data = json.loads(run.path("distill/equations.json").read_text())
+    return {ct: GenomicEquation.from_dict(d) for ct, d in data.items()}
+
+
+@stage("sr", sections=("sr", "run"), inputs=("targets.parquet", "features.parquet", "split.parquet"),
+       outputs=("sr/metrics.json", "sr/predictions.parquet"))
+def _direct_sr(run: Run) -> dict:
+    from geneqn.evaluate import pearson_r
+    from geneqn.sr.distill import direct_sr
+    from geneqn.sr.expr import complexity, evaluate, variables
+
+    ds = load_dataset(run)
+    settings = sr_settings(run.config)
+    metrics, preds = {}, []
+    for ct in model_cell_types(run, ds):
+        tr, te = ds.arrays(ct, "train"), ds.arrays(ct, "test")
+        table, expr = direct_sr(tr.X, tr.y, ds.feature_names, settings, seed=run.config.run.seed)
+        _write_tables(run, f"sr/{_safe(ct)}", {"pareto": table})
+        yhat = evaluate(expr, te.X, ds.feature_names)
+        metrics[ct] = {"test_r": pearson_r(te.y, yhat), "equation": str(expr), "complexity": complexity(expr),
+                       "sequence_classes": [f for f in ds.feature_names if f in variables(expr)]}
+        preds.append(pd.DataFrame({"gene": te.genes, "cell_type": ct, "y": te.y, "yhat": yhat}))
+    write_parquet(pd.concat(preds, ignore_index=True), run.path("sr/predictions.parquet"))
+    write_json(metrics, run.path("sr/metrics.json"))
+    return {ct: round(m["test_r"], 4) for ct, m in metrics.items()}
+
+
+@stage("sweep", sections=("sr", "run"), inputs=("targets.parquet", "features.parquet", "split.parquet",
+       "distill/equations.json"), outputs=("sweep/table2.csv",))
+def _sweep(run: Run) -> dict:
+    from geneqn.nas.network import BottleneckMLP
+    from geneqn.sr.distill import Distillation, complexity_sweep
+
+    ds = load_dataset(run)
+    settings = sr_settings(run.config)
+    equations = load_equations(run)
+    frames = []
+    for ct in model_cell_types(run, ds):
+        net = BottleneckMLP.load(run.path(f"nas/{_safe(ct)}.pt"))
+        tr, te = ds.arrays(ct, "train"), ds.arrays(ct, "test")
+        eq = equations[ct]
+        tables = []
+        for k in eq.latents:
+            p = run.path(f"distill/{_safe(ct)}/stage1_{k}.csv")
+            tables.append(_read_table(p) if p.exists() else None)
+        d = Distillation(tables, None, eq)
+        frames.append(complexity_sweep(d, net.latent(tr.X), tr.X, tr.y, te.X, te.y, ds.feature_names, settings,
+                                       run.config.run.seed, ct, run.config.sr.sweep))
+    table = pd.concat(frames, ignore_index=True)
+    with atomic_path(run.path("sweep/table2.csv")) as tmp:
+        table.to_csv(tmp, index=False)
+    return {"rows": len(table)}
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    import sympy as sp
+
+    t = pd.read_csv(path)
+    t["sympy_format"] = [sp.sympify(e) for e in t["srepr"]]
+    return t
+
+
 def run_all(config: Config, stages: list[str] | None = None, force: tuple[str, ...] = ()) -> dict:
     run = Run(config)
     results = {}
