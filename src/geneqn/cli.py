@@ -463,30 +463,58 @@ def _print_r_table(title: str, results: dict) -> None:
     out.print(table)
 
 
+def _print_study(cfg) -> None:
+    """Table 1 of every cell type (test Pearson r with 95% bootstrap intervals)."""
+    import pandas as pd
+
+    t = pd.read_csv(Path(cfg.run.folder) / "tables" / "table1.csv")
+    for ct, d in t.groupby("cell_type", sort=False):
+        table = Table("model", "explainable", "test Pearson r", "95% CI", title=f"Table 1: {ct}")
+        for row in d.itertuples():
+            table.add_row(row.model, "yes" if row.explainable else "no", f"{row.pearson_r:.3f}",
+                          f"[{row.pearson_r_ci_low:.3f}, {row.pearson_r_ci_high:.3f}]")
+        out.print(table)
+
+
 @app.command("run")
 def run_cmd(config: Path = typer.Argument(..., help="TOML config of the run."),
             run: Optional[Path] = RunOpt,
             force: List[str] = typer.Option([], "--force", help="Redo this stage (repeatable)."),
+            until: Optional[str] = typer.Option(None, help="Stop after this stage."),
             verbose: bool = VerboseOpt):
-    """Run every stage in order; finished, up-to-date stages are skipped (resumable)."""
+    """Run every stage in order; finished, up-to-date stages are skipped (resumable).
+
+    Stages: targets, tss, features, dataset, ridge, nn, search, distill, sr, sweep, nas_sr,
+    evaluate, report. Ends with the path of report.html.
+    """
     from geneqn.pipeline import STAGES, run_all
 
     with _session(verbose):
         cfg = _load(config, run)
-        unknown = [f for f in force if f not in STAGES]
+        unknown = [f for f in force + ([until] if until else []) if f not in STAGES]
         if unknown:
-            raise GeneqnError(f"--force {', '.join(unknown)}: no such stage; stages: {', '.join(STAGES)}.")
-        results = run_all(cfg, force=tuple(force))
-        _print_r_table("ridge", results["ridge"])
-        out.print(f"run folder: {cfg.run.folder}")
+            raise GeneqnError(f"no such stage: {', '.join(unknown)}; stages: {', '.join(STAGES)}.")
+        names = list(STAGES)
+        stages = names[: names.index(until) + 1] if until else names
+        results = run_all(cfg, stages, force=tuple(force))
+        if "report" in results:
+            _print_study(cfg)
+            out.print(f"report: {results['report']['report']}")
+        else:
+            out.print(f"run folder: {cfg.run.folder} (stopped after {stages[-1]})")
 
 
 @app.command("demo")
 def demo_cmd(run: Path = typer.Option(Path("geneqn-demo"), "--run", "-r", help="Run folder."),
-             seed: int = typer.Option(0, help="Seed of the split."),
+             seed: int = typer.Option(0, help="Seed of the split, searches and equations."),
              force: bool = typer.Option(False, "--force", help="Redo every stage."),
              verbose: bool = VerboseOpt):
-    """Run the pipeline on the embedded demo bundle (human pancreas, 9 cell types, REMO features)."""
+    """The whole study on the embedded demo bundle, with a quick budget.
+
+    Human pancreas (3 endocrine cell types modelled), 17,638 genes, 28 REMO regulatory-annotation
+    features standing in for Sei: ridge, NN, NAS|NN, SR, SR(NAS|NN), NAS|SR, SR(NAS|SR), Table 2,
+    the analyses, and report.html.
+    """
     from geneqn.pipeline import STAGES, demo_config, run_all
 
     with _session(verbose):
@@ -496,8 +524,59 @@ def demo_cmd(run: Path = typer.Option(Path("geneqn-demo"), "--run", "-r", help="
         console.print(f"{s['matched']:,} genes with expression and a TSS; "
                       f"{results['dataset']['n_features']} regulatory-annotation features "
                       "(REMO cCRE coverage per tissue; a stand-in for Sei)")
-        _print_r_table("ridge baseline on the demo (test genes)", results["ridge"])
-        out.print(f"run folder: {run.resolve()}")
+        _print_study(cfg)
+        from geneqn.pipeline import Run, load_equations
+
+        eqs = load_equations(Run(cfg))
+        ct = cfg.run.cell_types[0]
+        out.print(f"genomic equation of {ct}:")
+        out.print(f"  g = {eqs[ct].composed}", markup=False, highlight=False)
+        out.print(f"report: {results['report']['report']}")
+
+
+@app.command("predict")
+def predict_cmd(features: Path = typer.Argument(..., help="Feature table (CSV/TSV/parquet; first column "
+                                                "gene id) with the columns the models use."),
+                output: Path = typer.Option(..., "--out", "-o", help="Output CSV: gene x cell type predictions."),
+                equations: Optional[Path] = typer.Option(None, help="equations.json (default: the run's "
+                                                         "distill/equations.json)."),
+                network: List[Path] = typer.Option([], "--network", help="Saved network(s) (.pt) to apply "
+                                                   "instead of equations (repeatable)."),
+                run: Optional[Path] = RunOpt, verbose: bool = VerboseOpt):
+    """Apply saved genomic equations (or networks) to a new feature table."""
+    import pandas as pd
+
+    from geneqn._io import atomic_path
+    from geneqn.features.table import read_feature_table
+
+    with _session(verbose):
+        table = read_feature_table(features)
+        cols = {}
+        if network:
+            from geneqn.nas.network import BottleneckMLP
+
+            for p in network:
+                net = BottleneckMLP.load(p)
+                names = net.extra.get("feature_names") or list(table.columns)
+                missing = [n for n in names if n not in table.columns]
+                if missing:
+                    raise GeneqnError(f"{features} lacks feature column(s) {', '.join(missing[:5])} that {p} needs.")
+                cols[net.extra.get("cell_type", p.stem)] = net.predict(table[names].to_numpy())
+        else:
+            import json
+
+            from geneqn.sr.equation import GenomicEquation
+
+            path = equations or (run or Path("geneqn-run")) / "distill" / "equations.json"
+            if not path.exists():
+                raise GeneqnError(f"no equations at {path}; pass --equations FILE or --run DIR of a "
+                                  "finished run (or --network FILE.pt).")
+            for ct, d in json.loads(path.read_text()).items():
+                cols[ct] = GenomicEquation.from_dict(d).predict(table)
+        df = pd.DataFrame(cols, index=table.index)
+        with atomic_path(output) as tmp:
+            df.to_csv(tmp)
+        out.print(f"{len(df):,} genes x {df.shape[1]} cell type(s) -> {output}")
 
 
 def entrypoint() -> None:  # pragma: no cover

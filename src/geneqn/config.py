@@ -114,7 +114,9 @@ class SearchConfig:
     group_size: int = 8
     """Candidates trained together as one batched model (same layer shapes)."""
     retrain_seeds: int = 3
-    """The best architecture is retrained with this many seeds; the best by valid r is kept."""
+    """The best architectures are retrained with this many seeds; the best net by valid r is kept."""
+    retrain_top: int = 3
+    """How many of the search's best distinct architectures are retrained."""
     dense_widths: list[int] = field(default_factory=lambda: [16, 32, 64, 128, 256])
     dense_activations: list[str] = field(default_factory=lambda: ["relu", "tanh", "gelu"])
     latent_widths: list[int] = field(default_factory=lambda: [2, 3, 4, 6, 8])
@@ -125,6 +127,11 @@ class SearchConfig:
     """Index of the latent (bottleneck) layer among the layers (paper: the 4th of 7)."""
     dropout: float = 0.1
     """Dropout after every layer."""
+    nas_sr_trials: int = 20
+    """Budget of the NAS|SR ablation, whose reward is the valid r of each candidate's equations."""
+    nas_sr_budget: float = 0.1
+    """SR budget inside the NAS|SR search, as a fraction of the [sr] budget (population,
+    generations, evaluations); sample size capped at 2,000 genes."""
 
 
 @dataclass
@@ -202,7 +209,9 @@ class Config:
             if getattr(self.train, key) < 1:
                 raise GeneqnError(f"config: train.{key} must be at least 1.")
         _choice("search.sampler", self.search.sampler, ["tpe", "random", "reinforce"])
-        for key in ("trials", "group_size", "retrain_seeds"):
+        if not 0 < self.search.nas_sr_budget <= 1:
+            raise GeneqnError("config: search.nas_sr_budget must lie in (0, 1].")
+        for key in ("trials", "group_size", "retrain_seeds", "retrain_top", "nas_sr_trials"):
             if getattr(self.search, key) < 1:
                 raise GeneqnError(f"config: search.{key} must be at least 1.")
         if self.search.timeout_minutes < 0:

@@ -18,3 +18,97 @@ def pearson_r(y: np.ndarray, yhat: np.ndarray) -> float:
     if den == 0 or not np.isfinite(den):
         return 0.0
     return float(np.clip((a * b).sum() / den, -1.0, 1.0))
+
+
+def spearman_r(y: np.ndarray, yhat: np.ndarray) -> float:
+    from scipy.stats import rankdata
+
+    return pearson_r(rankdata(y), rankdata(yhat))
+
+
+def mse(y: np.ndarray, yhat: np.ndarray) -> float:
+    y, yhat = np.asarray(y, dtype=np.float64), np.asarray(yhat, dtype=np.float64)
+    return float(np.mean((y - yhat) ** 2))
+
+
+METRICS = {"pearson_r": pearson_r, "spearman_r": spearman_r, "mse": mse}
+
+
+def bootstrap_ci(y: np.ndarray, yhat: np.ndarray, metric=pearson_r, n_boot: int = 1000,
+                 level: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap confidence interval of ``metric`` over genes (resampled with
+    replacement, ``n_boot`` times, seeded)."""
+    y, yhat = np.asarray(y, dtype=np.float64), np.asarray(yhat, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    n = len(y)
+    idx = rng.integers(0, n, size=(n_boot, n))
+    if metric is pearson_r:  # vectorised
+        a, b = y[idx], yhat[idx]
+        a = a - a.mean(axis=1, keepdims=True)
+        b = b - b.mean(axis=1, keepdims=True)
+        den = np.sqrt((a * a).sum(1) * (b * b).sum(1))
+        stats = np.divide((a * b).sum(1), den, out=np.zeros(n_boot), where=den > 0)
+    else:
+        stats = np.array([metric(y[i], yhat[i]) for i in idx])
+    alpha = (1 - level) / 2
+    lo, hi = np.quantile(stats, [alpha, 1 - alpha])
+    return float(lo), float(hi)
+
+
+def score_predictions(y: np.ndarray, yhat: np.ndarray, n_boot: int = 1000, seed: int = 0) -> dict:
+    """Pearson r, Spearman r and MSE, each with a 95% bootstrap interval over genes."""
+    out = {}
+    for name, f in METRICS.items():
+        out[name] = f(y, yhat)
+        lo, hi = bootstrap_ci(y, yhat, f, n_boot if name == "pearson_r" else max(200, n_boot // 5), seed=seed)
+        out[f"{name}_ci"] = [lo, hi]
+    out["n_genes"] = int(len(y))
+    return out
+
+
+def gene_subsets(genes, y, pred_a, pred_b, low: float = 25, high: float = 50) -> dict[str, list]:
+    """The paper's subsets (4.3): genes that model A predicts well (absolute error below its
+    ``low`` percentile) while model B does badly (above its ``high`` percentile = median), and
+    the reverse. Returns {"a_only": [...], "b_only": [...]}, genes in input order."""
+    genes = np.asarray(genes)
+    ea, eb = np.abs(np.asarray(y) - pred_a), np.abs(np.asarray(y) - pred_b)
+    a_good, b_bad = ea < np.percentile(ea, low), eb > np.percentile(eb, high)
+    b_good, a_bad = eb < np.percentile(eb, low), ea > np.percentile(ea, high)
+    return {"a_only": genes[a_good & b_bad].tolist(), "b_only": genes[b_good & a_bad].tolist()}
+
+
+def t_test(a, b) -> dict:
+    """Two-sample Student's t-test (equal variances), as in the paper's Figure 2."""
+    from scipy.stats import ttest_ind
+
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if len(a) < 2 or len(b) < 2:
+        return {"t": float("nan"), "p": float("nan"), "n_a": len(a), "n_b": len(b),
+                "mean_a": float(a.mean()) if len(a) else float("nan"),
+                "mean_b": float(b.mean()) if len(b) else float("nan")}
+    res = ttest_ind(a, b, equal_var=True)
+    return {"t": float(res.statistic), "p": float(res.pvalue), "n_a": len(a), "n_b": len(b),
+            "mean_a": float(a.mean()), "mean_b": float(b.mean())}
+
+
+def binned_residuals(y, pred_a, pred_b, width: float = 0.2, lo: float = -1.0, hi: float = 1.0) -> list[dict]:
+    """Residuals of two models binned by the measured expression (bins of ``width`` over
+    [lo, hi]); per bin the mean residual of each and a paired t-test of their absolute residuals."""
+    from scipy.stats import ttest_rel
+
+    y = np.asarray(y, dtype=np.float64)
+    ra, rb = y - pred_a, y - pred_b
+    edges = np.round(np.arange(lo, hi + width / 2, width), 10)
+    rows = []
+    for left, right in zip(edges[:-1], edges[1:]):
+        m = (y >= left) & ((y < right) if right < hi else (y <= right))
+        n = int(m.sum())
+        row = {"bin": f"[{left:.1f}, {right:.1f}{']' if right >= hi else ')'}", "left": float(left),
+               "right": float(right), "n": n,
+               "mean_residual_a": float(ra[m].mean()) if n else float("nan"),
+               "mean_residual_b": float(rb[m].mean()) if n else float("nan"), "t": float("nan"), "p": float("nan")}
+        if n >= 3 and np.any(np.abs(ra[m]) != np.abs(rb[m])):
+            res = ttest_rel(np.abs(ra[m]), np.abs(rb[m]))
+            row["t"], row["p"] = float(res.statistic), float(res.pvalue)
+        rows.append(row)
+    return rows

