@@ -103,6 +103,7 @@ def binned_residuals(y, pred_a, pred_b, width: float = 0.2, lo: float = -1.0, hi
     for left, right in zip(edges[:-1], edges[1:]):
         m = (y >= left) & ((y < right) if right < hi else (y <= right))
         n = int(m.sum())
+        left, right = left + 0.0, right + 0.0  # no "-0.0" labels
         row = {"bin": f"[{left:.1f}, {right:.1f}{']' if right >= hi else ')'}", "left": float(left),
                "right": float(right), "n": n,
                "mean_residual_a": float(ra[m].mean()) if n else float("nan"),
