@@ -107,7 +107,7 @@ def main() -> None:
             print("  gplearn: not installed (pip install gplearn)")
             return
         print("  gplearn (generations):")
-        gp = time_to_r2(gplearn_fit, [5, 10, 20, 40], X, y, Xt, yt)
+        gp = time_to_r2(gplearn_fit, [10, 20, 40, 80, 160, 320], X, y, Xt, yt)
         fmt = lambda r: f"{r[0]:.1f} s at budget {r[1]}" if r[0] is not None else f"not reached (R^2 {r[2]:.3f} at budget {r[1]})"  # noqa: E731
         print(f"  pyoperon: {fmt(op)}")
         print(f"  gplearn:  {fmt(gp)}")

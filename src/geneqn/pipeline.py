@@ -366,13 +366,8 @@ def _search(run: Run) -> dict:
 
 
 def sr_settings(cfg: Config):
-    from geneqn.sr.distill import SRSettings
-
-    s = cfg.sr
-    return SRSettings(engine=s.engine, operators=tuple(s.operators), complexity_limit=s.complexity_limit,
-                      selection=s.selection, population_size=s.population_size, generations=s.generations,
-                      max_evaluations=s.max_evaluations, optimizer_iterations=s.optimizer_iterations,
-                      clean_tolerance=s.clean_tolerance, max_samples=s.max_samples, n_jobs=s.n_jobs)
+    """The [sr] section: the settings of every SR fit."""
+    return cfg.sr
 
 
 def _write_tables(run: Run, folder: str, tables: dict[str, pd.DataFrame]) -> None:

@@ -20,6 +20,7 @@ import pandas as pd
 import sympy as sp
 
 from geneqn import progress
+from geneqn.config import SRConfig
 from geneqn.errors import GeneqnError
 from geneqn.sr.backend import SymbolicRegressor, pareto_table, select
 from geneqn.sr.equation import GenomicEquation
@@ -28,32 +29,21 @@ from geneqn.sr.expr import evaluate
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class SRSettings:
-    """The knobs of every SR fit (see the [sr] config section)."""
+# The knobs of every SR fit are the [sr] config section itself.
+SRSettings = SRConfig
 
-    engine: str = "operon"
-    operators: tuple = ("+", "-", "*", "square", "neg", "exp", "inv")
-    complexity_limit: int = 20
-    selection: str = "accuracy"
-    population_size: int = 500
-    generations: int = 100
-    max_evaluations: int = 100_000
-    optimizer_iterations: int = 10
-    clean_tolerance: float = 1e-3
-    max_samples: int = 0
-    n_jobs: int = 0
 
-    def regressor(self, seed: int, limit: int | None = None, selection: str | None = None) -> SymbolicRegressor:
-        return SymbolicRegressor(engine=self.engine, operators=self.operators,
-                                 complexity_limit=limit or self.complexity_limit,
-                                 selection=selection or self.selection, population_size=self.population_size,
-                                 generations=self.generations, max_evaluations=self.max_evaluations,
-                                 optimizer_iterations=self.optimizer_iterations,
-                                 clean_tolerance=self.clean_tolerance, random_state=seed)
+def make_regressor(settings: SRConfig, seed: int) -> SymbolicRegressor:
+    return SymbolicRegressor(engine=settings.engine, operators=tuple(settings.operators),
+                             complexity_limit=settings.complexity_limit, selection=settings.selection,
+                             population_size=settings.population_size, generations=settings.generations,
+                             max_evaluations=settings.max_evaluations,
+                             optimizer_iterations=settings.optimizer_iterations,
+                             clean_tolerance=settings.clean_tolerance, random_state=seed)
 
-    def workers(self) -> int:
-        return self.n_jobs if self.n_jobs > 0 else (os.cpu_count() or 1)
+
+def n_workers(settings: SRConfig) -> int:
+    return settings.n_jobs if settings.n_jobs > 0 else (os.cpu_count() or 1)
 
 
 def _subsample(X, y, max_samples, seed):
@@ -67,7 +57,7 @@ def _fit_table(args) -> pd.DataFrame:
     """One SR fit (run in a worker process): the Pareto table on the full training rows."""
     settings, X, y, names, seed = args
     Xs, ys = _subsample(X, y, settings.max_samples, seed)
-    reg = settings.regressor(seed).fit(Xs, ys, names)
+    reg = make_regressor(settings, seed).fit(Xs, ys, names)
     if len(ys) == len(y):
         return reg.equations_
     return pareto_table(list(reg.equations_.sympy_format), X, y, names, settings.complexity_limit,
@@ -76,7 +66,7 @@ def _fit_table(args) -> pd.DataFrame:
 
 def fit_tables(jobs: list[tuple], settings: SRSettings, description: str) -> list[pd.DataFrame]:
     """Run SR fits, in parallel processes when there is more than one."""
-    n = min(settings.workers(), len(jobs))
+    n = min(n_workers(settings), len(jobs))
     with progress.task(description, total=len(jobs)) as bar:
         if n <= 1:
             out = []
