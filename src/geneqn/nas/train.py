@@ -218,16 +218,23 @@ class GroupTrainer:
         return torch.cat(parts).index_select(0, inverse)
 
     def _adam(self, grads: list[torch.Tensor]) -> None:
+        """torch.optim.Adam's update (no weight decay, no amsgrad) with a step count per slot,
+        as a few multi-tensor (foreach) operations over all stacked parameters."""
         b1, b2, eps = 0.9, 0.999, 1e-8
         with torch.no_grad():
             self.t += 1
-            bc1 = 1 - b1 ** self.t
-            bc2 = 1 - b2 ** self.t
-            for p, g, m, v in zip(self.params, grads, self.m, self.v):
-                m.mul_(b1).add_(g, alpha=1 - b1)
-                v.mul_(b2).addcmul_(g, g, value=1 - b2)
-                denom = (v.sqrt() / bc2.sqrt()).add_(eps)
-                p.sub_(self.lr * m / denom / bc1)
+            step_size = self.lr / (1 - b1 ** self.t)          # (K, 1, 1)
+            sqrt_bc2 = (1 - b2 ** self.t).sqrt()              # (K, 1, 1)
+            n = len(self.params)
+            torch._foreach_lerp_(self.m, grads, 1 - b1)
+            torch._foreach_mul_(self.v, b2)
+            torch._foreach_addcmul_(self.v, grads, grads, value=1 - b2)
+            denom = torch._foreach_sqrt(self.v)
+            torch._foreach_div_(denom, [sqrt_bc2] * n)
+            torch._foreach_add_(denom, eps)
+            update = torch._foreach_div(self.m, denom)
+            torch._foreach_mul_(update, [step_size] * n)
+            torch._foreach_sub_(self.params, update)
 
     def _extract(self, k: int, arch: Architecture, params: list[torch.Tensor]) -> BottleneckMLP:
         net = BottleneckMLP(self.data.n_features, arch, self.data.mean, self.data.scale)
