@@ -329,7 +329,7 @@ def ridge_cmd(config: Optional[Path] = ConfigOpt, run: Optional[Path] = RunOpt,
 @app.command("nn")
 def nn_cmd(config: Optional[Path] = ConfigOpt, run: Optional[Path] = RunOpt,
            force: bool = ForceOpt, verbose: bool = VerboseOpt):
-    """The hand-tuned network (config [nn]), trained like every candidate: test r per cell type."""
+    """The hand-tuned network (config section nn), trained like every candidate: test r per cell type."""
     from geneqn.pipeline import Run
 
     with _session(verbose):
