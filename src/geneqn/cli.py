@@ -368,7 +368,7 @@ def search_cmd(config: Optional[Path] = ConfigOpt, run: Optional[Path] = RunOpt,
             from geneqn.nas.search import describe, run_search, study_name
             from geneqn.nas.space import space_from_config
             from geneqn.nas.train import TrainData
-            from geneqn.pipeline import _train_kw, load_dataset, model_cell_types, search_storage
+            from geneqn.pipeline import train_kwargs, load_dataset, model_cell_types, search_storage
 
             ds = load_dataset(r)
             url, single = search_storage(r)
@@ -378,7 +378,7 @@ def search_cmd(config: Optional[Path] = ConfigOpt, run: Optional[Path] = RunOpt,
                                  study_name=study_name(sc.study, ct), trials=sc.trials, sampler=sc.sampler,
                                  seed=cfg.run.seed, group_size=sc.group_size,
                                  timeout_s=sc.timeout_minutes * 60 or None, single_worker=single,
-                                 train_kw=_train_kw(cfg))
+                                 train_kw=train_kwargs(cfg))
                 d = describe(res)
                 out.print(f"{ct}: this worker ran {res.trials_run} trial(s); study has {d['trials']}; "
                           f"best valid r {d['best_valid_r']:.3f}")

@@ -268,7 +268,7 @@ def model_cell_types(run: Run, ds) -> list[str]:
     return list(wanted)
 
 
-def _train_kw(cfg: Config) -> dict:
+def train_kwargs(cfg: Config) -> dict:
     t = cfg.train
     return {"learning_rate": t.learning_rate, "batch_size": t.batch_size, "max_epochs": t.max_epochs,
             "patience": t.patience}
@@ -289,7 +289,7 @@ def _fit_and_save(run: Run, ds, ct: str, archs, folder: str) -> tuple[dict, pd.D
     archs = archs if isinstance(archs, list) else [archs]
     best = None
     for arch in archs:
-        net, result, valid_rs = train_best(arch, data, seeds, data_seed=run.config.run.seed, **_train_kw(run.config))
+        net, result, valid_rs = train_best(arch, data, seeds, data_seed=run.config.run.seed, **train_kwargs(run.config))
         if best is None or result.valid_r > best[1].valid_r:
             best = (net, result, valid_rs, arch)
     net, result, valid_rs, arch = best
@@ -350,7 +350,7 @@ def _search(run: Run) -> dict:
         res = run_search(TrainData.from_dataset(ds, ct), space, storage=storage, study_name=name,
                          trials=sc.trials, sampler=sc.sampler, seed=run.config.run.seed,
                          group_size=sc.group_size, timeout_s=sc.timeout_minutes * 60 or None,
-                         single_worker=single, train_kw=_train_kw(run.config))
+                         single_worker=single, train_kw=train_kwargs(run.config))
         top = res.top_architectures(sc.retrain_top)
         m, p = _fit_and_save(run, ds, ct, top, "nas")
         m.update({"study": name, "search_best_valid_r": res.best_value, "space_size": space.size,
@@ -507,7 +507,7 @@ def _nas_sr(run: Run) -> dict:
         res = run_search(TrainData.from_dataset(ds, ct), space_from_config(sc), storage=storage,
                          study_name=study_name(sc.study + "-nassr", ct), trials=sc.nas_sr_trials,
                          sampler=sc.sampler, seed=seed, group_size=sc.group_size, single_worker=single,
-                         train_kw=_train_kw(run.config), reward=equation_reward)
+                         train_kw=train_kwargs(run.config), reward=equation_reward)
         search_s = time.perf_counter() - t0
         m, p = _fit_and_save(run, ds, ct, res.top_architectures(sc.retrain_top), "nas_sr")
         net = BottleneckMLP.load(run.path(f"nas_sr/{_safe(ct)}.pt"))

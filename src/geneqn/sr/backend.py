@@ -66,7 +66,6 @@ def _operon_candidates(X, y, names, operators, limit, seed, budget) -> list[sp.E
                    max_evaluations=budget["max_evaluations"], optimizer_iterations=budget["optimizer_iterations"],
                    random_state=seed, n_threads=1)
     model.fit(X, y)
-    local = {f"X{i + 1}": sp.Symbol(n) for i, n in enumerate(names)}
     out = []
     for p in model.pareto_front_:
         with warnings.catch_warnings():
@@ -82,7 +81,6 @@ def _operon_candidates(X, y, names, operators, limit, seed, budget) -> list[sp.E
             log.debug("unparsable Operon model %r: %s", text, err)
             continue
         out.append(e)
-    del local
     return out
 
 
