@@ -102,3 +102,29 @@ def test_cli_stage_commands_on_demo_files(tmp_path):
     assert r.exit_code == 0 and "train" in r.output
     r = runner.invoke(app, ["ridge", "--run", str(rd)])
     assert r.exit_code == 0 and "type B pancreatic cell" in r.output
+
+
+def test_cli_features_sei_wiring_and_missing_weights(tmp_path):
+    """`geneqn features sei` takes genome, TSS and model folder from the command line; without
+    the weights it stops with a clear message and writes no features."""
+    genome = tmp_path / "g.fa"
+    genome.write_text(">chr1\n" + "ACGT" * 3000 + "\n")
+    tss = tmp_path / "t.bed"
+    tss.write_text("chr1\t5000\t6000\tGENE1\t0\t+\nchr1\t7000\t8000\tGENE2\t0\t-\n")
+    rd = tmp_path / "r"
+    r = runner.invoke(app, ["features", "sei", "--genome", str(genome), "--tss", str(tss),
+                            "--model-dir", str(tmp_path / "nomodel"), "--device", "cpu", "--run", str(rd)])
+    assert r.exit_code == 2 and "projvec_targets.npy" in r.output and "Traceback" not in r.output
+    assert (rd / "tss.parquet").exists() and not (rd / "features.parquet").exists()
+    assert pd.read_parquet(rd / "tss.parquet")["gene"].tolist() == ["GENE1", "GENE2"]
+
+
+def test_cli_run_until(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[run]\nfolder = "{tmp_path / "r"}"\n[expression]\npath = "{demo_path("expression.parquet")}"\n'
+                   f'[annotation]\npath = "{demo_path("tss.parquet")}"\n[features]\nprovider = "demo"\n')
+    r = runner.invoke(app, ["run", str(cfg), "--until", "dataset"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "r" / "split.parquet").exists() and not (tmp_path / "r" / "ridge").exists()
+    r = runner.invoke(app, ["run", str(cfg), "--until", "bogus"])
+    assert r.exit_code == 2 and "no such stage: bogus" in r.output
