@@ -61,9 +61,9 @@ def main() -> None:
         if args.skip_search:
             return
         t = time.perf_counter()
-        r = run_all(cfg, ["search"])
+        run_all(cfg, ["search"])
         search_s = time.perf_counter() - t
-        r_nn = run_all(cfg, ["nn"])
+        run_all(cfg, ["nn"])
         import json
 
         nas = json.loads(Run(cfg).path("nas/metrics.json").read_text())[args.cell_type]

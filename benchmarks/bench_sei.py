@@ -12,7 +12,6 @@ fp32 with bf16 autocast over batch sizes and names the fastest.
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import subprocess
 import sys
@@ -24,7 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from geneqn.features.sei import build_sei, load_sei, predict
+from geneqn.features.sei import build_sei, predict
 from geneqn.features.seqclass import unit_rows
 
 LOAD_SNIPPET = """

@@ -16,7 +16,6 @@ Writes:
 from __future__ import annotations
 
 import argparse
-import gzip
 import hashlib
 import json
 from importlib.resources import files

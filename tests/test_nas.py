@@ -13,7 +13,7 @@ from geneqn.errors import GeneqnError
 from geneqn.nas.network import BottleneckMLP
 from geneqn.nas.reinforce import Reinforce
 from geneqn.nas.search import open_study, run_search, trials_table
-from geneqn.nas.space import Architecture, LayerChoice, ModelSpace, parse_architecture, space_from_config
+from geneqn.nas.space import Architecture, parse_architecture, space_from_config
 from geneqn.nas.train import (FLOOR_REWARD, Candidate, GroupTrainer, TrainData, fit_network, reward_of,
                               train_candidates)
 

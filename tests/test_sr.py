@@ -150,7 +150,6 @@ def test_genomic_equation_composition_exports_and_round_trip():
 
 def test_distill_two_stages_compose_and_constant_unit():
     X, yv = planted(n=800)
-    rng = np.random.default_rng(0)
     arch = parse_architecture(["8-tanh", "8-tanh", "8-tanh", "3-tanh", "8-tanh", "8-tanh", "8-tanh"], 3, 0.0)
     torch.manual_seed(0)
     net = BottleneckMLP(6, arch, X.mean(0), X.std(0)).eval()

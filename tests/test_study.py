@@ -8,7 +8,7 @@ from scipy import stats
 
 from geneqn import evaluate as ev
 from geneqn.errors import GeneqnError
-from geneqn.pipeline import STAGES, Run, config_replace, demo_config, run_all
+from geneqn.pipeline import Run, config_replace, demo_config, run_all
 
 
 def test_subset_rule_hand_made():

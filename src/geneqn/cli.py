@@ -119,11 +119,6 @@ def config_cmd(show: bool = typer.Option(False, "--show", help="Print the effect
             console.print(f"[green]config OK[/] ({config or 'defaults'})")
 
 
-def _print_summary(title: str, summary: dict) -> None:
-    console.print(f"[green]{title}[/]: " + ", ".join(f"{k}={v}" for k, v in summary.items()
-                                                      if not isinstance(v, (dict, list))))
-
-
 @app.command("targets")
 def targets_cmd(
     expression: Optional[Path] = typer.Argument(None, help="h5ad, 10x folder, or CSV/TSV/parquet of "
@@ -365,20 +360,12 @@ def search_cmd(config: Optional[Path] = ConfigOpt, run: Optional[Path] = RunOpt,
         cfg = config_replace(cfg, search=updates, **({"run": {"cell_types": cell_type}} if cell_type else {}))
         r = Run(cfg)
         if worker:
-            from geneqn.nas.search import describe, run_search, study_name
-            from geneqn.nas.space import space_from_config
-            from geneqn.nas.train import TrainData
-            from geneqn.pipeline import train_kwargs, load_dataset, model_cell_types, search_storage
+            from geneqn.nas.search import describe
+            from geneqn.pipeline import load_dataset, model_cell_types, search_cell_type
 
             ds = load_dataset(r)
-            url, single = search_storage(r)
             for ct in model_cell_types(r, ds):
-                sc = cfg.search
-                res = run_search(TrainData.from_dataset(ds, ct), space_from_config(sc), storage=url,
-                                 study_name=study_name(sc.study, ct), trials=sc.trials, sampler=sc.sampler,
-                                 seed=cfg.run.seed, group_size=sc.group_size,
-                                 timeout_s=sc.timeout_minutes * 60 or None, single_worker=single,
-                                 train_kw=train_kwargs(cfg))
+                res = search_cell_type(r, ds, ct)
                 d = describe(res)
                 out.print(f"{ct}: this worker ran {res.trials_run} trial(s); study has {d['trials']}; "
                           f"best valid r {d['best_valid_r']:.3f}")
@@ -577,10 +564,6 @@ def predict_cmd(features: Path = typer.Argument(..., help="Feature table (CSV/TS
         with atomic_path(output) as tmp:
             df.to_csv(tmp)
         out.print(f"{len(df):,} genes x {df.shape[1]} cell type(s) -> {output}")
-
-
-def entrypoint() -> None:  # pragma: no cover
-    app()
 
 
 if __name__ == "__main__":  # pragma: no cover

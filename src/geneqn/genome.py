@@ -108,8 +108,7 @@ class Genome:
             except Exception as e:
                 raise GeneqnError(f"cannot open FASTA genome {self.path}: {e}. Is it a FASTA file "
                                   "(.fa, .fa.gz with bgzip) or a .2bit file?") from None
-            self._lengths = {k: len(v) for k, v in self._fa.records.items()} if hasattr(
-                self._fa, "records") else {k: len(self._fa[k]) for k in self._fa.keys()}
+            self._lengths = {k: len(self._fa[k]) for k in self._fa.keys()}
             self._tb = None
         self._resolved: dict[str, str | None] = {}
 

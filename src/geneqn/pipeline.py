@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import pandas as pd
 
 from geneqn import __version__
@@ -332,25 +331,39 @@ def search_storage(run: Run) -> tuple[str, bool]:
     return (url, False) if url else (default_storage(run.dir), True)
 
 
+def search_cell_type(run: Run, ds, ct: str, *, reward=None, ablation: bool = False):
+    """Run (or resume, or join) the search of one cell type in the run's study storage.
+
+    ``ablation``: the NAS|SR study (its own name and budget), rewarded by ``reward``.
+    """
+    from geneqn.nas.search import run_search, study_name
+    from geneqn.nas.space import space_from_config
+    from geneqn.nas.train import TrainData
+
+    sc = run.config.search
+    storage, single = search_storage(run)
+    return run_search(TrainData.from_dataset(ds, ct), space_from_config(sc), storage=storage,
+                      study_name=study_name(sc.study + ("-nassr" if ablation else ""), ct),
+                      trials=sc.nas_sr_trials if ablation else sc.trials, sampler=sc.sampler,
+                      seed=run.config.run.seed, group_size=sc.group_size,
+                      timeout_s=sc.timeout_minutes * 60 or None, single_worker=single,
+                      train_kw=train_kwargs(run.config), reward=reward)
+
+
 @stage("search", sections=("search", "train", "run"),
        inputs=("targets.parquet", "features.parquet", "split.parquet"),
        outputs=("nas/metrics.json", "nas/predictions.parquet", "nas/trials.csv"))
 def _search(run: Run) -> dict:
-    from geneqn.nas.search import run_search, study_name, trials_table
+    from geneqn.nas.search import study_name, trials_table
     from geneqn.nas.space import space_from_config
-    from geneqn.nas.train import TrainData
 
     ds = load_dataset(run)
     sc = run.config.search
     space = space_from_config(sc)
-    storage, single = search_storage(run)
     metrics, preds, tables = {}, [], []
     for ct in model_cell_types(run, ds):
         name = study_name(sc.study, ct)
-        res = run_search(TrainData.from_dataset(ds, ct), space, storage=storage, study_name=name,
-                         trials=sc.trials, sampler=sc.sampler, seed=run.config.run.seed,
-                         group_size=sc.group_size, timeout_s=sc.timeout_minutes * 60 or None,
-                         single_worker=single, train_kw=train_kwargs(run.config))
+        res = search_cell_type(run, ds, ct)
         top = res.top_architectures(sc.retrain_top)
         m, p = _fit_and_save(run, ds, ct, top, "nas")
         m.update({"study": name, "search_best_valid_r": res.best_value, "space_size": space.size,
@@ -481,9 +494,6 @@ def _nas_sr(run: Run) -> dict:
 
     from geneqn.evaluate import pearson_r
     from geneqn.nas.network import BottleneckMLP
-    from geneqn.nas.search import run_search, study_name
-    from geneqn.nas.space import space_from_config
-    from geneqn.nas.train import TrainData
     from geneqn.sr.distill import distill
 
     ds = load_dataset(run)
@@ -494,7 +504,6 @@ def _nas_sr(run: Run) -> dict:
                                 generations=max(5, int(full.generations * f)),
                                 max_evaluations=max(2000, int(full.max_evaluations * f)),
                                 max_samples=min(full.max_samples or 2000, 2000), n_jobs=1)
-    storage, single = search_storage(run)
     metrics, preds, net_preds = {}, [], []
     for ct in model_cell_types(run, ds):
         tr, va, te = (ds.arrays(ct, p) for p in ("train", "valid", "test"))
@@ -504,10 +513,7 @@ def _nas_sr(run: Run) -> dict:
             return pearson_r(va.y, eq.predict(va.X))
 
         t0 = time.perf_counter()
-        res = run_search(TrainData.from_dataset(ds, ct), space_from_config(sc), storage=storage,
-                         study_name=study_name(sc.study + "-nassr", ct), trials=sc.nas_sr_trials,
-                         sampler=sc.sampler, seed=seed, group_size=sc.group_size, single_worker=single,
-                         train_kw=train_kwargs(run.config), reward=equation_reward)
+        res = search_cell_type(run, ds, ct, reward=equation_reward, ablation=True)
         search_s = time.perf_counter() - t0
         m, p = _fit_and_save(run, ds, ct, res.top_architectures(sc.retrain_top), "nas_sr")
         net = BottleneckMLP.load(run.path(f"nas_sr/{_safe(ct)}.pt"))

@@ -30,7 +30,7 @@ class FeatureProvider(Protocol):
         ...
 
 
-def make_provider(config, progress_dir: Path | None = None) -> FeatureProvider:
+def make_provider(config) -> FeatureProvider:
     """The provider that ``config.features`` asks for."""
     from geneqn.errors import GeneqnError
 

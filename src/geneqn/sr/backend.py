@@ -112,7 +112,6 @@ def linear_candidates(X: np.ndarray, y: np.ndarray, names: list[str]) -> list[sp
     Engines seldom keep such small equations on their fronts; adding them makes the low end of
     the Pareto table (and the complexity sweep's small limits) exact.
     """
-    out = []
     yc = y - y.mean()
     best_affine, best_prop = None, None
     for i, n in enumerate(names):
