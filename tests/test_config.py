@@ -22,10 +22,16 @@ def test_toml_roundtrip_and_relative_paths(tmp_path):
 
 @pytest.mark.parametrize("data, message", [
     ({"run": {"sede": 1}}, r"unknown key\(s\) sede in \[run\]; valid keys: folder, seed"),
+    ({"run": {"seed": -1}}, r"run.seed = -1 must be a non-negative integer"),
+    ({"sr": {"complexity_limit": 1}}, r"sr.complexity_limit = 1 is too small"),
+    ({"sr": {"max_samples": -1}}, r"sr.max_samples must be 0 \(all genes\) or positive"),
+    ({"sr": {"engine": "gplearn"}}, r"sr.engine = 'gplearn' is not one of geneqn, operon, pysr"),
+    ({"train": {"learning_rate": 1e9}}, r"train.learning_rate = 1000000000.0 is far too large"),
+    ({"features": {"baselines": ["enformer"]}}, r"features.baselines entry = 'enformer' is not one of expectosc"),
     ({"runn": {}}, r"unknown key\(s\) runn in the top level"),
     ({"run": {"seed": "one"}}, r"run.seed must be an integer"),
     ({"split": {"test_fraction": 1.5}}, r"split.test_fraction = 1.5 must lie strictly between 0 and 1"),
-    ({"expression": {"values": "counts"}}, r"expression.values = 'counts' is not valid"),
+    ({"expression": {"values": "counts"}}, r"expression.values = 'counts' is not valid; use 'cp10k', 'log1p'"),
     ({"features": {"provider": "enformer"}}, r"features.provider = 'enformer' is not one of sei, table, demo"),
     ({"genome": {"window": 4095}}, r"genome.window = 4095 must be a positive even"),
     ({"expression": {"cell_types": "beta"}}, r"expression.cell_types must be a list"),
@@ -42,3 +48,30 @@ def test_bad_toml(tmp_path):
         load_config(p)
     with pytest.raises(GeneqnError, match="config file not found"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_config_imports_nothing_of_the_library():
+    import ast
+    from pathlib import Path
+
+    import geneqn.config as c
+
+    tree = ast.parse(Path(c.__file__).read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert {m for m in imported if m.startswith("geneqn")} == {"geneqn.errors"}
+
+
+def test_replace_and_set_assignments():
+    from geneqn.config import parse_assignment
+
+    c = Config().validate()
+    assert c.replace(sr={"complexity_limit": 15}).sr.complexity_limit == 15
+    assert parse_assignment("sr.operators=['+', '*']") == ("sr", "operators", ["+", "*"])
+    assert parse_assignment("features.provider=demo") == ("features", "provider", "demo")
+    with pytest.raises(GeneqnError, match="SECTION.KEY=VALUE"):
+        parse_assignment("complexity_limit=3")
+    with pytest.raises(GeneqnError, match=r"unknown key\(s\) limit in \[sr\]"):
+        c.replace(sr={"limit": 3})
+    with pytest.raises(GeneqnError, match="sr.complexity_limit must be an integer"):
+        c.replace(sr={"complexity_limit": "high"})

@@ -2,10 +2,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geneqn.baselines import RidgeBaseline
+from geneqn.baselines import RidgeRegressor
 from geneqn.dataset import build_dataset, make_split
 from geneqn.errors import GeneqnError
-from geneqn.evaluate import pearson_r
+from geneqn.metrics import pearson_r
 
 
 def test_split_sizes_and_seed():
@@ -53,7 +53,33 @@ def test_ridge_recovers_linear_model(rng):
     y = X @ np.array([0.5, -0.05, 3.0, 0.0]) + 0.2
     Xv = rng.normal(size=(100, 4)) * [1, 10, 0.1, 1]
     yv = Xv @ np.array([0.5, -0.05, 3.0, 0.0]) + 0.2
-    m = RidgeBaseline().fit(X, y, Xv, yv)
+    m = RidgeRegressor().fit(X, y, Xv, yv)
     assert m.alpha_ == min(m.alphas)
+    np.testing.assert_allclose(m.predict(Xv), Xv @ m.coef_ + m.intercept_)
     np.testing.assert_allclose(m.coef_, [0.5, -0.05, 3.0, 0.0], atol=2e-3)
     assert m.intercept_ == pytest.approx(0.2, abs=2e-3)
+
+
+def test_ridge_alpha_is_the_best_valid_r_by_hand(rng):
+    """alpha chosen as an independent loop over Ridge fits would choose it (first of equal r)."""
+    from sklearn.linear_model import Ridge
+
+    X = rng.normal(size=(200, 6))
+    y = X[:, 0] - 0.5 * X[:, 1] + rng.normal(size=200)
+    Xv = rng.normal(size=(60, 6))
+    yv = Xv[:, 0] - 0.5 * Xv[:, 1] + rng.normal(size=60)
+    m = RidgeRegressor(alphas=(0.1, 10.0, 1000.0)).fit(X, y, Xv, yv)
+    mu, sd = X.mean(0), X.std(0)
+    rs = {a: pearson_r(yv, Ridge(alpha=a).fit((X - mu) / sd, y).predict((Xv - mu) / sd)) for a in (0.1, 10.0, 1000.0)}
+    assert m.alpha_ == max(rs, key=rs.get)
+    for a, r in rs.items():
+        assert m.valid_r_[a] == pytest.approx(r)
+
+
+def test_dataset_xy_keeps_names():
+    genes = [f"g{i}" for i in range(60)]
+    feats = pd.DataFrame({"f1": np.arange(60.0), "f2": np.ones(60)}, index=genes)
+    targets = pd.DataFrame({"gene": genes, "cell_type": "a", "g": np.linspace(-1, 1, 60)})
+    X, y = build_dataset(targets, feats, seed=0).xy("a", "test")
+    assert list(X.columns) == ["f1", "f2"] and X.index.equals(y.index)
+    np.testing.assert_allclose(X["f1"], [int(g[1:]) for g in X.index])

@@ -94,3 +94,21 @@ def test_match_by_ensembl_then_symbol_then_ncbi():
     assert report.unmatched == ["NOTAGENE"]
     with pytest.raises(GeneqnError, match="no expression gene matched"):
         match_genes(pd.DataFrame({"gene": ["zz"], "symbol": ["zz"]}), tss)
+
+
+def test_outdated_symbols_match_through_hgnc_synonyms(tmp_path):
+    from geneqn import tss
+
+    hgnc = tmp_path / "hgnc_complete_set.txt"
+    # HGNC's format: tab-separated, lists of previous / alias symbols separated by | (quoted)
+    hgnc.write_text("hgnc_id\tsymbol\tprev_symbol\talias_symbol\n"
+                    "HGNC:6081\tINS\t\"ILPR|IRDN\"\t\n"
+                    "HGNC:4141\tGAPDH\t\tGAPD\n"
+                    "HGNC:5\tA1BG\tAMBIG\t\n"
+                    "HGNC:7\tA2M\tAMBIG\t\n")
+    genes = pd.DataFrame({"gene": ["ILPR", "GAPD", "AMBIG", "NOPE"]})
+    t = tss(FIX / "mane_slice.summary.txt.gz", genes=genes, synonyms=hgnc).set_index("gene")
+    report = t.attrs["match"]
+    assert t.loc["ILPR", "symbol"] == "INS" and t.loc["GAPD", "symbol"] == "GAPDH"
+    assert report.by["HGNC previous symbol"] == 1 and report.by["HGNC alias symbol"] == 1
+    assert report.unmatched == ["AMBIG", "NOPE"]  # an ambiguous old symbol matches nothing

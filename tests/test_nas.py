@@ -141,22 +141,64 @@ def test_same_seed_same_trials(tmp_path, sampler):
     assert (ta["state"] == "COMPLETE").sum() == 6
 
 
-def test_killed_search_resumes_without_repeating(tmp_path):
-    first = _search(tmp_path, trials=4)
-    done = {t.number: t.value for t in first.study.trials}
-    # a worker died mid-trial: a RUNNING trial is left behind
-    study = open_study(f"sqlite:///{tmp_path / 'study.db'}", "s", space_from_config(SMALL), "tpe", 0)
-    dead = study.ask()
-    for i, n in enumerate(space_from_config(SMALL).param_names()):
-        dead.suggest_categorical(n, space_from_config(SMALL).choices(i))
-    resumed = _search(tmp_path, trials=7)
+def _table(result):
+    t = trials_table(result.study)
+    t = t[t["state"] == "COMPLETE"].sort_values(["round", "slot"])
+    return list(zip(t["round"], t["slot"], t["architecture"], np.round(t["valid_r"], 12)))
+
+
+def test_killed_search_resumes_with_the_same_trials(tmp_path):
+    """Interrupted mid-round (a trial left RUNNING), the search trains that round again with the
+    same architectures and seeds and ends with exactly the trials of an uninterrupted search."""
+    calls = {"n": 0}
+
+    def reward(net, res):
+        calls["n"] += 1
+        if calls.get("die_at") == calls["n"]:
+            raise KeyboardInterrupt
+        return res.valid_r
+
+    def search(path):
+        return run_search(toy_data(), space_from_config(SMALL), storage=f"sqlite:///{path}", study_name="s",
+                          trials=7, sampler="tpe", seed=0, group_size=3, train_kw=TRAIN, reward=reward)
+
+    whole = _table(search(tmp_path / "a.db"))
+    calls.update(n=0, die_at=5)  # dies while recording round 1 (trials 3-5)
+    with pytest.raises(KeyboardInterrupt):
+        search(tmp_path / "b.db")
+    calls.update(n=0, die_at=None)
+    resumed = search(tmp_path / "b.db")
+    assert _table(resumed) == whole
     trials = resumed.study.trials
-    assert {t.number: t.value for t in trials if t.number in done} == done  # finished ones kept as they were
-    assert resumed.trials_run == 3
-    assert trials[dead.number].state.name == "FAIL"
-    retry = [t for t in trials if t.user_attrs.get("retry_of") == dead.number]
-    assert len(retry) == 1 and retry[0].params == dead.params and retry[0].state.name == "COMPLETE"
     assert sum(t.state.name == "COMPLETE" for t in trials) == 7
+    failed = [t for t in trials if t.state.name == "FAIL"]
+    retried = [t for t in trials if t.user_attrs.get("retry")]
+    assert failed and len(retried) == len(failed)
+    assert {(t.user_attrs["round"], t.user_attrs["slot"]) for t in retried} == \
+        {(t.user_attrs["round"], t.user_attrs["slot"]) for t in failed}
+
+
+def test_network_files_are_data_not_code(tmp_path):
+    arch = parse_architecture(["8-relu", "2-tanh", "8-relu"], 1, 0.1)
+    net = BottleneckMLP(3, arch).eval()
+    net.save(tmp_path / "n.pt", cell_type="T+", feature_names=["a", "b", "c"])
+    back = BottleneckMLP.load(tmp_path / "n.pt")
+    X = np.random.default_rng(0).normal(size=(5, 3))
+    np.testing.assert_allclose(back.predict(X), net.predict(X))
+    assert back.extra == {"cell_type": "T+", "feature_names": ["a", "b", "c"]}
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    torch.save({"format": "geneqn-network-2", "state_dict": Evil()}, tmp_path / "evil.pt")
+    with pytest.raises(GeneqnError, match="weights_only"):
+        BottleneckMLP.load(tmp_path / "evil.pt")
+    assert not marker.exists()
+    (tmp_path / "random.pt").write_bytes(os.urandom(2000))
+    with pytest.raises(GeneqnError, match="cannot read"):
+        BottleneckMLP.load(tmp_path / "random.pt")
 
 
 def test_study_with_other_space_is_refused(tmp_path):
@@ -197,10 +239,10 @@ POSTGRES_URL = os.environ.get("GENEQN_TEST_POSTGRES_URL")
 def test_two_postgres_workers_share_the_budget(tmp_path):
     """Two `geneqn search --worker` processes on one PostgreSQL study finish the budget together."""
     assert POSTGRES_URL, "set GENEQN_TEST_POSTGRES_URL (the .ci/run script starts a server)"
-    from geneqn.pipeline import demo_config, run_all
+    from geneqn.run import demo_config, run as run_stages
 
     run = tmp_path / "run"
-    run_all(demo_config(run), ["targets", "tss", "features", "dataset"])
+    run_stages(demo_config(run), ["targets", "tss", "features", "dataset"])
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     geneqn = [sys.executable, "-m", "geneqn.cli"]
     cfg = tmp_path / "c.toml"
@@ -213,7 +255,9 @@ def test_two_postgres_workers_share_the_budget(tmp_path):
     procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
     outs = [p.communicate(timeout=600)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs), "\n".join(o[-2000:] for o in outs)
-    s = optuna.load_study(study_name=f"{study}-type_B_pancreatic_cell", storage=POSTGRES_URL)
+    names = [n for n in optuna.get_all_study_names(storage=POSTGRES_URL) if n.startswith(f"{study}-")]
+    assert len(names) == 1, names  # one study, bound to the fingerprint of the search's inputs
+    s = optuna.load_study(study_name=names[0], storage=POSTGRES_URL)
     complete = [t for t in s.trials if t.state.name == "COMPLETE"]
     assert len(complete) == 12
     assert len({t._trial_id for t in complete}) == 12

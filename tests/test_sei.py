@@ -9,7 +9,8 @@ import torch
 
 from geneqn.errors import GeneqnError
 from geneqn.features import seqclass
-from geneqn.features.sei import (SeiProvider, bspline_basis, build_sei, load_sei, predict, resolve_device,
+from geneqn._torch import resolve_device
+from geneqn.features.sei import (SeiProvider, bspline_basis, build_sei, load_sei, predict,
                                  reverse_complement)
 from geneqn.genome import encode, one_hot
 
@@ -171,18 +172,18 @@ def test_provider_scores_skips_and_resumes(tmp_path, genome, small_model, monkey
                         "strand": ["+"] * 8})
     prov = SeiProvider(path, tmp_path / "model", device="cpu", batch_size=2, chunk_size=3,
                        model=small_model, projection=unit)
-    run = tmp_path / "run"
+    run = tmp_path / "run" / "sei_chunks"
     out = prov.compute(tss, run)
     assert out.index.tolist() == [f"g{i}" for i in range(7)]
     assert out.columns.tolist() == seqclass.class_labels()
-    assert (run / "sei_skipped_genes.txt").read_text().split() == ["lost"]
+    assert out.attrs["skipped"] == ["lost"]
     # scores equal a direct computation for one gene (window N-padded at the chromosome start)
     window = "N" * (2048 - 100) + seq[: 100 + 2048]
     x = torch.from_numpy(one_hot(encode(window))[None])
     ref = predict(small_model, x).numpy() @ unit.T.astype(np.float64)
     np.testing.assert_allclose(out.loc["g0"].to_numpy(), ref[0], rtol=1e-4, atol=1e-5)
     # resume: with one chunk deleted only that chunk's genes run again
-    chunks = sorted((run / "sei_chunks").glob("chunk_*.parquet"))
+    chunks = sorted(run.glob("chunk_*.parquet"))
     assert len(chunks) == 3
     chunks[1].unlink()
     calls = []

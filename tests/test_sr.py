@@ -1,4 +1,4 @@
-import math
+import json
 
 import numpy as np
 import pandas as pd
@@ -7,165 +7,291 @@ import sympy as sp
 import torch
 
 from geneqn.errors import GeneqnError
-from geneqn.evaluate import pearson_r
-from geneqn.nas.network import BottleneckMLP
-from geneqn.nas.space import parse_architecture
-from geneqn.sr.backend import SymbolicRegressor, pareto_table, select
-from geneqn.sr.distill import SRSettings, direct_sr, distill
+from geneqn.metrics import pearson_r
+from geneqn.sr.engines import parse_pysr
 from geneqn.sr.equation import GenomicEquation
-from geneqn.sr.expr import complexity, evaluate, prune
+from geneqn.sr.expr import (Expr, evaluate, evaluate_with_gradient, simplify_tokens, to_infix,
+                            to_latex, to_mathml, to_python, to_sympy, to_torch)
+from geneqn.sr.regressor import SymbolicRegressor, pareto_table, select
 
-x, y, z = sp.symbols("x y z")
+NAMES = ["x", "y", "z", "w", "v"]
 
 
-@pytest.mark.parametrize("expr, count", [
-    (0.2 * (x - 1.1) ** 2 + sp.exp(y), 9),   # the example
-    (x, 1), (sp.Float(2.5), 1), (x + y, 3), (x - y, 3), (-x, 2), (x * y, 3), (2 * x, 3),
-    (-2 * x, 3),                               # a negative constant is one leaf
-    (x / y, 4),                                # x * inv(y)
-    (1 / x, 2), (x ** 2, 2), (x ** 4, 3), (x ** 3, 4), (x ** -2, 3),
-    (sp.exp(-x), 3), (-x - y, 4), (x + y + z, 5), (2 * x - 3 * y + 1, 9),
-    (sp.exp(x) * (y - 0.5), 6),
+def expr(text: str, names=NAMES) -> Expr:
+    return Expr.from_indexed(parse_pysr(text, names), names)
+
+
+@pytest.mark.parametrize("text, count", [
+    # the example: sub, mul, 0.5, add, add, x, y, mul, sub, z, 1.2, add, w, v, 0.1
+    ("0.5*(x + y + (z - 1.2)*(w + v)) - 0.1", 15),
+    ("x", 1), ("2.5", 1), ("x + y", 3), ("x - y", 3), ("-x", 2), ("x*y", 3), ("2*x", 3),
+    ("x/y", 4),                      # x * inv(y)
+    ("inv(x)", 2), ("square(x)", 2), ("square(square(x))", 3), ("exp(-x)", 3),
+    ("x + y + z", 5), ("2*x - 3*y + 1", 9), ("exp(x)*(y - 0.5)", 6),
+    ("0.2*square(x - 1.1) + exp(y)", 9),
+    # the paper's direct-SR equation in its factored form: 20
+    ("0.193*((z - 1.16)*(square(x - 0.725) + y + w) + v + y) - 0.0121", 20),
 ])
-def test_complexity_hand_counts(expr, count):
-    assert complexity(expr) == count
+def test_complexity_is_pysr_count_on_the_tree(text, count):
+    e = expr(text)
+    assert e.complexity == count == len(e.tokens)
 
 
-def planted(n=1500, seed=0, noise=0.01):
+def test_sympy_expansion_does_not_change_the_count():
+    e = expr("0.5*(x + y + (z - 1.2)*(w + v)) - 0.1")
+    s = to_sympy(e)
+    # sympy distributes 0.5 over the sum (its canonical form has more nodes) ...
+    assert sp.Add.make_args(sp.expand(s)).__len__() > 2
+    # ... but the equation's complexity stays the tree's
+    assert e.complexity == 15
+    X = np.random.default_rng(0).normal(size=(20, 5))
+    f = sp.lambdify(sp.symbols(NAMES), s)
+    np.testing.assert_allclose(evaluate(e, X, NAMES), f(*X.T))
+
+
+def test_simplification_only_lowers_complexity_and_keeps_values():
+    from geneqn.sr.search import Search, SearchSettings
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(50, 3))
+    s = Search(X, X[:, 0], (2, 3, 4, 5, 6, 7, 8), SearchSettings(max_size=30), seed=0)
+    cols = [X[:, j] for j in range(3)]
+    from geneqn.sr.expr import evaluate_tokens
+
+    for _ in range(300):
+        t = s.random_tree(int(rng.integers(1, 25)))
+        t2 = simplify_tokens(t)
+        assert len(t2) <= len(t)
+        a = np.broadcast_to(evaluate_tokens(t, cols), (50,))
+        b = np.broadcast_to(evaluate_tokens(t2, cols), (50,))
+        ok = np.isfinite(a)
+        np.testing.assert_allclose(a[ok], b[ok], rtol=1e-9, atol=1e-12)
+
+
+def test_evaluation_and_gradient_against_hand_formulas():
+    X = np.random.default_rng(2).uniform(0.5, 1.5, size=(40, 5))
+    x, y = X[:, 0], X[:, 1]
+    e = expr("0.3*exp(x - 1.5)*inv(y + 2) - square(x*0.7)")
+    expected = 0.3 * np.exp(x - 1.5) / (y + 2) - (x * 0.7) ** 2
+    np.testing.assert_allclose(evaluate(e, X, NAMES), expected)
+    f, J = evaluate_with_gradient(e.indexed(NAMES), [X[:, j] for j in range(5)], 40)
+    np.testing.assert_allclose(f, expected)
+    # d/d(0.3), d/d(1.5), d/d(2), d/d(0.7) by hand
+    np.testing.assert_allclose(J[0], np.exp(x - 1.5) / (y + 2))
+    np.testing.assert_allclose(J[1], -0.3 * np.exp(x - 1.5) / (y + 2))
+    np.testing.assert_allclose(J[2], -0.3 * np.exp(x - 1.5) / (y + 2) ** 2)
+    np.testing.assert_allclose(J[3], -2 * x * x * 0.7)
+
+
+def test_json_round_trip_and_files_are_data():
+    e = expr("0.5*(x + y) - exp(-z)")
+    assert Expr.from_json(json.loads(json.dumps(e.to_json())), NAMES) == e
+    hostile = [
+        [["__import__"], ["var", "x"]],                     # unknown operator
+        [["add"], ["var", "x"]],                            # incomplete tree
+        [["var", "x"], ["var", "y"]],                       # two trees
+        [["const", float("nan")]], [["const", "1+1"]], [["const", True]],
+        [["var", "os.system('rm -rf /')"]],                 # a name the equation does not have
+        [["var", 3]], "x + y", {"op": "add"},
+    ]
+    for data in hostile:
+        with pytest.raises(GeneqnError):
+            Expr.from_json(data, NAMES)
+
+
+def test_printing_is_readable_and_escapes_names():
+    e = expr("0.193*((z - 1.16)*(square(x - 0.725) + y + w) + v + y) - 0.0121")
+    assert to_infix(e) == "0.193*((z - 1.16)*(square(x - 0.725) + y + w) + v + y) - 0.0121"
+    names = ["cov_Kidney", "<script>alert(1)</script>", "a&b"]
+    h = Expr.from_indexed(parse_pysr("x0*x1 + x2", ["x0", "x1", "x2"]), names)
+    ml = to_mathml(h)
+    assert "<script>" not in ml and "&lt;script&gt;" in ml and "a&amp;b" in ml
+    assert "<mtext>cov_Kidney</mtext>" in ml  # the underscore is kept, not a subscript
+    assert r"\mathrm{cov\_Kidney}" in to_latex(h) and "a\\&b" in to_latex(h)
+
+
+def test_exports_compute_the_same_values():
+    e = expr("0.5*(x + y) - exp(-z) + inv(w + 3)")
+    X = np.random.default_rng(3).normal(size=(30, 5))
+    want = evaluate(e, X, NAMES)
+    module = to_torch(e, NAMES)
+    np.testing.assert_allclose(module(torch.tensor(X)).detach().numpy(), want, rtol=1e-12)
+    scope: dict = {}
+    exec(to_python(e, "f"), scope)  # our own generated source, in a test
+    np.testing.assert_allclose(scope["f"]({n: X[:, i] for i, n in enumerate(NAMES)}), want)
+
+
+def test_parse_pysr_rejects_what_it_does_not_know():
+    assert parse_pysr("(x0 * 2.1) + square(x1 - 0.5)", ["x0", "x1"])
+    for bad in ("x0 + sin(x1)", "x0 ** 3", "x9 + 1", "x0 +", "x0; import os"):
+        with pytest.raises(ValueError):
+            parse_pysr(bad, ["x0", "x1"])
+
+
+# ---------------------------------------------------------------------- the regressor
+
+def planted(n=1500, seed=0, noise=0.01, d=6):
     rng = np.random.default_rng(seed)
-    X = rng.uniform(-1, 1, size=(n, 6))
-    y = np.exp(0.8 * X[:, 0]) - 1.5 * X[:, 1] * X[:, 2] + noise * rng.normal(size=n)
-    return X, y
+    X = rng.uniform(-1, 1, size=(n, d))
+    y = np.exp(0.8 * X[:, 0]) - 1.5 * X[:, 1] * X[:, 2]
+    return X, y + noise * rng.normal(size=n), y
 
 
-NAMES = [f"f{i}" for i in range(6)]
-FAST = dict(population_size=300, generations=60, max_evaluations=60_000)
+FAST = dict(max_evaluations=40_000, restarts=2, random_state=0)
 
 
-def test_planted_equation_is_recovered():
-    X, yv = planted()
-    Xt, yt = planted(seed=1, noise=0.0)
-    m = SymbolicRegressor(random_state=0, **FAST).fit(X, yv, NAMES)
-    assert pearson_r(yt, m.predict(Xt)) > 0.99
-    best = m.equations_.sympy_format[select(m.equations_, "best")]
-    assert sorted(map(str, best.free_symbols)) == ["f0", "f1", "f2"]
-    assert {"f0", "f1", "f2"} <= {str(s) for s in m.expr_.free_symbols}
+def test_planted_equation_is_recovered_with_its_variables():
+    X, y, _ = planted()
+    Xt, _, truth = planted(seed=1)
+    cols = [f"f{i}" for i in range(6)]
+    m = SymbolicRegressor(**FAST).fit(pd.DataFrame(X, columns=cols), y)
+    assert pearson_r(truth, m.predict(pd.DataFrame(Xt, columns=cols))) > 0.99
+    assert set(m.expr_.variables) == {"f0", "f1", "f2"}
     t = m.equations_
-    assert (t.complexity <= 20).all() and t.complexity.is_monotonic_increasing
-    assert t.loss.is_monotonic_decreasing
+    assert (t.complexity <= 20).all() and t.complexity.is_monotonic_increasing and t.loss.is_monotonic_decreasing
+    assert all(e.complexity == c for e, c in zip(t.expr, t.complexity))
+    assert list(m.feature_names_in_) == cols
 
 
-def test_same_seed_same_equation():
-    X, yv = planted(n=600)
-    a = SymbolicRegressor(random_state=3, population_size=200, generations=20, max_evaluations=20_000).fit(X, yv, NAMES)
-    b = SymbolicRegressor(random_state=3, population_size=200, generations=20, max_evaluations=20_000).fit(X, yv, NAMES)
-    assert a.equations_.equation.tolist() == b.equations_.equation.tolist()
-    assert a.expr_ == b.expr_
+def test_same_seed_same_equations_whatever_the_processes():
+    X, y, _ = planted(n=600)
+    kw = dict(max_evaluations=8_000, restarts=2, random_state=3)
+    a = SymbolicRegressor(n_jobs=1, **kw).fit(X, y)
+    b = SymbolicRegressor(n_jobs=2, **kw).fit(X, y)
+    assert list(a.equations_.equation) == list(b.equations_.equation)
+    c = SymbolicRegressor(**{**kw, "random_state": 4}).fit(X, y)
+    assert list(c.equations_.equation) != list(a.equations_.equation)
 
 
-def test_pareto_table_and_scores_by_hand():
-    X = np.linspace(-1, 1, 50)[:, None] * np.ones((1, 2))
-    X[:, 1] = np.cos(3 * X[:, 0])
-    yv = 2 * X[:, 0] + 0.1 * X[:, 1]
-    a, b = sp.symbols("a b")
-    # a + 5 (complexity 3) loses to 2*a; the constant anchor (mean of y) loses to a at complexity 1
-    t = pareto_table([a, 2 * a, 2 * a + 0.1 * b, a + 5], X, yv, ["a", "b"], limit=20, clean_tolerance=0.0)
-    assert t.equation.tolist() == ["a", "2*a", "2*a + 0.1*b"]
-    assert t.complexity.tolist() == [1, 3, 7]
-    loss_a = float(np.mean((X[:, 0] - yv) ** 2))
-    loss_2a = float(np.mean((0.1 * X[:, 1]) ** 2))
-    np.testing.assert_allclose(t.loss[:2], [loss_a, loss_2a])
-    assert t.loss[2] < 1e-28
-    assert t.score[0] == 0.0
-    assert t.score[1] == pytest.approx(-(math.log(loss_2a) - math.log(loss_a)) / 2)
-    assert pareto_table([a, 2 * a], X, yv, ["a", "b"], limit=2).equation.tolist() == ["a"]  # limit
+def test_dataframe_columns_are_matched_by_name():
+    X, y, _ = planted(n=400)
+    df = pd.DataFrame(X, columns=[f"f{i}" for i in range(6)])
+    m = SymbolicRegressor(max_evaluations=4000, restarts=1).fit(df, y)
+    with pytest.raises(ValueError, match="feature names"):
+        m.predict(df[df.columns[::-1]])
+
+
+def test_operon_engine_counts_its_weighted_trees():
+    pytest.importorskip("pyoperon")
+    from pyoperon.sklearn import SymbolicRegressor as Operon
+
+    from geneqn.sr.engines import operon_tokens
+    from geneqn.sr.expr import evaluate_tokens
+
+    X, y, _ = planted(n=500)
+    m = Operon(allowed_symbols="add,sub,mul,div,square,exp,constant,variable", objectives=["r2", "length"],
+               max_length=20, generations=10, population_size=100, optimizer_iterations=1, random_state=0).fit(X, y)
+    cols = [X[:, j] for j in range(6)]
+    for p in m.pareto_front_:
+        t = operon_tokens(p["tree"], list(m.variables_))
+        np.testing.assert_allclose(evaluate_tokens(t, cols), m.evaluate_model(p["tree"], X), rtol=1e-4, atol=1e-4)
+        weighted = sum(1 for n in p["tree"].Nodes if n.IsVariable and n.Value != 1.0)
+        assert len(t) == p["length"] + 2 * weighted  # w*x: w, *, x
+    reg = SymbolicRegressor(engine="operon", max_evaluations=5000, restarts=1).fit(X, y)
+    assert reg.search_stats_["engine_front_within_limit"] <= reg.search_stats_["engine_front"]
+    assert (reg.equations_.complexity <= 20).all()
 
 
 def test_selection_rules():
-    t = pd.DataFrame({"complexity": [1, 3, 5, 9], "loss": [1.0, 0.2, 0.13, 0.1], "score": [0, 0.8, 0.2, 0.066]})
+    t = pd.DataFrame({"complexity": [1, 3, 5, 9], "loss": [1.0, 0.5, 0.45, 0.44], "score": [0, 0.35, 0.05, 0.006]})
     assert select(t, "accuracy") == 3
-    assert select(t, "best") == 2          # loss <= 0.15: rows 2, 3; highest score: row 2
-    assert select(t, "3") == 1 and select(t, 4) == 1
-    with pytest.raises(GeneqnError, match="unknown selection"):
-        select(t, "fastest")
+    assert select(t, "best") == 1                      # loss <= 1.5 x lowest: rows 1-3; best score row 1
+    assert select(t, 5) == 2 and select(t, "5") == 2
+    with pytest.raises(ValueError):
+        select(t, "fast")
 
 
-def test_prune_removes_negligible_terms_within_tolerance():
-    X = np.random.default_rng(0).uniform(-1, 1, (100, 2))
-    e = 2 * x + 1e-6 * sp.exp(y) + 0.5
-    p = prune(e, X, ["x", "y"], tolerance=1e-4)
-    assert p == 2 * x + 0.5
-    assert np.max(np.abs(evaluate(p, X, ["x", "y"]) - evaluate(e, X, ["x", "y"]))) <= 1e-4
-    assert prune(2 * x + 0.1 * y, X, ["x", "y"], tolerance=1e-4) == 2 * x + 0.1 * y
+def test_pareto_table_keeps_a_front_within_the_limit():
+    X, y, _ = planted(n=300)
+    cols = [X[:, j] for j in range(6)]
+    models = [parse_pysr(s, [f"x{i}" for i in range(6)]) for s in
+              ("1.0", "x0", "exp(0.8*x0) - 1.5*x1*x2", "exp(0.8*x0)", "x0 + x1 + x2 + x3 + x4 + x5 + x0*x1*x2*x3*x4*x5")]
+    t = pareto_table(models, cols, y, [f"x{i}" for i in range(6)], limit=20)
+    assert t.complexity.max() <= 20 and t.loss.is_monotonic_decreasing
+    assert "exp(0.8*x0) - 1.5*x1*x2" in set(t.equation)
 
 
-def test_bad_inputs():
-    X, yv = planted(n=50)
-    with pytest.raises(GeneqnError, match="unknown operator.*'sin'"):
-        SymbolicRegressor(operators=("+", "sin")).fit(X, yv)
-    Xn = X.copy()
-    Xn[3, 2] = np.nan
-    with pytest.raises(GeneqnError, match="NaN"):
-        SymbolicRegressor().fit(Xn, yv)
-    from geneqn.sr.backend import pysr_available
+# ---------------------------------------------------------------------- distillation
 
-    if not pysr_available():
-        with pytest.raises(GeneqnError, match="install Julia and PySR|Install Julia and PySR"):
-            SymbolicRegressor(engine="pysr").fit(X, yv)
-    with pytest.raises(GeneqnError, match="no latent layer"):
-        distill(object(), X, yv, NAMES, SRSettings())
+@pytest.fixture(scope="module")
+def distilled():
+    from geneqn.nas.estimator import BottleneckRegressor
+    from geneqn.sr.distill import GenomicEquationDistiller
 
-
-def _genomic():
-    feats = ["E10", "P", "TF4"]
-    a, b, c = sp.symbols(feats)
-    eq = GenomicEquation("beta", feats, {"x0": 0.5 * a - sp.exp(b), "x1": (c - 0.2) ** 2, "x2": sp.Float(0.3)},
-                         1.2 * sp.Symbol("x0") * sp.Symbol("x1") - sp.Symbol("x0") + 0.1)
-    return eq
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.uniform(-1, 1, size=(1500, 6)), columns=[f"c{i}" for i in range(6)])
+    y = np.tanh(1.5 * X.c0 - X.c1) + 0.5 * X.c2 ** 2 + 0.01 * rng.normal(size=1500)
+    net = BottleneckRegressor("32-tanh|[3-tanh]|32-tanh", max_epochs=60, random_state=0).fit(X, y)
+    sr = SymbolicRegressor(max_evaluations=12_000, restarts=2, random_state=0)
+    d = GenomicEquationDistiller(net, sr=sr, cell_type="toy").fit(X, y)
+    return X, y, net, d
 
 
-def test_genomic_equation_composition_exports_and_round_trip():
-    eq = _genomic()
-    X = np.random.default_rng(0).normal(size=(40, 3))
-    np.testing.assert_allclose(eq.predict(X), eq.predict_chained(X), rtol=1e-12, atol=1e-12)
-    a, b, c = X.T
-    hand = 1.2 * (0.5 * a - np.exp(b)) * (c - 0.2) ** 2 - (0.5 * a - np.exp(b)) + 0.1
-    np.testing.assert_allclose(eq.predict(X), hand, rtol=1e-12)
-    assert eq.sequence_classes == ["E10", "P", "TF4"]
-    assert eq.used_latents == ["x0", "x1"]
-    assert eq.classes_table().set_index("label").loc["E10", "name"] == "Brain"
-    assert eq.classes_table().set_index("label").loc["TF4", "group"] == "TF"
-    ns = {}
-    exec(eq.to_python(), ns)
-    np.testing.assert_allclose(ns["genomic_equation"](a, b, c), hand, rtol=1e-12)
-    back = GenomicEquation.from_dict(eq.to_dict())
-    assert back.composed == eq.composed and back.latents == eq.latents
-    tex = eq.latex()
-    assert r"X_{E10}" in tex and r"\hat{g}" in tex and "x_{0}" in tex
-    df = pd.DataFrame(X, columns=["E10", "P", "TF4"])
-    np.testing.assert_allclose(eq.predict(df), hand, rtol=1e-12)
-    with pytest.raises(GeneqnError, match="lacks column"):
-        eq.predict(df.drop(columns="P"))
+def test_distillation_keeps_the_networks_accuracy(distilled):
+    X, y, net, d = distilled
+    eq = d.equation_
+    assert set(eq.latents) == {"x0", "x1", "x2"}
+    assert all(-1 <= r <= 1 for r in d.stage1_fidelity_.values())
+    assert max(d.stage1_fidelity_.values()) > 0.95
+    assert pearson_r(y, d.predict(X)) > pearson_r(y, net.predict(X)) - 0.05
+    np.testing.assert_allclose(eq.predict(X), eq.predict_chained(X), rtol=1e-9, atol=1e-12)
+    # the composed complexity is counted on the composed tree
+    assert eq.complexity == eq.output.complexity + sum(
+        eq.latents[k].complexity - 1 for k in eq.output.variables for _ in range(
+            sum(1 for op, a in eq.output.tokens if a == k)))
+    dg = d.diagnostics_
+    assert set(dg) >= {"network_r", "equation_r", "stage2_on_network_latents_r", "network_head_on_stage1_r"}
 
 
-def test_distill_two_stages_compose_and_constant_unit():
-    X, yv = planted(n=800)
-    arch = parse_architecture(["8-tanh", "8-tanh", "8-tanh", "3-tanh", "8-tanh", "8-tanh", "8-tanh"], 3, 0.0)
-    torch.manual_seed(0)
-    net = BottleneckMLP(6, arch, X.mean(0), X.std(0)).eval()
-    with torch.no_grad():  # unit 2 of the latent layer: constant output
-        net.layers[3].weight[2].zero_()
-        net.layers[3].bias[2] = 0.7
-    s = SRSettings(population_size=100, generations=10, max_evaluations=5000, n_jobs=2)
-    d = distill(net, X, yv, NAMES, s, seed=0, cell_type="toy")
-    eq = d.equation
-    assert d.constant_units == [2] and d.stage1[2] is None
-    assert float(eq.latents["x2"]) == pytest.approx(np.tanh(0.7), rel=1e-6)
-    Xt, _ = planted(n=100, seed=5)
-    np.testing.assert_allclose(eq.predict(Xt), eq.predict_chained(Xt), rtol=1e-9, atol=1e-9)
-    # stage 2 was fitted on stage-1 predictions, not on the network's latents
-    Zhat = eq.latent_values(X)
-    assert not np.allclose(Zhat[:, :2], net.latent(X)[:, :2])
-    assert d.stage2.equation.iloc[-1] == str(d.stage2.sympy_format.iloc[-1])
-    table, expr = direct_sr(X, yv, NAMES, s)
-    assert len(table) >= 2 and expr.free_symbols <= set(sp.symbols(NAMES))
+def test_genomic_equation_file_round_trip_is_safe(distilled):
+    X, y, net, d = distilled
+    eq = d.equation_
+    data = json.loads(json.dumps(eq.to_dict()))
+    back = GenomicEquation.from_dict(data)
+    np.testing.assert_allclose(back.predict(X), eq.predict(X))
+    data["latents"]["x0"] = [["var", "__import__('os').system('true')"]]
+    with pytest.raises(GeneqnError, match="not one of the equation's features"):
+        GenomicEquation.from_dict(data)
+    with pytest.raises(GeneqnError, match="not a geneqn equation"):
+        GenomicEquation.from_dict({"latents": {}, "output": "x0"})
+    assert "\\begin{aligned}" in eq.latex()
+    m = eq.pytorch()
+    np.testing.assert_allclose(m(torch.tensor(X.to_numpy())).detach().numpy(), eq.predict(X), rtol=1e-9)
+
+
+def test_joint_refit_never_raises_the_error(distilled):
+    from geneqn.sr.distill import joint_refit
+
+    X, y, net, d = distilled
+    eq = d.equation_
+    before = float(np.mean((eq.predict(X) - y) ** 2))
+    after_eq = joint_refit(eq, X.to_numpy(), y)
+    after = float(np.mean((after_eq.predict(X) - y) ** 2))
+    assert after <= before + 1e-12
+    assert after_eq.complexity == eq.complexity
+
+
+def test_sweep_reselects_stage1_rows(distilled):
+    X, y, net, d = distilled
+    t = d.sweep(X, y, ["3", "accuracy"])
+    assert t.latent_limit.tolist() == ["3", "accuracy"]
+    assert t.complexity.iloc[0] <= t.complexity.iloc[1]
+    assert all(-1 <= r <= 1 for r in t.r)
+
+
+def test_printed_equations_read_back_to_the_same_values():
+    from geneqn.sr.expr import evaluate_tokens
+    from geneqn.sr.search import Search, SearchSettings
+
+    rng = np.random.default_rng(5)
+    X = rng.uniform(0.5, 1.5, size=(30, 3))
+    s = Search(X, X[:, 0], (2, 3, 4, 5, 6, 7, 8), SearchSettings(max_size=25), seed=1)
+    names = ["a", "b", "c"]
+    for _ in range(200):
+        t = s.random_tree(int(rng.integers(1, 20)))
+        e = Expr.from_indexed(t, names)
+        back = Expr.from_indexed(parse_pysr(to_infix(e, digits=None), names), names)
+        want = np.broadcast_to(evaluate_tokens(e.indexed(names), [X[:, j] for j in range(3)]), (30,))
+        got = np.broadcast_to(evaluate_tokens(back.indexed(names), [X[:, j] for j in range(3)]), (30,))
+        ok = np.isfinite(want)
+        np.testing.assert_allclose(got[ok], want[ok], rtol=1e-9)

@@ -119,3 +119,77 @@ def test_10x_folder(tmp_path):
     a = t[t.cell_type == "a"].set_index("gene")
     np.testing.assert_allclose(a["g0"], [(2500 + 5000) / 2, (7500 + 5000) / 2])
     assert a["symbol"].tolist() == ["G1", "G2"]
+
+
+def _log_normalised_h5ad(path, counts, labels, raw_is_log=True):
+    """scanpy's layout: .raw.X holds log1p(CP10k), .X holds scaled (negative) values."""
+    import anndata as ad
+
+    cp10k = counts / counts.sum(axis=1, keepdims=True) * 1e4
+    obs = pd.DataFrame({"cell_type": labels}, index=[f"c{i}" for i in range(len(labels))])
+    var = pd.DataFrame(index=["A1", "B2", "C3"])
+    scaled = (np.log1p(cp10k) - np.log1p(cp10k).mean(0)) / (np.log1p(cp10k).std(0) + 1e-9)
+    a = ad.AnnData(X=scaled.astype(np.float32), obs=obs, var=var)
+    a.raw = ad.AnnData(X=sp.csr_matrix(np.log1p(cp10k).astype(np.float32)), obs=obs, var=var)
+    a.write_h5ad(path)
+    return cp10k
+
+
+def test_log_normalised_input_is_detected_and_undone(tmp_path):
+    counts = np.array([[1, 3, 6], [2, 2, 6], [5, 0, 5]], dtype=float)
+    p = tmp_path / "pbmc_like.h5ad"
+    cp10k = _log_normalised_h5ad(p, counts, ["a", "a", "b"])
+    with pytest.raises(GeneqnError, match="looks log-normalised.*--values log1p"):
+        compute_targets(p, min_cells=1)
+    with pytest.raises(GeneqnError, match="negative values.*log1p"):
+        compute_targets(p, min_cells=1, values="X")
+    t = compute_targets(p, min_cells=1, values="log1p")
+    a = t[t.cell_type == "a"].set_index("gene")
+    np.testing.assert_allclose(a.loc[["A1", "B2", "C3"], "g0"], cp10k[:2].mean(axis=0), rtol=1e-5)
+
+
+def test_anndata_object_and_missing_labels(tmp_path, caplog):
+    import anndata as ad
+
+    from geneqn import targets
+
+    counts = np.array([[1, 3], [2, 2], [5, 0], [4, 1]], dtype=float)
+    obs = pd.DataFrame({"cell_type": ["a", "a", None, "b"]}, index=list("wxyz"))
+    a = ad.AnnData(X=sp.csr_matrix(counts), obs=obs, var=pd.DataFrame(index=["G1", "G2"]))
+    t = targets(a, min_cells=1)
+    assert sorted(t.cell_type.unique()) == ["a", "b"]  # no cell type "nan" or "None"
+    assert "1 of 4 cells have no label" in caplog.text
+    means = pd.DataFrame({"gene": ["G1", "G2"], "alpha": [1.0, 3.0]})
+    assert targets(means).g.tolist() == [-1.0, 1.0]
+
+
+def test_cellranger_h5(tmp_path):
+    import h5py
+
+    counts = np.array([[1, 3], [2, 2], [5, 0]], dtype=float)  # cells x genes
+    m = sp.csc_matrix(counts.T)  # 10x stores genes x cells, CSC over cells
+    p = tmp_path / "filtered_feature_bc_matrix.h5"
+    with h5py.File(p, "w") as f:
+        g = f.create_group("matrix")
+        g["data"], g["indices"], g["indptr"] = m.data, m.indices, m.indptr
+        g["shape"] = np.array(m.shape)
+        g["barcodes"] = np.array([b"b1", b"b2", b"b3"])
+        fe = g.create_group("features")
+        fe["id"] = np.array([b"ENSG00000000001", b"ENSG00000000002"])
+        fe["name"] = np.array([b"G1", b"G2"])
+    with pytest.raises(GeneqnError, match="--labels"):
+        compute_targets(p, min_cells=1)
+    labels = tmp_path / "labels.csv"
+    pd.DataFrame({"barcode": ["b1", "b2", "b3"], "cell_type": ["a", "a", "b"]}).to_csv(labels, index=False)
+    t = compute_targets(p, min_cells=1, labels=str(labels))
+    a = t[t.cell_type == "a"].set_index("gene")
+    np.testing.assert_allclose(a["g0"], [(2500 + 5000) / 2, (7500 + 5000) / 2])
+    assert a["symbol"].tolist() == ["G1", "G2"]
+
+
+def test_many_undetected_genes_are_reported(caplog):
+    from geneqn import targets
+
+    means = pd.DataFrame({"gene": [f"G{i}" for i in range(10)], "a": [0.0] * 6 + [1.0, 2.0, 3.0, 4.0]})
+    targets(means)
+    assert "6 of 10 genes (60%) have zero mean expression" in caplog.text

@@ -1,14 +1,37 @@
-"""geneqn: distil genomic equations from sequence features of each gene's TSS window.
+"""geneqn: distil genomic equations from the regulatory code around each gene's TSS.
 
-The pipeline (one direction, one module per stage):
-expression -> :mod:`geneqn.targets`; annotation -> :mod:`geneqn.genes`;
-genome -> :mod:`geneqn.genome`; windows -> :mod:`geneqn.features`;
-targets + features -> :mod:`geneqn.dataset`; -> :mod:`geneqn.nas`; -> :mod:`geneqn.sr`;
--> :mod:`geneqn.evaluate` and :mod:`geneqn.report`.
+The library is the product; the run folder (:mod:`geneqn.run`) and the ``geneqn`` command are
+faces on it. The pipeline goes one way::
+
+    expression -> targets()           annotation -> tss()           genome -> windows()
+    windows -> features (Sei, a table you bring, the demo's)  -> dataset()
+    dataset -> BottleneckRegressor (found by the architecture search) -> GenomicEquationDistiller
+            -> GenomicEquation;   SymbolicRegressor (direct SR);   RidgeRegressor
+    study: the paper's tables over predictions;   report: report.html
+
+>>> import geneqn
+>>> t = geneqn.targets(adata, cell_type_column="cell_type")            # doctest: +SKIP
+>>> net = geneqn.BottleneckRegressor().fit(X, y, X_valid, y_valid)       # doctest: +SKIP
+>>> eq = geneqn.GenomicEquationDistiller(net).fit(X, y).equation_        # doctest: +SKIP
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
+from geneqn.baselines import RidgeRegressor
+from geneqn.dataset import Dataset, build_dataset as dataset
 from geneqn.errors import GeneqnError
+from geneqn.genes import tss
+from geneqn.genome import Genome, one_hot, windows
+from geneqn.nas.estimator import BottleneckRegressor
+from geneqn.progress import show_progress
+from geneqn.sr.distill import GenomicEquationDistiller
+from geneqn.sr.equation import GenomicEquation
+from geneqn.sr.expr import Expr
+from geneqn.sr.regressor import SymbolicRegressor
+from geneqn.targets import targets
 
-__all__ = ["GeneqnError", "__version__"]
+__all__ = [
+    "BottleneckRegressor", "Dataset", "Expr", "GeneqnError", "GenomicEquation", "GenomicEquationDistiller",
+    "Genome", "RidgeRegressor", "SymbolicRegressor", "__version__", "dataset", "one_hot", "show_progress",
+    "targets", "tss", "windows",
+]

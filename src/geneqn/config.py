@@ -3,6 +3,9 @@
 Defaults are the paper's (Methods). A config is read from TOML; every section and key is
 checked, and a wrong one fails with a message naming the key, what was expected and the valid
 choices. ``geneqn config --show`` prints the effective config as TOML.
+
+This module imports nothing of the library: the run layer (:mod:`geneqn.run.checks`) checks
+the values that only the library can judge (operators, model spaces, architectures).
 """
 
 from __future__ import annotations
@@ -23,12 +26,23 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
+# The choices that the config checks by itself (the run layer checks the rest against the
+# library: operators, model spaces, architectures).
+VALUES = ("cp10k", "log1p", "X")
+PROVIDERS = ("sei", "table", "demo")
+BASELINES = ("expectosc",)
+SAMPLERS = ("tpe", "random", "reinforce")
+SR_ENGINES = ("geneqn", "operon", "pysr")
+SELECTIONS = ("accuracy", "best")
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
 @dataclass
 class RunConfig:
     folder: str = "geneqn-run"
     """Run folder: every stage writes its outputs here."""
     seed: int = 0
-    """One seed for splits, architectures and equations."""
+    """One seed for splits, architectures and equations (a non-negative integer)."""
     cell_types: list[str] = field(default_factory=list)
     """Cell types to model (networks, search, equations); empty: every cell type of the targets."""
 
@@ -36,15 +50,20 @@ class RunConfig:
 @dataclass
 class ExpressionConfig:
     path: str = ""
-    """h5ad file, 10x matrix folder, or CSV/TSV/parquet of genes x cell types (already averaged)."""
+    """h5ad file, 10x matrix folder or CellRanger .h5, or CSV/TSV/parquet of genes x cell types
+    (already averaged)."""
     format: str = "auto"
-    """auto | h5ad | 10x | table"""
+    """auto | h5ad | 10x | 10x_h5 | table"""
     cell_type_column: str = "cell_type"
+    labels: str = ""
+    """10x input: CSV of barcode,<cell_type_column> (default: cell_types.csv in the 10x folder)."""
     cell_types: list[str] = field(default_factory=list)
     """Cell types to use; empty: every cell type with at least min_cells cells."""
     min_cells: int = 20
     values: str = "cp10k"
-    """cp10k (raw counts normalised to counts per 10,000; .raw.X when present) | X | layer:NAME"""
+    """cp10k (raw counts normalised to counts per 10,000; .raw.X when present) | log1p
+    (log-normalised values, e.g. scanpy's log1p of CP10k: averaged after expm1) | X (.X as it
+    is) | layer:NAME"""
     pseudocount: float = 0.001
     """g1 = log2(g0 + pseudocount) (paper: 0.001)."""
 
@@ -55,6 +74,9 @@ class AnnotationConfig:
     """MANE summary (MANE.GRCh38.v*.summary.txt.gz), GTF, BED6, or a geneqn TSS table (.parquet)."""
     format: str = "auto"
     """auto | mane | gtf | bed | table"""
+    synonyms: str = ""
+    """Optional HGNC complete set (hgnc_complete_set.txt): outdated expression symbols are matched
+    through HGNC previous and alias symbols (the annotation needs HGNC ids, as MANE has)."""
 
 
 @dataclass
@@ -74,8 +96,16 @@ class FeaturesConfig:
     model_dir: str = ""
     """provider = sei: folder with sei.pth and projvec_targets.npy."""
     device: str = "auto"
-    """provider = sei: auto | cpu | cuda | cuda:N"""
+    """Sei and Beluga: auto | cpu | cuda | cuda:N"""
+    precision: str = "auto"
+    """Sei and Beluga: auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16"""
     batch_size: int = 16
+    baselines: list[str] = field(default_factory=list)
+    """Extra baselines whose features geneqn computes: expectosc (Beluga over +-20 kb)."""
+    beluga_dir: str = ""
+    """baselines = ["expectosc"]: folder with deepsea.beluga.pth (`geneqn fetch beluga`)."""
+    expectosc_table: str = ""
+    """baselines = ["expectosc"]: a precomputed table of ExPecto features instead of Beluga runs."""
 
 
 @dataclass
@@ -95,6 +125,11 @@ class TrainConfig:
     max_epochs: int = 200
     patience: int = 10
     """Stop after this many epochs without a lower valid loss; the best weights are restored."""
+    l1_latent: float = 0.0
+    """L1 penalty on the latent activations (Cranmer et al. 2020: sparse bottlenecks distil
+    better); 0: the paper's plain MSE."""
+    l1_input: float = 0.0
+    """L1 penalty on the first layer's weights (each unit reads few features); 0: none."""
 
 
 @dataclass
@@ -110,9 +145,9 @@ class SearchConfig:
     storage: str = ""
     """SQLAlchemy URL of the study; empty: sqlite file nas/study.db in the run folder."""
     study: str = "geneqn"
-    """Study name prefix; the cell type is appended."""
+    """Study name prefix; the cell type and a fingerprint of the search's inputs are appended."""
     group_size: int = 8
-    """Candidates trained together as one batched model (same layer shapes)."""
+    """Candidates asked per round and trained together as one batched model (same layer shapes)."""
     retrain_seeds: int = 3
     """The best architectures are retrained with this many seeds; the best net by valid r is kept."""
     retrain_top: int = 3
@@ -130,8 +165,8 @@ class SearchConfig:
     nas_sr_trials: int = 20
     """Budget of the NAS|SR ablation, whose reward is the valid r of each candidate's equations."""
     nas_sr_budget: float = 0.1
-    """SR budget inside the NAS|SR search, as a fraction of the [sr] budget (population,
-    generations, evaluations); sample size capped at 2,000 genes."""
+    """SR budget inside the NAS|SR search, as a fraction of sr.max_evaluations; sample size
+    capped at 2,000 genes."""
 
 
 @dataclass
@@ -148,27 +183,43 @@ class NNConfig:
 class SRConfig:
     """Symbolic regression (distillation, the direct-SR baseline and the complexity sweep)."""
 
-    engine: str = "operon"
-    """operon (default, pyoperon) | pysr (only where `import pysr` works; needs Julia)"""
+    engine: str = "geneqn"
+    """geneqn (default: PySR's regularized evolution over exactly the space the limit counts) |
+    operon (pyoperon) | pysr (only where `import pysr` works; needs Julia)"""
     operators: list[str] = field(default_factory=lambda: ["+", "-", "*", "square", "neg", "exp", "inv"])
     complexity_limit: int = 20
-    """Per equation, counted the PySR way (every variable, constant and operator counts 1)."""
+    """Per equation, counted the PySR way on the tree (every variable, constant and operator
+    counts 1)."""
     selection: str = "accuracy"
     """accuracy (lowest loss; the paper's) | best (PySR's: highest score with loss <= 1.5 x lowest)"""
-    population_size: int = 500
-    generations: int = 100
-    max_evaluations: int = 100000
-    """Budget per SR fit (with the seed, a fit is reproducible)."""
-    optimizer_iterations: int = 10
-    """Levenberg-Marquardt iterations tuning each candidate's constants."""
-    clean_tolerance: float = 0.001
-    """Additive terms moving predictions by at most this x std(target) are pruned."""
-    max_samples: int = 0
-    """Fit on at most this many training genes (0: all); tables are rescored on all."""
+    max_evaluations: int = 400000
+    """Budget per SR fit in tree evaluations, shared by its restarts (with the seed, a fit is
+    reproducible)."""
+    restarts: int = 4
+    """Independent seeded searches per fit, merged into one Pareto table."""
+    max_samples: int = 3000
+    """Search on at most this many training genes (0: all); constants are refitted and tables
+    scored on all."""
     n_jobs: int = 0
-    """Parallel processes for stage 1 (0: one per CPU core)."""
+    """Parallel processes for SR restarts (0: one per CPU core); results do not depend on it."""
+    stage2_input: str = "predicted"
+    """Stage 2 learns from the stage-1 *predicted* latents (the paper's) | latent (the network's)."""
+    refit: str = "none"
+    """none (the paper's) | joint: refit every constant of the composed equation on the training
+    genes."""
+    latent_prior: str = "uniform"
+    """Stage-1 variable prior: uniform | network (weights from the network's sensitivity of each
+    latent unit to each feature)."""
     sweep: list[str] = field(default_factory=lambda: ["3", "5", "7", "9", "18", "best", "accuracy"])
     """Per-latent complexity limits of the paper's Table 2 (integers, best or accuracy)."""
+
+
+@dataclass
+class ReportConfig:
+    marker_genes: list[str] = field(default_factory=lambda: [
+        "INS", "GCG", "SST", "PPY", "GHRL", "LHB", "FSHB", "POMC", "GH1", "PRL", "TSHB", "CGA",
+        "CD3E", "MS4A1", "LYZ", "NKG7", "ALB", "KRT5"])
+    """Genes labelled on the scatter plots when present among the test genes."""
 
 
 @dataclass
@@ -183,13 +234,16 @@ class Config:
     search: SearchConfig = field(default_factory=SearchConfig)
     nn: NNConfig = field(default_factory=NNConfig)
     sr: SRConfig = field(default_factory=SRConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
 
     def validate(self) -> "Config":
         """Check values that types alone do not; raise GeneqnError naming the key."""
-        _choice("expression.format", self.expression.format, ["auto", "h5ad", "10x", "table"])
-        if not (self.expression.values in ("cp10k", "X") or self.expression.values.startswith("layer:")):
+        if self.run.seed < 0:
+            raise GeneqnError(f"config: run.seed = {self.run.seed} must be a non-negative integer.")
+        _choice("expression.format", self.expression.format, ["auto", "h5ad", "10x", "10x_h5", "table"])
+        if not (self.expression.values in VALUES or self.expression.values.startswith("layer:")):
             raise GeneqnError(f"config: expression.values = {self.expression.values!r} is not valid; "
-                              "use 'cp10k', 'X' or 'layer:NAME'.")
+                              "use 'cp10k', 'log1p', 'X' or 'layer:NAME'.")
         _positive("expression.pseudocount", self.expression.pseudocount)
         if self.expression.min_cells < 1:
             raise GeneqnError("config: expression.min_cells must be at least 1.")
@@ -197,7 +251,10 @@ class Config:
         if self.genome.window <= 0 or self.genome.window % 2:
             raise GeneqnError(f"config: genome.window = {self.genome.window} must be a positive even "
                               "number of bp (Sei needs 4096).")
-        _choice("features.provider", self.features.provider, ["sei", "table", "demo"])
+        _choice("features.provider", self.features.provider, list(PROVIDERS))
+        _choice("features.precision", self.features.precision, list(PRECISIONS))
+        for b in self.features.baselines:
+            _choice("features.baselines entry", b, list(BASELINES))
         if self.features.batch_size < 1:
             raise GeneqnError("config: features.batch_size must be at least 1.")
         for key in ("test_fraction", "valid_fraction"):
@@ -205,10 +262,16 @@ class Config:
             if not 0 < v < 1:
                 raise GeneqnError(f"config: split.{key} = {v} must lie strictly between 0 and 1.")
         _positive("train.learning_rate", self.train.learning_rate)
+        if not self.train.learning_rate <= 1:
+            raise GeneqnError(f"config: train.learning_rate = {self.train.learning_rate} is far too "
+                              "large for Adam (the paper's is 0.001); use a value <= 1.")
         for key in ("batch_size", "max_epochs", "patience"):
             if getattr(self.train, key) < 1:
                 raise GeneqnError(f"config: train.{key} must be at least 1.")
-        _choice("search.sampler", self.search.sampler, ["tpe", "random", "reinforce"])
+        for key in ("l1_latent", "l1_input"):
+            if getattr(self.train, key) < 0:
+                raise GeneqnError(f"config: train.{key} must be 0 (none) or positive.")
+        _choice("search.sampler", self.search.sampler, list(SAMPLERS))
         if not 0 < self.search.nas_sr_budget <= 1:
             raise GeneqnError("config: search.nas_sr_budget must lie in (0, 1].")
         for key in ("trials", "group_size", "retrain_seeds", "retrain_top", "nas_sr_trials"):
@@ -219,21 +282,27 @@ class Config:
         for key, d in (("search.dropout", self.search.dropout), ("nn.dropout", self.nn.dropout)):
             if not 0 <= d < 1:
                 raise GeneqnError(f"config: {key} = {d} must lie in [0, 1).")
-        _choice("sr.engine", self.sr.engine, ["operon", "pysr"])
-        _choice("sr.selection", self.sr.selection, ["accuracy", "best"])
-        from geneqn.sr.backend import check_operators
-
-        check_operators(self.sr.operators)
-        for key in ("complexity_limit", "population_size", "generations", "max_evaluations"):
+        _choice("sr.engine", self.sr.engine, list(SR_ENGINES))
+        _choice("sr.selection", self.sr.selection, list(SELECTIONS))
+        _choice("sr.stage2_input", self.sr.stage2_input, ["predicted", "latent"])
+        _choice("sr.refit", self.sr.refit, ["none", "joint"])
+        _choice("sr.latent_prior", self.sr.latent_prior, ["uniform", "network"])
+        if self.sr.complexity_limit < 5:
+            raise GeneqnError(f"config: sr.complexity_limit = {self.sr.complexity_limit} is too small; "
+                              "use at least 5 (a*x + b has complexity 5; the paper's limit is 20).")
+        for key in ("max_evaluations", "restarts"):
             if getattr(self.sr, key) < 1:
                 raise GeneqnError(f"config: sr.{key} must be at least 1.")
+        for key in ("max_samples", "n_jobs"):
+            if getattr(self.sr, key) < 0:
+                raise GeneqnError(f"config: sr.{key} must be 0 ({'all genes' if key == 'max_samples' else 'one per core'}) "
+                                  "or positive.")
+        if self.sr.max_samples and self.sr.max_samples < 50:
+            raise GeneqnError(f"config: sr.max_samples = {self.sr.max_samples} is too few genes to "
+                              "fit equations on; use 0 (all) or at least 50.")
         for item in self.sr.sweep:
             if not (item in ("best", "accuracy") or (item.isdigit() and int(item) >= 1)):
                 raise GeneqnError(f"config: sr.sweep entry {item!r} must be a positive integer, best or accuracy.")
-        from geneqn.nas.space import space_from_config, parse_architecture
-
-        space_from_config(self.search)
-        parse_architecture(self.nn.layers, self.nn.latent_layer, self.nn.dropout)
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -243,6 +312,39 @@ class Config:
         import tomli_w
 
         return tomli_w.dumps(self.to_dict())
+
+    def replace(self, **sections: dict) -> "Config":
+        """Copy with fields of sections replaced: ``cfg.replace(run={"seed": 1})``; validated."""
+        new = dataclasses.replace(self)
+        for sec, values in sections.items():
+            if not hasattr(new, sec):
+                raise GeneqnError(f"config: no section [{sec}].")
+            obj = getattr(self, sec)
+            unknown = [k for k in values if not hasattr(obj, k)]
+            if unknown:
+                raise GeneqnError(f"config: unknown key(s) {', '.join(unknown)} in [{sec}]; valid keys: "
+                                  f"{', '.join(f.name for f in dataclasses.fields(obj))}.")
+            hints = typing.get_type_hints(type(obj))
+            coerced = {k: _coerce(f"{sec}.{k}", v, hints[k]) for k, v in values.items()}
+            setattr(new, sec, dataclasses.replace(obj, **coerced))
+        return new.validate()
+
+    def section(self, name: str) -> dict[str, Any]:
+        return dataclasses.asdict(getattr(self, name))
+
+
+def parse_assignment(text: str) -> tuple[str, str, Any]:
+    """``section.key=value`` (value in TOML syntax, or a bare string) -> (section, key, value)."""
+    if "=" not in text or "." not in text.split("=", 1)[0]:
+        raise GeneqnError(f"--set {text!r}: expected SECTION.KEY=VALUE, e.g. --set sr.complexity_limit=15.")
+    lhs, rhs = text.split("=", 1)
+    section, key = (p.strip() for p in lhs.split(".", 1))
+    rhs = rhs.strip()
+    try:
+        value = tomllib.loads(f"v = {rhs}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = rhs  # a bare word: a string
+    return section, key, value
 
 
 def _choice(key: str, value: str, choices: list[str]) -> None:
@@ -338,9 +440,14 @@ def load_config(path: str | Path | None) -> Config:
     return cfg
 
 
+PATH_KEYS = [("run", "folder"), ("expression", "path"), ("expression", "labels"), ("annotation", "path"),
+             ("annotation", "synonyms"),
+             ("genome", "path"), ("features", "table"), ("features", "model_dir"), ("features", "beluga_dir"),
+             ("features", "expectosc_table")]
+
+
 def _resolve_paths(cfg: Config, base: Path) -> None:
-    for section, key in [("run", "folder"), ("expression", "path"), ("annotation", "path"),
-                         ("genome", "path"), ("features", "table"), ("features", "model_dir")]:
+    for section, key in PATH_KEYS:
         obj = getattr(cfg, section)
         value = getattr(obj, key)
         if value and not Path(value).expanduser().is_absolute() and "://" not in value:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from geneqn._io import write_parquet
+from geneqn._io import read_parquet, write_parquet
 from geneqn.errors import GeneqnError
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ def save_split(split: pd.Series, path: str | Path) -> Path:
 
 
 def load_split(path: str | Path) -> pd.Series:
-    return pd.read_parquet(path)["split"]
+    return read_parquet(path)["split"]
 
 
 @dataclass
@@ -100,6 +100,13 @@ class Dataset:
         return Arrays(X=self.features.loc[genes].to_numpy(dtype=np.float64),
                       y=self.targets.loc[genes, cell_type].to_numpy(dtype=np.float64), genes=genes)
 
+    def xy(self, cell_type: str, part: str) -> tuple[pd.DataFrame, pd.Series]:
+        """(features, targets g) of one cell type and part, as a DataFrame (columns named by
+        feature) and a Series, both indexed by gene: ready for any estimator."""
+        a = self.arrays(cell_type, part)
+        X = pd.DataFrame(a.X, index=pd.Index(a.genes, name="gene"), columns=self.feature_names)
+        return X, pd.Series(a.y, index=X.index, name=cell_type)
+
     def summary(self) -> dict:
         counts = self.split.value_counts().to_dict()
         return {"n_genes": len(self.features), "n_features": self.features.shape[1],
@@ -109,7 +116,16 @@ class Dataset:
 def build_dataset(targets_long: pd.DataFrame, features: pd.DataFrame, *, seed: int = 0,
                   test_fraction: float = 0.2, valid_fraction: float = 0.1,
                   split: pd.Series | None = None) -> Dataset:
-    """Join tidy targets (column ``g``) with features; make the split unless one is given."""
+    """Join tidy targets (column ``g``, from :func:`geneqn.targets`) with a gene x feature table;
+    make the seeded 72/8/20 split unless one is given.
+
+    >>> ds = geneqn.dataset(targets, features, seed=0)               # doctest: +SKIP
+    >>> X, y = ds.xy("type B pancreatic cell", "train")              # doctest: +SKIP
+    """
+    missing = [c for c in ("gene", "cell_type", "g") if c not in targets_long.columns]
+    if missing:
+        raise GeneqnError(f"the targets table lacks column(s) {', '.join(missing)}; make it with "
+                          "geneqn.targets(...).")
     targets = targets_long.pivot(index="gene", columns="cell_type", values="g")
     targets.index = targets.index.astype(str)
     features = features.copy()

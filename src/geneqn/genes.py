@@ -1,9 +1,10 @@
 """Annotation -> one TSS per gene, and matching of those genes to the expression's genes.
 
 Readers return a TSS table with columns :data:`TSS_COLUMNS`: ``gene_id`` (Ensembl gene id,
-version stripped, may be missing), ``symbol``, ``ncbi_gene_id`` (may be missing),
-``transcript_id``, ``chrom``, ``tss`` (0-based position of the transcript's first base on its
-strand) and ``strand``.
+version stripped, may be missing), ``symbol``, ``ncbi_gene_id`` and ``hgnc_id`` (may be
+missing), ``transcript_id``, ``chrom``, ``tss`` (0-based position of the transcript's first base
+on its strand) and ``strand``. :func:`tss` is the entry point (a path or a DataFrame; optionally
+matched to the expression's genes).
 
 * MANE summary (``MANE.GRCh38.v*.summary.txt.gz``): "MANE Select" rows; 1-based closed
   coordinates, so tss = chr_start - 1 on + and chr_end - 1 on -.
@@ -31,7 +32,7 @@ from geneqn.targets import ENSEMBL_GENE, strip_version
 
 log = logging.getLogger(__name__)
 
-TSS_COLUMNS = ["gene_id", "symbol", "ncbi_gene_id", "transcript_id", "chrom", "tss", "strand"]
+TSS_COLUMNS = ["gene_id", "symbol", "ncbi_gene_id", "hgnc_id", "transcript_id", "chrom", "tss", "strand"]
 
 _REFSEQ_CHROM = re.compile(r"^NC_0000(\d\d)\.\d+$")
 
@@ -63,7 +64,7 @@ def _finish(df: pd.DataFrame) -> pd.DataFrame:
         if col not in df.columns:
             df[col] = pd.NA
     df = df[TSS_COLUMNS].copy()
-    for col in ("gene_id", "symbol", "ncbi_gene_id", "transcript_id", "chrom", "strand"):
+    for col in ("gene_id", "symbol", "ncbi_gene_id", "hgnc_id", "transcript_id", "chrom", "strand"):
         df[col] = df[col].astype("string")
     df["tss"] = df["tss"].astype(np.int64)
     return df.reset_index(drop=True)
@@ -72,6 +73,21 @@ def _finish(df: pd.DataFrame) -> pd.DataFrame:
 def read_mane(path: str | Path) -> pd.DataFrame:
     """TSS table from the official MANE summary file (MANE Select rows only)."""
     p = require_file(path, "MANE summary file")
+    return _reading(p, "MANE summary file", lambda: _read_mane(p))
+
+
+def _reading(p: Path, what: str, fn):
+    """Run a reader; turn a truncated or corrupt (gzip) file into a clear message."""
+    import zlib
+
+    try:
+        return fn()
+    except (EOFError, zlib.error, gzip.BadGzipFile, UnicodeDecodeError) as e:
+        raise GeneqnError(f"cannot read {p} as a {what}: {type(e).__name__}: {e or 'unexpected end of file'}. "
+                          "The file looks truncated or corrupt; download it again.") from None
+
+
+def _read_mane(p: Path) -> pd.DataFrame:
     want = ["#NCBI_GeneID", "Ensembl_Gene", "symbol", "Ensembl_nuc", "MANE_status",
             "GRCh38_chr", "chr_start", "chr_end", "chr_strand"]
     with _open_text(p) as fh:
@@ -81,6 +97,7 @@ def read_mane(path: str | Path) -> pd.DataFrame:
             raise GeneqnError(f"{p}: not a MANE summary file; header lacks {', '.join(missing)}. "
                               "Expected MANE.GRCh38.v*.summary.txt(.gz) from NCBI/EBI.")
         idx = {c: header.index(c) for c in want}
+        hgnc = header.index("HGNC_ID") if "HGNC_ID" in header else None
         rows = []
         for lineno, line in enumerate(fh, start=2):
             parts = line.rstrip("\n").split("\t")
@@ -99,11 +116,12 @@ def read_mane(path: str | Path) -> pd.DataFrame:
                                   f"{start}-{end}.")
             rows.append((parts[idx["Ensembl_Gene"]], parts[idx["symbol"]],
                          parts[idx["#NCBI_GeneID"]].replace("GeneID:", ""),
+                         parts[hgnc] if hgnc is not None else pd.NA,
                          parts[idx["Ensembl_nuc"]], normalise_chrom(parts[idx["GRCh38_chr"]]),
                          start - 1 if strand == "+" else end - 1, strand))
     if not rows:
         raise GeneqnError(f"{p}: no 'MANE Select' rows found.")
-    df = pd.DataFrame(rows, columns=["gene_id", "symbol", "ncbi_gene_id", "transcript_id", "chrom",
+    df = pd.DataFrame(rows, columns=["gene_id", "symbol", "ncbi_gene_id", "hgnc_id", "transcript_id", "chrom",
                                      "tss", "strand"])
     df["gene_id"] = strip_version(df["gene_id"]).values
     return _finish(df)
@@ -115,6 +133,10 @@ _GTF_ATTR = re.compile(r'(\S+)\s+"([^"]*)"')
 def read_gtf(path: str | Path) -> pd.DataFrame:
     """TSS table from a GTF: one transcript per gene (MANE_Select > Ensembl_canonical > longest)."""
     p = require_file(path, "GTF file")
+    return _reading(p, "GTF file", lambda: _read_gtf(p))
+
+
+def _read_gtf(p: Path) -> pd.DataFrame:
     rows = []
     with _open_text(p) as fh:
         for lineno, line in enumerate(fh, start=1):
@@ -164,6 +186,10 @@ def read_gtf(path: str | Path) -> pd.DataFrame:
 def read_bed(path: str | Path) -> pd.DataFrame:
     """TSS table from a BED6 of transcripts/genes (name = Ensembl gene id or symbol)."""
     p = require_file(path, "BED file")
+    return _reading(p, "BED file", lambda: _read_bed(p))
+
+
+def _read_bed(p: Path) -> pd.DataFrame:
     rows = []
     with _open_text(p) as fh:
         for lineno, line in enumerate(fh, start=1):
@@ -198,14 +224,26 @@ def read_bed(path: str | Path) -> pd.DataFrame:
 
 def read_tss_table(path: str | Path) -> pd.DataFrame:
     """A TSS table written by geneqn (parquet with the columns of :data:`TSS_COLUMNS`)."""
+    from geneqn._io import read_parquet
+
     p = require_file(path, "TSS table")
-    df = pd.read_parquet(p)
+    try:
+        df = read_parquet(p)
+    except (OSError, ValueError) as e:
+        raise GeneqnError(f"cannot read {p} as a parquet TSS table ({e}).") from None
+    return tss_frame(df, str(p))
+
+
+def tss_frame(df: pd.DataFrame, p: str = "TSS table") -> pd.DataFrame:
+    """Check and normalise a TSS table given as a DataFrame."""
     missing = [c for c in ("chrom", "tss", "strand") if c not in df.columns]
     if missing:
         raise GeneqnError(f"{p}: a TSS table needs columns chrom, tss, strand (and gene_id / symbol); "
                           f"missing {', '.join(missing)}.")
     if len(df) == 0:
         raise GeneqnError(f"{p}: the TSS table is empty.")
+    if not df["strand"].astype(str).isin(["+", "-"]).all():
+        raise GeneqnError(f"{p}: strand must be + or - in every row.")
     extra = df[["gene"]] if "gene" in df.columns else None
     out = _finish(df)
     if extra is not None:
@@ -240,6 +278,68 @@ def read_tss(path: str | Path, format: str = "auto") -> pd.DataFrame:
     return readers[fmt](p)
 
 
+def tss(annotation, *, format: str = "auto", genes=None, synonyms=None) -> pd.DataFrame:
+    """One TSS per gene, from an annotation file (MANE summary, GTF, BED6, geneqn parquet) or a
+    DataFrame with chrom, tss (0-based), strand and gene_id / symbol columns.
+
+    With ``genes`` (a targets table, or a DataFrame/list of expression gene ids), the TSS rows
+    are matched to them (Ensembl id, then symbol, then NCBI GeneID, then HGNC previous and alias
+    symbols from ``synonyms``: the HGNC complete set or any table with ``hgnc_id``,
+    ``prev_symbol`` and ``alias_symbol``) and a column ``gene`` (the expression key) is added;
+    the match report is in ``.attrs["match"]``.
+
+    >>> t = geneqn.tss("MANE.GRCh38.v1.3.summary.txt.gz", genes=targets)   # doctest: +SKIP
+    """
+    if isinstance(annotation, pd.DataFrame):
+        table = tss_frame(annotation.copy(), "TSS DataFrame")
+        gene = table["gene"].astype("string") if "gene" in table.columns else None
+        table = _finish(table)
+        if gene is not None:
+            table.insert(0, "gene", gene.values)
+    else:
+        table = read_tss(annotation, format)
+    if genes is None:
+        return table
+    if isinstance(genes, pd.DataFrame):
+        g = genes[[c for c in ("gene", "symbol", "ncbi_gene_id") if c in genes.columns]].drop_duplicates("gene")
+    else:
+        g = pd.DataFrame({"gene": pd.Series(list(genes), dtype="string")})
+    matched, report = match_genes(g, table.drop(columns=["gene"], errors="ignore"),
+                                  synonyms=read_synonyms(synonyms) if synonyms is not None else None)
+    log.info("%s", report.summary())
+    matched.attrs["match"] = report
+    return matched
+
+
+def read_synonyms(source) -> pd.DataFrame:
+    """Previous and alias symbols: a table with ``symbol`` (old or alias) -> ``hgnc_id``.
+
+    ``source``: the HGNC complete set (``hgnc_complete_set.txt``, tab-separated, ``prev_symbol``
+    and ``alias_symbol`` lists separated by ``|``), or a DataFrame with those columns."""
+    if isinstance(source, pd.DataFrame):
+        df = source
+    else:
+        p = require_file(source, "HGNC synonyms table")
+        try:
+            df = pd.read_csv(p, sep="\t", dtype=str)
+        except (OSError, ValueError, pd.errors.ParserError) as e:
+            raise GeneqnError(f"cannot read {p} as a tab-separated HGNC table ({e}).") from None
+    need = {"hgnc_id"} & set(df.columns)
+    if not need or not ({"prev_symbol", "alias_symbol"} & set(df.columns)):
+        raise GeneqnError("the HGNC synonyms table needs columns hgnc_id and prev_symbol and/or "
+                          "alias_symbol (the HGNC complete set has them).")
+    rows = []
+    for kind in ("prev_symbol", "alias_symbol"):
+        if kind not in df.columns:
+            continue
+        for hid, cell in zip(df["hgnc_id"], df[kind]):
+            if isinstance(cell, str) and cell:
+                for sym in cell.strip('"').split("|"):
+                    if sym.strip():
+                        rows.append((sym.strip(), str(hid), kind))
+    return pd.DataFrame(rows, columns=["symbol", "hgnc_id", "kind"])
+
+
 # ----------------------------------------------------------------------------- matching
 
 @dataclass
@@ -257,20 +357,33 @@ class MatchReport:
                 f"({parts}); {len(self.unmatched):,} unmatched")
 
 
-def match_genes(genes: pd.DataFrame, tss: pd.DataFrame) -> tuple[pd.DataFrame, MatchReport]:
-    """Attach a TSS to each expression gene: Ensembl id first, then symbol, then NCBI GeneID.
+def match_genes(genes: pd.DataFrame, tss: pd.DataFrame,
+                synonyms: pd.DataFrame | None = None) -> tuple[pd.DataFrame, MatchReport]:
+    """Attach a TSS to each expression gene: Ensembl id first, then symbol, then NCBI GeneID,
+    then (with ``synonyms`` from :func:`read_synonyms` and a TSS table with ``hgnc_id``) HGNC
+    previous symbols, then HGNC alias symbols.
 
     ``genes`` has a ``gene`` column (the expression key) and optional ``symbol`` and
     ``ncbi_gene_id`` columns. Returns the TSS table restricted to matched genes with the
     expression key in a new first column ``gene``; each TSS row is used at most once.
     """
     genes = genes.drop_duplicates("gene").reset_index(drop=True)
+    if "symbol" not in genes.columns:
+        genes = genes.assign(symbol=genes["gene"])
     tss = tss.reset_index(drop=True)
     out = pd.Series(-1, index=genes.index, dtype=np.int64)
     used = np.zeros(len(tss), dtype=bool)
     by = {}
-    for how, gcol, tcol in [("Ensembl id", "gene", "gene_id"), ("symbol", "symbol", "symbol"),
-                            ("NCBI GeneID", "ncbi_gene_id", "ncbi_gene_id")]:
+    passes = [("Ensembl id", "gene", "gene_id"), ("symbol", "symbol", "symbol"),
+              ("NCBI GeneID", "ncbi_gene_id", "ncbi_gene_id")]
+    if synonyms is not None and "hgnc_id" in tss.columns and len(synonyms):
+        for kind, label in (("prev_symbol", "HGNC previous symbol"), ("alias_symbol", "HGNC alias symbol")):
+            syn = synonyms[synonyms["kind"] == kind]
+            syn = syn[~syn["symbol"].duplicated(keep=False)]  # an ambiguous old symbol matches nothing
+            col = f"_{kind}_hgnc"
+            genes[col] = genes["symbol"].astype("string").map(dict(zip(syn["symbol"], syn["hgnc_id"])))
+            passes.append((label, col, "hgnc_id"))
+    for how, gcol, tcol in passes:
         if gcol not in genes.columns or tcol not in tss.columns:
             by[how] = 0
             continue

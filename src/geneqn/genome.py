@@ -180,6 +180,7 @@ def iter_windows(genome: Genome, tss: pd.DataFrame, batch_size: int = 64,
     """
     if batch_size < 1:
         raise ValueError(f"iter_windows: batch_size must be >= 1, got {batch_size}")
+    check_window_length(length)
     key = "gene" if "gene" in tss.columns else "gene_id"
     genes = tss[key].astype(str).to_numpy()
     chroms = tss["chrom"].astype(str).to_numpy()
@@ -190,3 +191,33 @@ def iter_windows(genome: Genome, tss: pd.DataFrame, batch_size: int = 64,
         for i in range(lo, hi):
             codes[i - lo] = genome.window_codes(chroms[i], int(pos[i]), length)
         yield WindowBatch(genes=list(genes[lo:hi]), codes=codes)
+
+
+def windows(genome, tss: pd.DataFrame, length: int = WINDOW, batch_size: int = 256):
+    """Windows of ``length`` bp centred on every TSS of ``tss``, as uint8 codes.
+
+    ``genome``: a :class:`Genome` or the path of a FASTA (plain or bgzip) / 2bit file; ``tss``:
+    a TSS table (:func:`geneqn.tss`). Genes on chromosomes the genome lacks are left out (and
+    logged). Returns ``(genes, codes)``: gene keys and a uint8 array of shape (n_genes, length),
+    A, C, G, T, N = 0..4 (:func:`one_hot` expands them).
+
+    >>> genes, codes = geneqn.windows("hg38.fa", tss_table)          # doctest: +SKIP
+    """
+    from geneqn import progress
+
+    check_window_length(length)
+    g = genome if isinstance(genome, Genome) else Genome(genome)
+    table, _skipped = check_chromosomes(g, tss)
+    genes: list[str] = []
+    codes = []
+    for batch in progress.track(iter_windows(g, table, batch_size, length), "windows",
+                                total=-(-len(table) // batch_size)):
+        genes += batch.genes
+        codes.append(batch.codes)
+    return genes, (np.concatenate(codes) if codes else np.zeros((0, length), dtype=np.uint8))
+
+
+def check_window_length(length: int) -> None:
+    if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length <= 0 or length % 2:
+        raise GeneqnError(f"window length {length!r} must be a positive even number of bp "
+                          "(the window is [tss - length/2, tss + length/2); Sei needs 4096).")

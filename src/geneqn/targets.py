@@ -6,7 +6,8 @@ of the input. Genes are keyed by Ensembl gene ID (version stripped) when the inp
 by symbol.
 
 Output is a tidy table with one row per (gene, cell type): ``gene, symbol, cell_type, n_cells,
-g0, g1, g``.
+g0, g1, g``. :func:`targets` is the entry point; it takes an AnnData object, a DataFrame of
+means, or a path (h5ad, 10x folder, CellRanger ``.h5``, CSV/TSV/parquet).
 """
 
 from __future__ import annotations
@@ -88,14 +89,46 @@ def _check_values(x, source: str, what: str) -> None:
                           "expression. Fill or drop them first.")
     if data.size and data.min() < 0:
         raise GeneqnError(f"{source}: {what} holds negative values (min {data.min():g}), so it is "
-                          "not counts or normalised expression. Choose other values with "
-                          "--values (cp10k, X or layer:NAME).")
+                          "scaled or centred, not counts or normalised expression. Point --values at "
+                          "raw counts (cp10k, the default, reads .raw.X or layers['counts']), "
+                          "log-normalised values (log1p) or a layer (layer:NAME).")
+
+
+def looks_log_normalised(sample: np.ndarray) -> bool:
+    """Non-integer, non-negative values whose maximum is small (< 30): log1p of normalised
+    counts (scanpy's ``pp.log1p``), not counts."""
+    sample = np.asarray(sample, dtype=np.float64)
+    if sample.size == 0:
+        return False
+    non_integer = not np.allclose(sample, np.round(sample))
+    return non_integer and float(sample.min()) >= 0 and float(sample.max()) < 30
+
+
+def _sample_values(x) -> np.ndarray:
+    sample = x[: min(500, x.shape[0])]
+    return sample.data if sp.issparse(sample) else np.asarray(sample).ravel()
 
 
 def _matrix_for(adata, values: str, source: str):
     """The cells x genes matrix to average, as asked by ``values``."""
     if values == "X":
         return adata.X, ".X", adata.var, adata.var_names
+    if values == "log1p":
+        if adata.raw is not None:
+            x, what, var, names = adata.raw.X, ".raw.X", adata.raw.var, adata.raw.var_names
+        else:
+            x, what, var, names = adata.X, ".X", adata.var, adata.var_names
+        _check_values(x, source, what)
+        sample = _sample_values(x)
+        if sample.size and np.allclose(sample, np.round(sample)) and sample.max() > 30:
+            raise GeneqnError(f"{source}: {what} holds integer counts (max {sample.max():g}), not "
+                              "log-normalised values; use --values cp10k (the default).")
+        if sp.issparse(x):
+            x = x.astype(np.float64)
+            x.data = np.expm1(x.data)  # expm1(0) = 0 keeps the sparsity
+        else:
+            x = np.expm1(np.asarray(x, dtype=np.float64))
+        return x, f"{what} (log-normalised; averaged after expm1)", var, names
     if values.startswith("layer:"):
         name = values.split(":", 1)[1]
         if name not in adata.layers:
@@ -110,11 +143,16 @@ def _matrix_for(adata, values: str, source: str):
     else:
         x, what, var, names = adata.X, ".X", adata.var, adata.var_names
     _check_values(x, source, what)
-    sample = x[: min(200, x.shape[0])]
-    sample = sample.data if sp.issparse(sample) else np.asarray(sample).ravel()
+    sample = _sample_values(x)
+    if looks_log_normalised(sample):
+        raise GeneqnError(f"{source}: {what} looks log-normalised, not raw counts (non-integer values, "
+                          f"max {sample.max():.3g}); normalising it again as counts would be wrong. "
+                          "Use --values log1p (expression.values = \"log1p\": geneqn undoes the log "
+                          "with expm1 before averaging), or point at raw counts (layer:NAME).")
     if sample.size and not np.allclose(sample, np.round(sample)):
-        log.warning("%s: %s does not look like raw counts (non-integer values); normalising it to "
-                    "counts per 10,000 anyway. Use --values X to average it as it is.", source, what)
+        log.warning("%s: %s does not look like raw counts (non-integer values, max %.3g); normalising "
+                    "it to counts per 10,000 anyway. Use --values X to average it as it is.", source, what,
+                    float(sample.max()))
     totals = np.asarray(x.sum(axis=1)).ravel().astype(np.float64)
     scale = np.divide(1e4, totals, out=np.zeros_like(totals), where=totals > 0)
     if sp.issparse(x):
@@ -160,8 +198,16 @@ def _from_anndata(adata, source: str, cell_type_column: str, cell_types: list[st
         raise GeneqnError(f"{source}: no obs column {cell_type_column!r} with cell-type labels; obs "
                           f"columns are: {', '.join(map(str, adata.obs.columns))}. Name the right "
                           "one with --cell-type-column.")
-    labels = adata.obs[cell_type_column].astype(str).reset_index(drop=True)
-    counts = labels.value_counts().sort_index()
+    raw_labels = adata.obs[cell_type_column].reset_index(drop=True)
+    missing = raw_labels.isna() | raw_labels.astype(str).str.strip().isin(["", "nan", "NaN", "None"])
+    if missing.all():
+        raise GeneqnError(f"{source}: obs[{cell_type_column!r}] has no cell-type label at all; name the "
+                          "column that holds them with --cell-type-column.")
+    if missing.any():
+        log.warning("%s: %d of %d cells have no label in obs[%r]; they are left out", source,
+                    int(missing.sum()), len(missing), cell_type_column)
+    labels = raw_labels.astype(str).where(~missing, None)
+    counts = labels[~missing].value_counts().sort_index()
     chosen = _choose_cell_types(counts, cell_types, min_cells, source, cell_type_column)
     x, what, var, names = _matrix_for(adata, values, source)
     if values != "cp10k":
@@ -200,14 +246,76 @@ def _read_10x(folder: Path, barcodes_labels: Path | None = None):
     if mtx is None or feats is None or bcs is None:
         raise GeneqnError(f"{folder} is not a 10x matrix folder: it needs matrix.mtx, features.tsv "
                           "(or genes.tsv) and barcodes.tsv (optionally .gz).")
-    x = scipy.io.mmread(mtx).T.tocsr()  # 10x stores genes x cells
-    f = pd.read_csv(feats, sep="\t", header=None)
-    b = pd.read_csv(bcs, sep="\t", header=None)
+    try:
+        x = scipy.io.mmread(mtx).T.tocsr()  # 10x stores genes x cells
+        f = pd.read_csv(feats, sep="\t", header=None)
+        b = pd.read_csv(bcs, sep="\t", header=None)
+    except (ValueError, OSError, EOFError, IndexError, pd.errors.ParserError) as e:
+        raise GeneqnError(f"{folder}: cannot read the 10x matrix ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
+                          "matrix.mtx, features.tsv or barcodes.tsv may be truncated or not 10x files. "
+                          "Re-export or re-download them.") from None
+    if x.shape != (len(b), len(f)):
+        raise GeneqnError(f"{folder}: matrix.mtx is {x.shape[1]} genes x {x.shape[0]} cells but features.tsv "
+                          f"lists {len(f)} genes and barcodes.tsv {len(b)} cells; the files do not belong "
+                          "together.")
     var = pd.DataFrame({"gene_ids": f[0].astype(str).values,
                         "gene_symbols": (f[1] if f.shape[1] > 1 else f[0]).astype(str).values})
     adata = ad.AnnData(X=x.astype(np.float32), var=var, obs=pd.DataFrame(index=b[0].astype(str).values))
     adata.var_names = var["gene_ids"].values
     return adata
+
+
+def _read_10x_h5(path: Path):
+    """A CellRanger ``filtered_feature_bc_matrix.h5`` (v3: ``/matrix``; v2: one group per genome)."""
+    import anndata as ad
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            group = f["matrix"] if "matrix" in f else f[next(iter(f.keys()))]
+            data, indices, indptr = group["data"][:], group["indices"][:], group["indptr"][:]
+            shape = tuple(group["shape"][:])
+            barcodes = [b.decode() for b in group["barcodes"][:]]
+            if "features" in group:
+                ids = [b.decode() for b in group["features"]["id"][:]]
+                names = [b.decode() for b in group["features"]["name"][:]]
+            else:
+                ids = [b.decode() for b in group["genes"][:]]
+                names = [b.decode() for b in group["gene_names"][:]]
+    except (OSError, KeyError, StopIteration, ValueError) as e:
+        raise GeneqnError(f"cannot read {path} as a CellRanger .h5 matrix ({e}). Is it CellRanger's "
+                          "filtered_feature_bc_matrix.h5, complete and not corrupt?") from None
+    x = sp.csc_matrix((data, indices, indptr), shape=shape).T.tocsr()  # genes x cells -> cells x genes
+    var = pd.DataFrame({"gene_ids": ids, "gene_symbols": names})
+    adata = ad.AnnData(X=x.astype(np.float32), var=var, obs=pd.DataFrame(index=barcodes))
+    adata.var_names = ids
+    return adata
+
+
+def _attach_labels(adata, label_path: Path, column: str, source: str):
+    lab = pd.read_csv(label_path)
+    if column not in lab.columns:
+        raise GeneqnError(f"{label_path}: no column {column!r}; columns: {', '.join(map(str, lab.columns))}. "
+                          "Name the label column with --cell-type-column.")
+    lab = lab.set_index(lab.columns[0])
+    lab.index = lab.index.astype(str)
+    missing = adata.obs_names.difference(lab.index)
+    if len(missing):
+        raise GeneqnError(f"{label_path}: {len(missing)} barcodes of {source} have no label "
+                          f"(e.g. {missing[0]}).")
+    adata.obs[column] = lab.loc[adata.obs_names, column].values
+    return adata
+
+
+def read_10x_h5(path: Path, *, labels: str | None = None, **kw):
+    """CellRanger .h5; cell-type labels from ``labels`` (CSV of barcode,label) or a
+    ``cell_types.csv`` beside the file."""
+    adata = _read_10x_h5(path)
+    label_path = Path(labels) if labels else path.parent / "cell_types.csv"
+    if not label_path.exists():
+        raise GeneqnError(f"{label_path}: no cell-type labels for {path.name}; pass a CSV of "
+                          "barcode,cell_type with --labels (expression.labels).")
+    return _from_anndata(_attach_labels(adata, label_path, kw["cell_type_column"], str(path)), str(path), **kw)
 
 
 def read_10x(folder: Path, *, labels: str | None = None, **kw):
@@ -216,19 +324,11 @@ def read_10x(folder: Path, *, labels: str | None = None, **kw):
     adata = _read_10x(folder)
     label_path = Path(labels) if labels else folder / "cell_types.csv"
     if not label_path.exists():
-        raise GeneqnError(f"{folder}: a 10x folder has no cell-type labels; put a CSV of "
-                          "barcode,cell_type named cell_types.csv in it (or pass --labels).")
-    lab = pd.read_csv(label_path)
-    column = kw["cell_type_column"]
-    if column not in lab.columns:
-        raise GeneqnError(f"{label_path}: no column {column!r}; columns: {', '.join(lab.columns)}.")
-    lab = lab.set_index(lab.columns[0])
-    missing = adata.obs_names.difference(lab.index.astype(str))
-    if len(missing):
-        raise GeneqnError(f"{label_path}: {len(missing)} barcodes of the matrix have no label "
-                          f"(e.g. {missing[0]}).")
-    adata.obs[column] = lab.loc[adata.obs_names, column].astype(str).values
-    return _from_anndata(adata, str(folder), **kw)
+        raise GeneqnError(f"{label_path if labels else folder}: no cell-type labels for the 10x matrix; "
+                          "put a CSV of barcode,cell_type named cell_types.csv in the folder, or pass "
+                          "its path with --labels (expression.labels).")
+    return _from_anndata(_attach_labels(adata, label_path, kw["cell_type_column"], "the matrix"),
+                         str(folder), **kw)
 
 
 def read_mean_table(path: Path, cell_types: list[str]):
@@ -237,13 +337,23 @@ def read_mean_table(path: Path, cell_types: list[str]):
     First column: gene id; an optional ``symbol`` column; every other column a cell type.
     Optionally a row named ``n_cells`` gives the number of cells of each cell type.
     """
-    if path.suffix == ".parquet":
-        df = pd.read_parquet(path)
-        if df.index.name or not isinstance(df.index, pd.RangeIndex):
-            df = df.reset_index()
-    else:
-        sep = "\t" if path.suffix in (".tsv", ".txt") or path.name.endswith((".tsv.gz", ".txt.gz")) else ","
-        df = pd.read_csv(path, sep=sep)
+    try:
+        if path.suffix == ".parquet":
+            df = pd.read_parquet(path)
+        else:
+            sep = "\t" if path.suffix in (".tsv", ".txt") or path.name.endswith((".tsv.gz", ".txt.gz")) else ","
+            df = pd.read_csv(path, sep=sep)
+    except (OSError, EOFError, ValueError, pd.errors.ParserError) as e:
+        raise GeneqnError(f"cannot read {path} as a table of mean expression ({str(e).splitlines()[0]}); it "
+                          "may be truncated or not a CSV/TSV/parquet file.") from None
+    return means_from_frame(df, cell_types, str(path))
+
+
+def means_from_frame(df: pd.DataFrame, cell_types: list[str], path: str = "DataFrame"):
+    """(g0, symbol, n_cells, key) of a genes x cell types table of means (see read_mean_table)."""
+    if df.index.name or not isinstance(df.index, pd.RangeIndex):
+        df = df.reset_index()
+    df = df.copy()
     if df.shape[1] < 2:
         raise GeneqnError(f"{path}: an averaged expression table needs a gene id column and at least "
                           "one cell-type column.")
@@ -290,29 +400,67 @@ def detect_format(path: Path) -> str:
     name = path.name.lower()
     if name.endswith(".h5ad"):
         return "h5ad"
+    if name.endswith(".h5"):
+        return "10x_h5"
     if name.endswith((".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz", ".parquet")):
         return "table"
-    raise GeneqnError(f"cannot tell the format of {path}: expected .h5ad, a 10x folder, or a "
-                      ".csv/.tsv/.parquet table of genes x cell types. Set --format.")
+    raise GeneqnError(f"cannot tell the format of {path}: expected .h5ad, a 10x folder, a CellRanger "
+                      ".h5, or a .csv/.tsv/.parquet table of genes x cell types. Set --format "
+                      "(h5ad, 10x, 10x_h5 or table).")
 
 
-def compute_targets(path: str | Path, *, format: str = "auto", cell_type_column: str = "cell_type",
-                    cell_types: list[str] | None = None, min_cells: int = 20,
-                    values: str = "cp10k", pseudocount: float = 0.001) -> pd.DataFrame:
-    """Read expression and return the tidy targets table (columns :data:`TARGET_COLUMNS`)."""
-    p = require_file(path, "expression input")
-    fmt = detect_format(p) if format == "auto" else format
+def targets(expression, *, format: str = "auto", cell_type_column: str = "cell_type",
+            cell_types: list[str] | None = None, min_cells: int = 20, values: str = "cp10k",
+            pseudocount: float = 0.001, labels: str | None = None) -> pd.DataFrame:
+    """Per-cell-type targets of an expression input; tidy table with columns :data:`TARGET_COLUMNS`.
+
+    ``expression``: an AnnData object (cells x genes, labels in ``obs[cell_type_column]``), a
+    DataFrame of means (genes x cell types: first column or index the gene id, an optional
+    ``symbol`` column), or a path: ``.h5ad``, a 10x folder, a CellRanger ``.h5`` (labels from
+    ``labels``, a CSV of barcode,label) or a CSV/TSV/parquet of means.
+    ``values``: ``cp10k`` (raw counts from ``.raw.X`` / ``layers['counts']`` / ``.X``, normalised
+    to counts per 10,000), ``log1p`` (log-normalised values, averaged after ``expm1``), ``X`` or
+    ``layer:NAME``. Cell types: every one with at least ``min_cells`` cells, or ``cell_types``.
+    g0 = mean, g1 = log2(g0 + pseudocount), g = g1 scaled to [-1, 1] per cell type.
+
+    >>> t = geneqn.targets(adata, cell_type_column="cell_type")     # doctest: +SKIP
+    """
     cell_types = list(cell_types or [])
     kw = dict(cell_type_column=cell_type_column, cell_types=cell_types, min_cells=min_cells, values=values)
-    if fmt == "h5ad":
-        g0, symbol, counts, _ = read_h5ad(p, **kw)
-    elif fmt == "10x":
-        g0, symbol, counts, _ = read_10x(p, **kw)
-    elif fmt == "table":
-        g0, symbol, counts, _ = read_mean_table(p, cell_types)
+    if hasattr(expression, "obs") and hasattr(expression, "var"):  # AnnData (or a view of one)
+        g0, symbol, counts, _ = _from_anndata(expression, "AnnData", **kw)
+    elif isinstance(expression, pd.DataFrame):
+        g0, symbol, counts, _ = means_from_frame(expression, cell_types, "DataFrame")
     else:
-        raise GeneqnError(f"unknown expression format {fmt!r}; use h5ad, 10x or table.")
-    return targets_from_means(g0, symbol, counts, pseudocount)
+        p = require_file(expression, "expression input")
+        fmt = detect_format(p) if format == "auto" else format
+        if fmt == "h5ad":
+            g0, symbol, counts, _ = read_h5ad(p, **kw)
+        elif fmt == "10x":
+            g0, symbol, counts, _ = read_10x(p, labels=labels, **kw)
+        elif fmt == "10x_h5":
+            g0, symbol, counts, _ = read_10x_h5(p, labels=labels, **kw)
+        elif fmt == "table":
+            g0, symbol, counts, _ = read_mean_table(p, cell_types)
+        else:
+            raise GeneqnError(f"unknown expression format {fmt!r}; use h5ad, 10x, 10x_h5 or table.")
+    out = targets_from_means(g0, symbol, counts, pseudocount)
+    _warn_undetected(out)
+    return out
+
+
+def _warn_undetected(t: pd.DataFrame) -> None:
+    """Say so when many genes are not detected at all: they all sit at g = -1."""
+    per_gene = t.groupby("gene", sort=False)["g0"].max()
+    zero = int((per_gene <= 0).sum())
+    if len(per_gene) and zero / len(per_gene) > 0.3:
+        log.warning("%d of %d genes (%.0f%%) have zero mean expression in every cell type: they all get "
+                    "g = -1, the lowest target. Check that the genes and cells are the ones meant "
+                    "(a filtered matrix, or an expression input with many unused genes).",
+                    zero, len(per_gene), 100 * zero / len(per_gene))
+
+
+compute_targets = targets  # the name before 0.2
 
 
 def targets_from_means(g0: pd.DataFrame, symbol: pd.Series, n_cells: pd.Series,

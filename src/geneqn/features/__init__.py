@@ -8,9 +8,10 @@ got:
   annotation (REMO cCRE coverage per tissue), a real, offline stand-in for Sei.
 * :class:`~geneqn.features.sei.SeiProvider`: Sei's 40 sequence-class scores (the paper's inputs).
 
-``provider.compute(tss, run_dir)`` takes a TSS table (columns of :data:`geneqn.genes.TSS_COLUMNS`
+``provider.compute(tss, cache_dir)`` takes a TSS table (columns of :data:`geneqn.genes.TSS_COLUMNS`
 plus the expression key ``gene``) and returns a DataFrame indexed by ``gene`` with one float
-column per feature.
+column per feature (genes it had to leave out listed in ``.attrs["skipped"]``); ``cache_dir``
+holds resumable partial results. ``provider.description`` says in words what the features are.
 """
 
 from __future__ import annotations
@@ -24,38 +25,11 @@ import pandas as pd
 @runtime_checkable
 class FeatureProvider(Protocol):
     name: str
+    description: str
 
-    def compute(self, tss: pd.DataFrame, run_dir: Path | None = None) -> pd.DataFrame:
+    def compute(self, tss: pd.DataFrame, cache_dir: Path | None = None) -> pd.DataFrame:
         """Gene x feature table (index ``gene``) for the genes of ``tss``."""
         ...
 
 
-def make_provider(config) -> FeatureProvider:
-    """The provider that ``config.features`` asks for."""
-    from geneqn.errors import GeneqnError
-
-    f = config.features
-    if f.provider == "table":
-        from geneqn.features.table import TableProvider
-
-        if not f.table:
-            raise GeneqnError("config: features.provider = 'table' needs features.table (a CSV/parquet "
-                              "of genes x features).")
-        return TableProvider(f.table)
-    if f.provider == "demo":
-        from geneqn.features.demo import DemoAnnotationProvider
-
-        return DemoAnnotationProvider()
-    if f.provider == "sei":
-        from geneqn.features.sei import SeiProvider
-
-        if not config.genome.path or not f.model_dir:
-            raise GeneqnError("config: features.provider = 'sei' needs genome.path (FASTA/2bit) and "
-                              "features.model_dir (folder with sei.pth and projvec_targets.npy; "
-                              "`geneqn fetch sei` downloads it).")
-        return SeiProvider(genome=config.genome.path, model_dir=f.model_dir, device=f.device,
-                           batch_size=f.batch_size)
-    raise GeneqnError(f"unknown feature provider {f.provider!r}; use sei, table or demo.")
-
-
-__all__ = ["FeatureProvider", "make_provider"]
+__all__ = ["FeatureProvider"]

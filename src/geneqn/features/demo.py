@@ -28,7 +28,9 @@ def demo_path(name: str) -> Path:
 
 class DemoAnnotationProvider:
     name = "demo"
+    description = ("the demo's regulatory annotation: REMO cCRE coverage of each TSS window per tissue "
+                   "(a stand-in for Sei's sequence classes)")
 
-    def compute(self, tss: pd.DataFrame, run_dir: Path | None = None) -> pd.DataFrame:
+    def compute(self, tss: pd.DataFrame, cache_dir: Path | None = None) -> pd.DataFrame:
         features = pd.read_parquet(demo_path("features.parquet")).astype("float64")
         return align_to_tss(features, tss, "demo features")

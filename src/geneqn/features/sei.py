@@ -26,7 +26,8 @@ import torch
 from torch import nn
 
 from geneqn import progress
-from geneqn._io import require_file, write_json, write_parquet, write_text
+from geneqn._io import read_parquet, require_file, write_json, write_parquet
+from geneqn._torch import load_tensors, resolve_device, resolve_dtype
 from geneqn.errors import GeneqnError
 from geneqn.features.seqclass import N_TARGETS, class_labels, load_projection
 from geneqn.genome import WINDOW, Genome, check_chromosomes, iter_windows, one_hot
@@ -180,19 +181,6 @@ def check_state_dict(model: nn.Module, state: dict[str, torch.Tensor], source: s
         raise GeneqnError("\n".join(lines))
 
 
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    device = str(device)
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise GeneqnError(f"device {device!r} was asked for but PyTorch sees no CUDA GPU here "
-                          f"(torch {torch.__version__}). Use --device cpu or auto.")
-    try:
-        return torch.device(device)
-    except RuntimeError:
-        raise GeneqnError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N.") from None
-
-
 def load_sei(path: str | Path, device: str | torch.device = "auto", *,
              widths: tuple[int, int, int] = FULL_WIDTHS, n_targets: int = N_TARGETS) -> Sei:
     """Load Sei weights into a model on ``device``, in eval mode.
@@ -202,15 +190,7 @@ def load_sei(path: str | Path, device: str | torch.device = "auto", *,
     """
     p = require_file(path, "Sei weights (sei.pth)")
     dev = resolve_device(device)
-    try:
-        obj = torch.load(p, map_location="cpu", mmap=True, weights_only=True)
-    except RuntimeError:  # legacy (non-zip) checkpoints cannot be memory-mapped
-        try:
-            obj = torch.load(p, map_location="cpu", weights_only=True)
-        except Exception as e:
-            raise GeneqnError(f"cannot read {p} as a PyTorch checkpoint: {e}.") from None
-    except Exception as e:
-        raise GeneqnError(f"cannot read {p} as a PyTorch checkpoint: {e}.") from None
+    obj = load_tensors(p, "a PyTorch checkpoint of Sei")
     state = _unwrap(obj)
     model = build_sei(widths, n_targets, device="meta")
     check_state_dict(model, state, str(p))
@@ -234,10 +214,14 @@ class SeiProvider:
 
     name = "sei"
 
+    description = "Sei's 40 sequence-class scores of each TSS window (Chen et al. 2022)"
+
     def __init__(self, genome: str | Path, model_dir: str | Path, device: str = "auto",
                  batch_size: int = 16, chunk_size: int = 512, model: Sei | None = None,
-                 projection: np.ndarray | None = None):
+                 projection: np.ndarray | None = None, precision: str = "auto", window: int = WINDOW):
         self.genome_path = Path(genome)
+        self.precision = precision
+        self.window = window
         self.model_dir = Path(model_dir)
         self.device = device
         self.batch_size = batch_size
@@ -257,26 +241,28 @@ class SeiProvider:
                               f"has {model.n_targets} outputs.")
         return model, dev, torch.from_numpy(np.ascontiguousarray(self._projection)).float().to(dev)
 
-    def compute(self, tss: pd.DataFrame, run_dir: Path | None = None) -> pd.DataFrame:
+    def compute(self, tss: pd.DataFrame, cache_dir: Path | None = None) -> pd.DataFrame:
+        """Class scores of every TSS window; chunks of results go to ``cache_dir`` (default: a
+        ``sei_chunks`` folder in the current folder) so an interrupted run resumes."""
         if len(tss) == 0:
             raise GeneqnError("the TSS table is empty: no window to run Sei on.")
+        if self.window != WINDOW:
+            raise GeneqnError(f"Sei reads windows of {WINDOW} bp; genome.window is {self.window}. Set "
+                              f"genome.window = {WINDOW} for Sei features.")
         genome = Genome(self.genome_path)
         tss, skipped = check_chromosomes(genome, tss)
-        run_dir = Path(run_dir) if run_dir is not None else Path(".")
         if skipped:
-            write_text("\n".join(skipped) + "\n", run_dir / "sei_skipped_genes.txt")
-            log.warning("%d gene(s) skipped: their chromosome is not in %s (listed in %s)",
-                        len(skipped), genome.path.name, run_dir / "sei_skipped_genes.txt")
+            log.warning("%d gene(s) skipped: their chromosome is not in %s", len(skipped), genome.path.name)
         if len(tss) == 0:
             raise GeneqnError(f"no TSS lies on a chromosome of {genome.path.name}; check that the "
                               "genome and the annotation are the same assembly.")
         model, dev, unit = self._load()
-        chunk_dir = run_dir / "sei_chunks"
+        chunk_dir = Path(cache_dir) if cache_dir is not None else Path("sei_chunks")
         key = "gene" if "gene" in tss.columns else "gene_id"
         genes = tss[key].astype(str).tolist()
         meta = {"fingerprint": _fingerprint(self.genome_path, *[p for p in (
             self.model_dir / "sei.pth", self.model_dir / "projvec_targets.npy") if p.exists()],
-            extra=f"{model.widths}{model.n_targets}{self.chunk_size}"),
+            extra=f"{model.widths}{model.n_targets}{self.chunk_size}{self.precision}"),
             "genes_sha": hashlib.sha256("\n".join(genes).encode()).hexdigest()}
         meta_path = chunk_dir / "meta.json"
         if chunk_dir.exists() and (not meta_path.exists() or json.loads(meta_path.read_text()) != meta):
@@ -284,7 +270,10 @@ class SeiProvider:
         chunk_dir.mkdir(parents=True, exist_ok=True)
         write_json(meta, meta_path)
         labels = class_labels()[: unit.shape[0]]
-        autocast = dev.type == "cuda"
+        dtype = resolve_dtype(self.precision, dev)
+        autocast = dtype == torch.bfloat16 and dev.type == "cuda"
+        if dtype == torch.bfloat16 and dev.type == "cpu":
+            model = model.to(torch.bfloat16)
         frames = []
         n_chunks = -(-len(tss) // self.chunk_size)
         with progress.task("Sei sequence classes", total=len(tss)) as bar:
@@ -292,12 +281,14 @@ class SeiProvider:
                 path = chunk_dir / f"chunk_{c:05d}.parquet"
                 part = tss.iloc[c * self.chunk_size:(c + 1) * self.chunk_size]
                 if path.exists():
-                    frames.append(pd.read_parquet(path))
+                    frames.append(read_parquet(path))
                     bar.advance(len(part))
                     continue
                 scores, names = [], []
                 for batch in iter_windows(genome, part, self.batch_size, model.sequence_length):
                     x = torch.from_numpy(one_hot(batch.codes)).to(dev, non_blocking=True)
+                    if dtype == torch.bfloat16 and dev.type == "cpu":
+                        x = x.to(torch.bfloat16)
                     with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=autocast):
                         p = predict(model, x)
                     scores.append((p.float() @ unit.T).cpu().numpy())
@@ -307,4 +298,6 @@ class SeiProvider:
                                   index=pd.Index(names, name="gene"))
                 write_parquet(df, path)
                 frames.append(df)
-        return pd.concat(frames)
+        out = pd.concat(frames)
+        out.attrs["skipped"] = skipped
+        return out

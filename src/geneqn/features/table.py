@@ -18,13 +18,23 @@ log = logging.getLogger(__name__)
 def read_feature_table(path: str | Path) -> pd.DataFrame:
     """Read a table whose first column is a gene id (Ensembl or symbol), the rest numeric features."""
     p = require_file(path, "feature table")
-    if p.suffix == ".parquet":
-        df = pd.read_parquet(p)
-        if not isinstance(df.index, pd.RangeIndex):
-            df = df.reset_index()
-    else:
-        sep = "\t" if p.name.endswith((".tsv", ".tsv.gz", ".txt", ".txt.gz")) else ","
-        df = pd.read_csv(p, sep=sep)
+    try:
+        if p.suffix == ".parquet":
+            df = pd.read_parquet(p)
+        else:
+            sep = "\t" if p.name.endswith((".tsv", ".tsv.gz", ".txt", ".txt.gz")) else ","
+            df = pd.read_csv(p, sep=sep)
+    except (OSError, EOFError, ValueError, pd.errors.ParserError) as e:
+        raise GeneqnError(f"cannot read {p} as a feature table ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
+                          "it may be truncated or not a CSV/TSV/parquet file.") from None
+    return feature_frame(df, str(p))
+
+
+def feature_frame(df: pd.DataFrame, p: str = "DataFrame") -> pd.DataFrame:
+    """Check a gene x feature DataFrame (gene ids in the index or the first column)."""
+    if not isinstance(df.index, pd.RangeIndex):
+        df = df.reset_index()
+    df = df.copy()
     if df.shape[1] < 2:
         raise GeneqnError(f"{p}: a feature table needs a gene id column and at least one feature column.")
     id_col = df.columns[0]
@@ -36,6 +46,11 @@ def read_feature_table(path: str | Path) -> pd.DataFrame:
         cols = df.columns[df.isna().any()].tolist()
         raise GeneqnError(f"{p}: NaN in feature column(s) {', '.join(map(str, cols[:5]))}; fill or drop "
                           "those genes first.")
+    values = df.to_numpy(dtype=np.float64)
+    if not np.isfinite(values).all():
+        cols = df.columns[~np.isfinite(values).all(axis=0)].tolist()
+        raise GeneqnError(f"{p}: infinite values in feature column(s) {', '.join(map(str, cols[:5]))}; fix or "
+                          "drop those genes first.")
     key = strip_version(ids.values) if looks_like_ensembl(ids) else pd.Series(ids.values, dtype="string")
     dup = key[key.duplicated()].unique()
     if len(dup):
@@ -74,8 +89,14 @@ class TableProvider:
 
     name = "table"
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
+    def __init__(self, path: str | Path | pd.DataFrame):
+        self.path = path if isinstance(path, pd.DataFrame) else Path(path)
 
-    def compute(self, tss: pd.DataFrame, run_dir: Path | None = None) -> pd.DataFrame:
-        return align_to_tss(read_feature_table(self.path), tss, str(self.path))
+    @property
+    def description(self) -> str:
+        where = "a DataFrame" if isinstance(self.path, pd.DataFrame) else self.path.name
+        return f"a feature table brought by the user ({where})"
+
+    def compute(self, tss: pd.DataFrame, cache_dir: Path | None = None) -> pd.DataFrame:
+        table = feature_frame(self.path, "DataFrame") if isinstance(self.path, pd.DataFrame) else read_feature_table(self.path)
+        return align_to_tss(table, tss, "DataFrame" if isinstance(self.path, pd.DataFrame) else str(self.path))

@@ -3,6 +3,10 @@
 The input standardisation (train mean and scale) is part of the network (buffers), so a saved
 network applies to raw feature tables. ``latent(X)`` returns the activations of the latent layer,
 which the distillation fits equations to.
+
+A saved network is one PyTorch file holding only tensors and plain values (the state_dict, the
+architecture as JSON text, feature names, metadata); it is read with ``weights_only=True``, so a
+network file from someone else is data, never code.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from geneqn.errors import GeneqnError
 from geneqn.nas.space import Architecture
 
 _ACT = {"relu": F.relu, "tanh": torch.tanh, "gelu": F.gelu, "sigmoid": torch.sigmoid}
+FORMAT = "geneqn-network-2"
 
 
 def activation(name: str):
@@ -71,6 +76,20 @@ class BottleneckMLP(nn.Module):
         self.train(was)
         return z
 
+    def sensitivity(self, X: np.ndarray) -> np.ndarray:
+        """(latent width, n_features): mean |d latent_j / d feature_i| x sd of feature i over the
+        rows of X, i.e. how much each latent unit moves with each feature."""
+        was = self.training
+        self.eval()
+        x = torch.as_tensor(np.asarray(X), dtype=torch.float32).requires_grad_(True)
+        z = self.latent_torch(x)
+        rows = []
+        for j in range(z.shape[1]):
+            (g,) = torch.autograd.grad(z[:, j].sum(), x, retain_graph=j < z.shape[1] - 1)
+            rows.append(g.abs().mean(0).double().numpy())
+        self.train(was)
+        return np.vstack(rows) * np.asarray(X, dtype=np.float64).std(axis=0)[None, :]
+
     @torch.no_grad()
     def head(self, Z: np.ndarray) -> np.ndarray:
         """Prediction from latent activations (the layers after the latent layer), eval mode."""
@@ -79,20 +98,37 @@ class BottleneckMLP(nn.Module):
             h = _ACT[self.arch.activations[i]](self.layers[i](h))
         return self.out(h).squeeze(-1).double().numpy()
 
-    def save(self, path: str | Path, **extra) -> None:
+    def save(self, path: str | Path, **meta) -> None:
+        """Write the network (state_dict + architecture JSON + ``meta``: plain JSON values)."""
+        import json
+
         from geneqn._io import atomic_path
 
+        blob = {"format": FORMAT, "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
+                "architecture": self.arch.to_json(), "n_features": int(self.n_features),
+                "meta": json.dumps(meta, default=str)}
         with atomic_path(path) as tmp:
-            torch.save({"state_dict": self.state_dict(), "arch": self.arch.to_dict(),
-                        "n_features": self.n_features, **extra}, tmp)
+            torch.save(blob, tmp)
 
     @classmethod
     def load(cls, path: str | Path) -> "BottleneckMLP":
+        """Read a network written by :meth:`save` (as data: ``weights_only=True``)."""
+        import json
+
+        from geneqn._io import require_file
+        from geneqn._torch import load_tensors
+
+        p = require_file(path, "network file")
+        obj = load_tensors(p, "a geneqn network", mmap=False)
+        if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+            raise GeneqnError(f"{p} is not a geneqn network file (format {FORMAT}); networks saved by "
+                              "geneqn before 0.2 must be retrained (they were pickles).")
         try:
-            obj = torch.load(path, map_location="cpu", weights_only=False)
-            net = cls(obj["n_features"], Architecture.from_dict(obj["arch"]))
+            arch = Architecture.from_json(obj["architecture"])
+            net = cls(int(obj["n_features"]), arch)
             net.load_state_dict(obj["state_dict"])
-        except (OSError, KeyError, RuntimeError) as e:
-            raise GeneqnError(f"cannot load a geneqn network from {path}: {e}.") from None
-        net.extra = {k: v for k, v in obj.items() if k not in ("state_dict", "arch", "n_features")}
+            meta = json.loads(obj.get("meta") or "{}")
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:
+            raise GeneqnError(f"{p}: the network file is inconsistent ({str(e).splitlines()[0]}).") from None
+        net.extra = meta if isinstance(meta, dict) else {}
         return net.eval()

@@ -9,8 +9,9 @@ entropy bonus ``w``. The first ``warmup`` episodes only feed the baseline: the p
 its near-uniform start while the baseline learns the scale of the rewards.
 
 The controller state is never stored: before each sample, the sampler replays every finished
-trial of the study it has not seen yet, in trial order. A resumed search, or any worker of a
-shared study, thus arrives at the same controller.
+trial of the study it has not seen yet, in (round, slot) order (trial number for trials of a
+shared study). A resumed search, or any worker of a shared study, thus arrives at the same
+controller; ``sample_seed`` seeds the draws of one round.
 """
 
 from __future__ import annotations
@@ -104,10 +105,12 @@ class Reinforce:
 class ReinforceSampler(optuna.samplers.BaseSampler):
     """Optuna sampler driven by :class:`Reinforce` over categorical parameters ``layer0..``."""
 
-    def __init__(self, choices: dict[str, list[str]], seed: int = 0, **kw):
+    def __init__(self, choices: dict[str, list[str]], seed: int = 0, sample_seed: int | None = None, **kw):
         self.names = list(choices)
         self.choices = choices
         self.agent = Reinforce([len(choices[n]) for n in self.names], seed=seed, **kw)
+        if sample_seed is not None:
+            self.agent.controller.generator.manual_seed(sample_seed + 1)
         self._seen: set[int] = set()
         self._fallback = optuna.samplers.RandomSampler(seed=seed)
 
@@ -117,7 +120,10 @@ class ReinforceSampler(optuna.samplers.BaseSampler):
     def _sync(self, study) -> None:
         done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
                 if t.number not in self._seen and all(n in t.params for n in self.names)]
-        for t in sorted(done, key=lambda t: t.number):
+        def order(t):
+            return (t.user_attrs.get("round", t.number), t.user_attrs.get("slot", 0), t.number)
+
+        for t in sorted(done, key=order):
             picks = [self.choices[n].index(t.params[n]) for n in self.names]
             value = t.value if t.value is not None and math.isfinite(t.value) else -1.0
             self.agent.update(picks, value)

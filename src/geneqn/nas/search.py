@@ -12,9 +12,14 @@ between workers, which together finish the trial budget:
   default single-worker SQLite storage every running trial at start-up is such a trial.
 
 Candidates asked in one round are trained together, grouped by layer widths
-(:func:`geneqn.nas.train.train_candidates`). A trial's network seed is ``seed + trial.number``
-and the mini-batch order is fixed by ``seed``, so one worker with one seed gives the same trials
-and the same best architecture every time.
+(:func:`geneqn.nas.train.train_candidates`).
+
+One worker (the default SQLite storage) searches in numbered **rounds**: round ``r`` asks
+``group_size`` trials from a sampler seeded for that round (so its picks depend only on the seed
+and the finished rounds), trains them with seeds ``seed + r * group_size + slot`` and records
+round and slot with each trial. A search killed mid-round resumes by training that round again
+with the same architectures and seeds (same group, same numbers) and recording only the trials
+it lacks; finished rounds are kept. So the same seed gives the same trials, killed or not.
 """
 
 from __future__ import annotations
@@ -45,15 +50,21 @@ GRACE_S = 120
 LIVE = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
 
 
-def make_sampler(name: str, space: ModelSpace, seed: int) -> optuna.samplers.BaseSampler:
+ROUND_SEED_STEP = 7919
+
+
+def make_sampler(name: str, space: ModelSpace, seed: int, round_index: int = 0) -> optuna.samplers.BaseSampler:
+    """The sampler of round ``round_index``: seeded by the seed and the round only."""
+    round_seed = seed + ROUND_SEED_STEP * round_index
     if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=10)
+        return optuna.samplers.TPESampler(seed=round_seed, n_startup_trials=10)
     if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
+        return optuna.samplers.RandomSampler(seed=round_seed)
     if name == "reinforce":
         from geneqn.nas.reinforce import ReinforceSampler
 
-        return ReinforceSampler({n: space.choices(i) for i, n in enumerate(space.param_names())}, seed=seed)
+        return ReinforceSampler({n: space.choices(i) for i, n in enumerate(space.param_names())}, seed=seed,
+                                sample_seed=round_seed)
     raise GeneqnError(f"unknown sampler {name!r}; use tpe, random or reinforce.")
 
 
@@ -90,8 +101,9 @@ def open_study(storage_url: str, name: str, space: ModelSpace, sampler: str, see
         # study; the loser sees an integrity error and simply tries again.
         try:
             storage = open_storage(storage_url)
+            _STORAGES[name] = storage
             study = optuna.create_study(study_name=name, storage=storage, direction="maximize",
-                                        sampler=make_sampler(sampler, space, seed), load_if_exists=True)
+                                        sampler=make_sampler(sampler, space, seed, 0), load_if_exists=True)
             break
         except sqlalchemy.exc.SQLAlchemyError as e:
             if attempt == 5:
@@ -109,11 +121,14 @@ def open_study(storage_url: str, name: str, space: ModelSpace, sampler: str, see
     return study
 
 
+_STORAGES: dict[str, object] = {}
+
+
 class _Heartbeat:
     """Record heartbeats for the trials being trained, from a background thread."""
 
     def __init__(self, study: optuna.Study, trial_ids: list[int]):
-        self.storage, self.ids = study._storage, trial_ids
+        self.storage, self.ids = _STORAGES[study.study_name], trial_ids
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, daemon=True)
 
@@ -136,18 +151,12 @@ class _Heartbeat:
         self._thread.join()
 
 
-def reclaim_running(study: optuna.Study, all_running: bool) -> int:
-    """Fail and re-enqueue trials whose worker died; ``all_running``: every running trial."""
-    if not all_running:
-        before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))}
-        optuna.storages.fail_stale_trials(study)
-        return len({t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))} - before)
-    n = 0
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-        study.enqueue_trial(t.params, user_attrs={"retry_of": t.number}, skip_if_exists=False)
-        n += 1
-    return n
+def reclaim_running(study: optuna.Study) -> int:
+    """Fail the trials of workers that died (no heartbeat for the grace period); the storage's
+    callback enqueues each again with its own parameters. Returns how many."""
+    before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))}
+    optuna.storages.fail_stale_trials(study)
+    return len({t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))} - before)
 
 
 def _rank(study: optuna.Study, trial_id: int) -> int:
@@ -194,49 +203,162 @@ def run_search(data: TrainData, space: ModelSpace, *, storage: str, study_name: 
     ``reward(net, result) -> float`` replaces the default reward (the network's valid r); the
     NAS|SR ablation passes the valid r of equations distilled from each candidate.
     """
-    train_kw = train_kw or {}
+    train_kw = dict(train_kw or {})
     study = open_study(storage, study_name, space, sampler, seed)
-    reclaimed = reclaim_running(study, all_running=single_worker)
-    if reclaimed:
-        log.info("search %s: %d unfinished trial(s) of an earlier run will be re-run", study_name, reclaimed)
-    names = space.param_names()
-    start = time.monotonic()
-    ran = 0
-    with progress.task(f"search {study_name}", total=trials) as bar:
-        bar.advance(n_complete(study))
-        while n_complete(study) < trials:
-            if timeout_s and time.monotonic() - start > timeout_s:
-                log.warning("search %s: wall-clock cap reached after %d trials", study_name, n_complete(study))
-                break
-            asked = []
-            for _ in range(group_size):
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")  # "heartbeat ... used with Study.optimize"
-                    trial = study.ask()
-                if _rank(study, trial._trial_id) >= trials:
-                    trial.set_user_attr("over_budget", True)
-                    study.tell(trial, state=TrialState.FAIL)
-                    break
-                arch = space.architecture([trial.suggest_categorical(n, space.choices(i))
-                                           for i, n in enumerate(names)])
-                trial.set_user_attr("arch", arch.to_json())
-                asked.append((trial, arch))
-            if not asked:
-                break
-            candidates = [Candidate(arch, seed + trial.number, trial) for trial, arch in asked]
-            with _Heartbeat(study, [t._trial_id for t, _ in asked]):
-                results = train_candidates(candidates, data, slots=group_size, data_seed=seed, **train_kw)
-            for cand, net, res in results:
-                cand.tag.set_user_attr("epochs", res.epochs)
-                cand.tag.set_user_attr("valid_loss", res.valid_loss if res.valid_loss < 1e300 else None)
-                cand.tag.set_user_attr("net_valid_r", res.reward)
-                value = res.reward if reward is None or res.diverged else float(reward(net, res))
-                study.tell(cand.tag, value)
-                ran += 1
-                bar.advance()
+    max_epochs = int(train_kw.get("max_epochs", 200))
+    with progress.task(f"search {study_name}", total=trials * max_epochs) as bar:
+        def note():
+            done = n_complete(study)
+            best = _best_value(study)
+            bar.note(f"{done}/{trials} trials" + (f", best valid r {best:.3f}" if best is not None else ""))
+
+        bar.advance(min(n_complete(study), trials) * max_epochs)
+        note()
+        runner = _run_rounds if single_worker else _run_shared
+        ran = runner(study, data, space, trials=trials, sampler=sampler, seed=seed, group_size=group_size,
+                     timeout_s=timeout_s, train_kw=train_kw, reward=reward, bar=bar, note=note,
+                     max_epochs=max_epochs)
     if n_complete(study) == 0:
         raise GeneqnError(f"search {study_name}: no trial finished.")
     return SearchResult(study, ran)
+
+
+def _best_value(study) -> float | None:
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return max((t.value for t in done), default=None)
+
+
+def _train_round(study, data, asked, seeds, train_kw, reward, group_size, bar, max_epochs, keep=None):
+    """Train the round's candidates together; tell the trials (all, or those in ``keep``)."""
+    candidates = [Candidate(arch, s, (trial, slot)) for (trial, arch, slot), s in zip(asked, seeds)]
+    live = [t._trial_id for t, _, _ in asked if t is not None]
+    counts = {"active": len(candidates)}
+
+    def on_epoch():
+        bar.advance(counts["active"])
+
+    with _Heartbeat(study, live):
+        results = train_candidates(candidates, data, slots=group_size, on_epoch=on_epoch, **train_kw)
+    ran = 0
+    for cand, net, res in results:
+        trial, slot = cand.tag
+        bar.advance(max(0, max_epochs - res.epochs))
+        if trial is None or (keep is not None and slot not in keep):
+            continue
+        trial.set_user_attr("epochs", res.epochs)
+        trial.set_user_attr("valid_loss", res.valid_loss if res.valid_loss < 1e300 else None)
+        trial.set_user_attr("net_valid_r", res.reward)
+        value = res.reward if reward is None or res.diverged else float(reward(net, res))
+        study.tell(trial, value)
+        ran += 1
+    return ran
+
+
+def _round_trials(study) -> dict[int, dict[int, list]]:
+    """{round: {slot: [trials]}} of the study's trials that carry a round."""
+    out: dict[int, dict[int, list]] = {}
+    for t in study.get_trials(deepcopy=False):
+        if "round" in t.user_attrs and "slot" in t.user_attrs:
+            out.setdefault(t.user_attrs["round"], {}).setdefault(t.user_attrs["slot"], []).append(t)
+    return out
+
+
+def _run_rounds(study, data, space, *, trials, sampler, seed, group_size, timeout_s, train_kw, reward, bar,
+                note, max_epochs) -> int:
+    """One worker, deterministic rounds (see the module's doc)."""
+    names = space.param_names()
+    # trials left RUNNING by a killed process: marked failed; their round is trained again
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        study.tell(t.number, state=TrialState.FAIL)
+    start = time.monotonic()
+    ran = 0
+    n_rounds = -(-trials // group_size)
+    for r in range(n_rounds):
+        slots = min(group_size, trials - r * group_size)
+        existing = _round_trials(study).get(r, {})
+        done = {s for s, ts in existing.items() if any(t.state == TrialState.COMPLETE for t in ts)}
+        if len(done) >= slots:
+            continue
+        if timeout_s and time.monotonic() - start > timeout_s:
+            log.warning("search %s: wall-clock cap reached after %d trials", study.study_name, n_complete(study))
+            break
+        seeds = [seed + r * group_size + s for s in range(slots)]
+        if existing:
+            # an interrupted round: the same architectures, trained again as one group
+            asked = []
+            for s in range(slots):
+                arch_json = next((t.user_attrs["arch"] for t in existing.get(s, []) if "arch" in t.user_attrs), None)
+                if arch_json is None:
+                    raise GeneqnError(f"search {study.study_name}: round {r} slot {s} has no recorded architecture; "
+                                      "the study is damaged. Start a new one (--force).")
+                arch = Architecture.from_json(arch_json)
+                trial = None
+                if s not in done:
+                    params = {n: v for n, v in zip(names, [str(lc) for lc in arch.layers])}
+                    study.enqueue_trial(params, user_attrs={"round": r, "slot": s, "arch": arch_json,
+                                                            "retry": True}, skip_if_exists=False)
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        trial = study.ask()
+                    for n, i in zip(names, range(len(names))):
+                        trial.suggest_categorical(n, space.choices(i))
+                asked.append((trial, arch, s))
+            log.info("search %s: round %d was interrupted; training it again (%d trial(s) to record)",
+                     study.study_name, r, slots - len(done))
+            ran += _train_round(study, data, asked, seeds, train_kw, reward, group_size, bar, max_epochs,
+                                keep=set(range(slots)) - done)
+        else:
+            study.sampler = make_sampler(sampler, space, seed, r)
+            asked = []
+            for s in range(slots):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # "heartbeat ... used with Study.optimize"
+                    trial = study.ask()
+                arch = space.architecture([trial.suggest_categorical(n, space.choices(i))
+                                           for i, n in enumerate(names)])
+                trial.set_user_attr("arch", arch.to_json())
+                trial.set_user_attr("round", r)
+                trial.set_user_attr("slot", s)
+                asked.append((trial, arch, s))
+            ran += _train_round(study, data, asked, seeds, train_kw, reward, group_size, bar, max_epochs)
+        note()
+    return ran
+
+
+def _run_shared(study, data, space, *, trials, sampler, seed, group_size, timeout_s, train_kw, reward, bar,
+                note, max_epochs) -> int:
+    """Many workers on one shared storage: the budget holds by trial rank; stale trials of dead
+    workers are re-run with their own parameters."""
+    reclaimed = reclaim_running(study)
+    if reclaimed:
+        log.info("search %s: %d trial(s) of a worker that died will be re-run", study.study_name, reclaimed)
+    names = space.param_names()
+    study.sampler = make_sampler(sampler, space, seed, 0)
+    start = time.monotonic()
+    ran = 0
+    while n_complete(study) < trials:
+        if timeout_s and time.monotonic() - start > timeout_s:
+            log.warning("search %s: wall-clock cap reached after %d trials", study.study_name, n_complete(study))
+            break
+        asked = []
+        for _ in range(group_size):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                trial = study.ask()
+            if _rank(study, trial._trial_id) >= trials:
+                trial.set_user_attr("over_budget", True)
+                study.tell(trial, state=TrialState.FAIL)
+                break
+            arch = space.architecture([trial.suggest_categorical(n, space.choices(i))
+                                       for i, n in enumerate(names)])
+            trial.set_user_attr("arch", arch.to_json())
+            asked.append((trial, arch, len(asked)))
+        if not asked:
+            break
+        seeds = [seed + t.number for t, _, _ in asked]
+        ran += _train_round(study, data, asked, seeds, train_kw, reward, group_size, bar, max_epochs)
+        note()
+    return ran
 
 
 def trials_table(study: optuna.Study):
@@ -245,10 +367,11 @@ def trials_table(study: optuna.Study):
 
     rows = []
     for t in study.get_trials(deepcopy=False):
-        rows.append({"number": t.number, "state": t.state.name, "valid_r": t.value,
+        rows.append({"number": t.number, "round": t.user_attrs.get("round"), "slot": t.user_attrs.get("slot"),
+                     "state": t.state.name, "valid_r": t.value,
                      "architecture": str(Architecture.from_json(t.user_attrs["arch"])) if "arch" in t.user_attrs else None,
                      "epochs": t.user_attrs.get("epochs"), "over_budget": t.user_attrs.get("over_budget", False),
-                     "retry_of": t.user_attrs.get("retry_of")})
+                     "retry": bool(t.user_attrs.get("retry") or t.user_attrs.get("retry_of") is not None)})
     return pd.DataFrame(rows)
 
 
@@ -258,9 +381,19 @@ def default_storage(run_dir: Path) -> str:
     return f"sqlite:///{path.resolve()}"
 
 
-def study_name(prefix: str, cell_type: str) -> str:
-    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in cell_type)
-    return f"{prefix}-{safe}"
+def study_name(prefix: str, cell_type_key: str, fingerprint: str = "") -> str:
+    """``prefix-<cell type key>[-<fingerprint>]``: a study is bound to its inputs' fingerprint."""
+    return f"{prefix}-{cell_type_key}" + (f"-{fingerprint[:12]}" if fingerprint else "")
+
+
+def delete_study(storage_url: str, name: str) -> bool:
+    """Delete study ``name`` if it exists (``--force``); True if there was one."""
+    storage = open_storage(storage_url)
+    try:
+        optuna.delete_study(study_name=name, storage=storage)
+        return True
+    except KeyError:
+        return False
 
 
 def describe(result: SearchResult) -> dict:

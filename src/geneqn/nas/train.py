@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from geneqn.errors import GeneqnError
-from geneqn.evaluate import pearson_r
+from geneqn.metrics import pearson_r
 from geneqn.nas.network import BottleneckMLP, activation
 from geneqn.nas.space import Architecture
 
@@ -39,6 +39,8 @@ class TrainData:
     y: np.ndarray
     X_valid: np.ndarray
     y_valid: np.ndarray
+    require_valid_variation: bool = True
+    """Refuse a valid split whose targets are constant (rewards are valid Pearson r)."""
 
     def __post_init__(self):
         for name in ("X", "y", "X_valid", "y_valid"):
@@ -46,7 +48,7 @@ class TrainData:
             if not np.isfinite(a).all():
                 raise GeneqnError(f"training data: {name} holds NaN or infinite values; clean the "
                                   "feature table (or targets) first.")
-        if len(self.y_valid) < 3 or np.std(self.y_valid) == 0:
+        if len(self.y_valid) < 1 or (self.require_valid_variation and (len(self.y_valid) < 3 or np.std(self.y_valid) == 0)):
             raise GeneqnError(f"the valid split has {len(self.y_valid)} gene(s) with "
                               f"{'constant' if len(self.y_valid) >= 3 else 'too few'} targets: Pearson r "
                               "cannot be computed. Use more genes or a larger split.valid_fraction.")
@@ -107,8 +109,11 @@ def reward_of(net: BottleneckMLP, data: TrainData, diverged: bool) -> float:
 
 def fit_network(arch: Architecture, data: TrainData, *, seed: int = 0, data_seed: int = 0,
                 learning_rate: float = 1e-3, batch_size: int = 256, max_epochs: int = 200,
-                patience: int = 10) -> tuple[BottleneckMLP, TrainResult]:
-    """Train one network with plain PyTorch (torch.optim.Adam); restore the best valid weights."""
+                patience: int = 10, l1_latent: float = 0.0, l1_input: float = 0.0) -> tuple[BottleneckMLP, TrainResult]:
+    """Train one network with plain PyTorch (torch.optim.Adam); restore the best valid weights.
+
+    ``l1_latent`` / ``l1_input``: L1 penalties on the latent activations (mean |z|) and on the
+    first layer's weights (mean |W|), added to the MSE for training only."""
     net = init_network(arch, data, seed)
     opt = torch.optim.Adam(net.parameters(), lr=learning_rate)
     order = batch_order(len(data.y), batch_size, data_seed)
@@ -120,6 +125,10 @@ def fit_network(arch: Architecture, data: TrainData, *, seed: int = 0, data_seed
         for _ in range(steps):
             idx = torch.from_numpy(next(order))
             loss = F.mse_loss(net(data.Xt[idx]), data.yt[idx])
+            if l1_latent:
+                loss = loss + l1_latent * net.latent_torch(data.Xt[idx]).abs().mean()
+            if l1_input:
+                loss = loss + l1_input * net.layers[0].weight.abs().mean()
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -154,9 +163,12 @@ class GroupTrainer:
     """Train candidates that share layer widths, ``slots`` at a time, as one batched model."""
 
     def __init__(self, data: TrainData, *, slots: int = 8, data_seed: int = 0, learning_rate: float = 1e-3,
-                 batch_size: int = 256, max_epochs: int = 200, patience: int = 10):
+                 batch_size: int = 256, max_epochs: int = 200, patience: int = 10, l1_latent: float = 0.0,
+                 l1_input: float = 0.0, on_epoch: Callable[[], None] | None = None):
         self.data, self.slots, self.data_seed = data, slots, data_seed
         self.lr, self.batch_size, self.max_epochs, self.patience = learning_rate, batch_size, max_epochs, patience
+        self.l1_latent, self.l1_input = l1_latent, l1_input
+        self.on_epoch = on_epoch
 
     # -- the stacked parameters: per layer W (K, in, out) and b (K, 1, out); the output layer last
     def _stack(self, nets: list[BottleneckMLP]) -> None:
@@ -190,20 +202,24 @@ class GroupTrainer:
         self.best = [p.index_select(0, idx) for p in self.best]
         self.t = self.t.index_select(0, idx)
 
-    def _forward(self, x: torch.Tensor, training: bool) -> torch.Tensor:
+    def _forward(self, x: torch.Tensor, training: bool, keep_latent: bool = False):
         h = x.unsqueeze(0)  # (1, B, F) standardised features, broadcast over slots
         n_layers = len(self.params) // 2 - 1
+        latent_at = self.current[0].arch.latent_layer
+        latent = None
         for j in range(n_layers):
             h = torch.baddbmm(self.params[2 * j + 1], h.expand(self.params[2 * j].shape[0], -1, -1)
                               if h.shape[0] == 1 else h, self.params[2 * j])
             h = self._activate(h, j)
+            if keep_latent and j == latent_at:
+                latent = h
             if training and self.dropout > 0:
                 # One mask shared by the slots: each network still sees an independent-looking
                 # Bernoulli mask per step, at 1/K of the random numbers (the costliest op on CPU).
                 keep = 1.0 - self.dropout
                 h = h * torch.empty(1, h.shape[1], h.shape[2]).bernoulli_(keep).div_(keep)
-        out = torch.baddbmm(self.params[-1], h, self.params[-2])
-        return out.squeeze(-1)  # (K, B)
+        out = torch.baddbmm(self.params[-1], h, self.params[-2]).squeeze(-1)  # (K, B)
+        return (out, latent) if keep_latent else out
 
     def _activate(self, h: torch.Tensor, j: int) -> torch.Tensor:
         acts = tuple(c.arch.activations[j] for c in self.current)
@@ -278,13 +294,22 @@ class GroupTrainer:
         while self.current:
             for _ in range(steps):
                 idx = torch.from_numpy(next(order))
-                pred = self._forward(Xs[idx], True)
+                if self.l1_latent:
+                    pred, z = self._forward(Xs[idx], True, keep_latent=True)
+                else:
+                    pred = self._forward(Xs[idx], True)
                 loss = ((pred - self.data.yt[idx]) ** 2).mean(dim=1).sum()
+                if self.l1_latent:
+                    loss = loss + self.l1_latent * z.abs().mean(dim=(1, 2)).sum()
+                if self.l1_input:
+                    loss = loss + self.l1_input * self.params[0].abs().mean(dim=(1, 2)).sum()
                 grads = torch.autograd.grad(loss, self.params)
                 self._adam(grads)
             with torch.no_grad():
                 vpred = self._forward(Xvs, False)
                 vloss = ((vpred - self.data.yv) ** 2).mean(dim=1).tolist()
+            if self.on_epoch is not None:
+                self.on_epoch()
             finished = []
             for k, vl in enumerate(vloss):
                 epochs[k] += 1

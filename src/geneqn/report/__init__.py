@@ -1,63 +1,76 @@
-"""The study's report: one self-contained ``report.html`` (no network: images are embedded as
-PNG data, equations are MathML that browsers render offline) beside ``results.json``."""
+"""The study's report: one self-contained ``report.html`` (no network and no script: images are
+embedded as PNG data, equations are MathML that browsers render offline, cell types fold with
+``<details>``), built from ``results.json``, ``predictions.csv`` and ``tables/`` only.
+
+Every name that comes from the inputs (cell types, features, gene symbols) is escaped.
+"""
 
 from __future__ import annotations
 
 import base64
 import html
-import json
 from pathlib import Path
 
 import pandas as pd
-import sympy as sp
 
-from geneqn._io import write_text
+from geneqn._io import read_csv, read_json, write_text
 from geneqn.report import figures
 
 CSS = """
-body { font-family: -apple-system, Segoe UI, Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 1100px;
+body { font-family: -apple-system, Segoe UI, Helvetica, Arial, sans-serif; margin: 1.5em auto; max-width: 1150px;
        color: #222; line-height: 1.45; padding: 0 1em; }
-table { border-collapse: collapse; margin: 0.6em 0 1.2em; font-size: 0.9em; }
-th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
+table { border-collapse: collapse; margin: 0.5em 0 1.1em; font-size: 0.88em; }
+th, td { border: 1px solid #ccc; padding: 0.22em 0.55em; text-align: right; vertical-align: top; }
 th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
-h1 { font-size: 1.6em; } h2 { margin-top: 1.8em; border-bottom: 1px solid #ddd; }
-.eq { overflow-x: auto; background: #fafafa; border: 1px solid #eee; padding: 0.5em 1em; margin: 0.5em 0; }
-.note { color: #555; font-size: 0.9em; } pre { background: #f7f7f7; padding: 0.8em; overflow-x: auto; }
-img { max-width: 100%; }
+td.l, th.l { text-align: left; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { margin-top: 1.6em; border-bottom: 1px solid #ddd; }
+h3 { margin-bottom: 0.3em; }
+.eq { overflow-x: auto; background: #fafafa; border: 1px solid #eee; padding: 0.4em 0.9em; margin: 0.4em 0; }
+.note { color: #555; font-size: 0.88em; } pre { background: #f7f7f7; padding: 0.8em; overflow-x: auto; }
+.code { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 0.85em; word-break: break-all; }
+img { max-width: 100%; } details { margin: 0.6em 0; } summary { cursor: pointer; font-weight: 600; }
+details.cell > summary { font-size: 1.15em; padding: 0.3em 0; border-bottom: 1px solid #ddd; }
+.grid { display: flex; flex-wrap: wrap; gap: 1em; } .grid > div { flex: 1 1 480px; }
+.good { color: #1a7f37; } .bad { color: #b3261e; }
 """
+
+LABELS = {"model": "Model", "explainable": "Explainable", "pearson_r": "Pearson r", "spearman_r": "Spearman r",
+          "mse": "MSE", "n_genes": "Test genes", "cell_type": "Cell type", "latent_limit": "Per-latent limit",
+          "n_features": "Features used", "complexity": "Complexity", "test_r": "Test Pearson r"}
+
+
+def esc(x) -> str:
+    return html.escape(str(x), quote=True)
 
 
 def _img(png: bytes, alt: str) -> str:
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+    return f'<img alt="{esc(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
-def _table(df: pd.DataFrame, table_id: str, floats: str = "{:.3f}") -> str:
-    def fmt(v):
-        if isinstance(v, float):
-            return floats.format(v) if pd.notna(v) else ""
-        if isinstance(v, bool):
-            return "yes" if v else "no"
-        return html.escape(str(v))
-
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
-    body = "".join("<tr>" + "".join(f"<td>{fmt(v)}</td>" for v in row) + "</tr>" for row in df.itertuples(index=False))
-    return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+def _f(v, digits: int = 3) -> str:
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return esc(v)
+    if v != v:
+        return ""
+    return f"{v:.{digits}f}"
 
 
-def _mathml(lhs: str, expr: sp.Expr) -> str:
-    from sympy.printing.mathml import mathml
-
-    from geneqn.sr.expr import round_for_display
-
-    body = mathml(round_for_display(expr), printer="presentation")
-    left = mathml(sp.Symbol(lhs), printer="presentation")
-    return f'<math display="block"><mrow>{left}<mo>=</mo>{body}</mrow></math>'
+def _ci(lo, hi, digits: int = 3) -> str:
+    return f"[{_f(lo, digits)}, {_f(hi, digits)}]"
 
 
-def equation_html(eq) -> str:
-    parts = [_mathml(k, eq.latents[k]) for k in eq.used_latents]
-    parts.append(_mathml("ĝ", eq.output))
-    return "".join(f'<div class="eq">{p}</div>' for p in parts)
+def _table(headers: list[str], rows: list[list[str]], table_id: str = "", left: int = 1) -> str:
+    """Headers and cells are HTML already (escape before)."""
+    head = "".join(f"<th{' class=l' if i < left else ''}>{h}</th>" for i, h in enumerate(headers))
+    body = "".join("<tr>" + "".join(f"<td{' class=l' if i < left else ''}>{c}</td>" for i, c in enumerate(r)) + "</tr>"
+                   for r in rows)
+    return f'<table id="{esc(table_id)}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _math(lhs: str, rhs: str) -> str:
+    return f'<div class="eq"><math display="block"><mrow>{lhs}<mo>=</mo>{rhs}</mrow></math></div>'
 
 
 def build_report(run_dir: str | Path) -> Path:
@@ -65,64 +78,256 @@ def build_report(run_dir: str | Path) -> Path:
     from geneqn.sr.equation import GenomicEquation
 
     run_dir = Path(run_dir)
-    results = json.loads((run_dir / "results.json").read_text())
-    tables = {n: pd.read_csv(run_dir / "tables" / f"{n}.csv") for n in
-              ("table1", "table2", "table3", "subsets", "residuals", "classes")}
-    cell_types = results["cell_types"]
-    focus = cell_types[0]
-    t1 = tables["table1"]
-    focus_t1 = t1[t1.cell_type == focus][["model", "explainable", "pearson_r", "pearson_r_ci_low",
-                                          "pearson_r_ci_high", "spearman_r", "mse", "n_genes"]]
-    from geneqn.pipeline import MODELS
+    res = read_json(run_dir / "results.json")
+    preds = read_csv(run_dir / "predictions.csv")
+    t = {n: read_csv(run_dir / "tables" / f"{n}.csv") for n in
+         ("table1", "table2", "table3", "comparisons", "subsets", "residuals", "effects", "features_used")}
+    cell_types = res["cell_types"]
+    models = res["models"]
+    t1, t2, cmp = t["table1"], t["table2"], t["comparisons"]
+    feat = res["features"]
+    ds = res["dataset"]
+    s: list[str] = []
 
-    preds = {}
-    for name, f, _ in MODELS:
-        d = pd.read_parquet(run_dir / f)
-        preds[name] = d[d["cell_type"] == focus]
-    equations = {ct: GenomicEquation.from_dict(d) for ct, d in results["equations"].items()}
-    feature_order = equations[focus].feature_names
-    analyses = results["analyses"][focus]
-    subsets = tables["subsets"][tables["subsets"].cell_type == focus]
-    residuals = tables["residuals"][tables["residuals"].cell_type == focus]
-    s = []
-    s.append(f"<h1>geneqn report</h1><p class='note'>geneqn {html.escape(results['geneqn_version'])}; "
-             f"cell types: {html.escape(', '.join(cell_types))}. Pearson r on held-out test genes; intervals are "
-             "95% bootstrap intervals over genes (1,000 resamples).</p>")
-    s.append(f"<h2>Table 1: models compared ({html.escape(focus)})</h2>")
-    s.append(_table(focus_t1, "table1"))
-    s.append("<h2>Table 3: every cell type</h2>")
-    s.append(_table(tables["table3"], "table3"))
-    s.append("<h2>Table 2: test r against equation complexity</h2><p class='note'>Per-latent complexity "
-             "limit of stage 1 (stage 2: limit 20); classes = features the composed equation uses.</p>")
-    s.append(_table(tables["table2"].drop(columns=["equation"]), "table2"))
-    s.append("<h2>Genomic equations: SR(NAS|NN)</h2>")
-    for ct, eq in equations.items():
-        m = next((r for r in results["table1"] if r["cell_type"] == ct and r["model"] == "SR(NAS|NN)"), {})
-        s.append(f"<h3>{html.escape(ct)}</h3><p class='note'>complexity {eq.complexity}; test r "
-                 f"{m.get('pearson_r', float('nan')):.3f}; features: {html.escape(', '.join(eq.sequence_classes))}</p>")
-        s.append(equation_html(eq))
-    s.append("<h2>Predicted against measured</h2>")
-    s.append(_img(figures.scatter_grid(preds, f"{focus}: test genes"), "scatter"))
-    s.append("<h2>Linear and nonlinear gene subsets</h2><p class='note'>Nonlinear: genes whose equation "
-             "error is below its 25th percentile while ridge's is above its median; linear: the reverse. "
-             "Mean expression compared by a two-sample t-test.</p>")
-    test = analyses["t_test_nonlinear_vs_linear_expression"]
-    s.append(_img(figures.subset_boxplot(subsets, test, focus), "subsets"))
-    for label in ("nonlinear", "linear"):
-        names = subsets.loc[subsets.subset == label].apply(
-            lambda r: r["symbol"] if isinstance(r["symbol"], str) else r["gene"], axis=1).tolist()
-        s.append(f"<p><b>{label}</b> ({len(names)}): {html.escape(', '.join(map(str, names)))}</p>")
-    s.append("<h2>Residuals by expression</h2>")
-    s.append(_img(figures.residual_plot(residuals, focus), "residuals"))
-    s.append(_table(residuals.drop(columns=["cell_type", "left", "right"]), "residuals", "{:.3g}"))
-    s.append("<h2>Features used by each equation</h2>")
-    s.append(_img(figures.class_heatmap(tables["classes"], feature_order, cell_types), "heatmap"))
-    s.append(_table(tables["classes"], "classes"))
-    s.append("<h2>Config and versions</h2>")
+    # ------------------------------------------------------------------ header and summary
+    s.append("<h1>geneqn report</h1>")
+    s.append(f"<p class='note'>geneqn {esc(res['geneqn_version'])}, {esc(res.get('created', ''))}. "
+             f"{ds['n_genes']:,} genes ({ds['n_train']:,} train, {ds['n_valid']:,} valid, {ds['n_test']:,} test) x "
+             f"{feat['n_features']} features from <b>{esc(feat.get('description') or feat['provider'])}</b>. "
+             f"Cell types modelled: {esc(', '.join(cell_types))}.</p>")
+    s.append("<p class='note'><b>g</b> is the target of every model: for each cell type, "
+             "g<sub>1</sub> = log<sub>2</sub>(mean expression + 0.001) over its cells, scaled to [&minus;1, 1] "
+             "over all genes (g = &minus;1: the lowest, typically not expressed). Pearson r is on held-out test "
+             "genes; intervals are 95% bootstrap intervals over genes (1,000 resamples). Each equation stores "
+             "its scaling, so <span class='code'>geneqn predict --log2</span> returns log<sub>2</sub>(expression "
+             "+ 0.001).</p>")
+    s.append("<h2>Summary</h2>")
+    rows = []
+    for ct in cell_types:
+        c = res["cells"][ct]
+        r = {m: t1[(t1.cell_type == ct) & (t1.model == m)].iloc[0] for m in models if
+             ((t1.cell_type == ct) & (t1.model == m)).any()}
+        eq_text = GenomicEquation.from_dict(c["equation"], f"{ct}").composed
+        text = esc(_short(str(eq_text)))
+
+        def rcell(m):
+            return (f"{_f(r[m]['pearson_r'])} <span class=note>{_ci(r[m]['pearson_r_ci_low'], r[m]['pearson_r_ci_high'])}"
+                    "</span>") if m in r else ""
+
+        rows.append([esc(ct), rcell("SR(NAS|NN)"), rcell("NAS|NN"), rcell("Ridge"), str(c["equation"]["complexity"]),
+                     esc(", ".join(c["equation"]["features_used"][:12]) + (" ..." if len(c["equation"]["features_used"]) > 12 else "")),
+                     f"<span class=code>g&#770; = {text}</span>"])
+    s.append(_table(["Cell type", "SR(NAS|NN) r", "NAS|NN r", "Ridge r", "Complexity", "Features used",
+                     "Genomic equation (composed; constants to 3 digits)"], rows, "summary", left=1))
+    s.append(_significance(cmp, cell_types))
+
+    # ------------------------------------------------------------------ tables 1, 2, 3
+    s.append("<h2>Table 1: models compared on the test genes</h2>")
+    for ct in cell_types:
+        d = t1[t1.cell_type == ct]
+        rows = [[esc(row.model), "yes" if row.explainable else "no", _f(row.pearson_r),
+                 _ci(row.pearson_r_ci_low, row.pearson_r_ci_high), _f(row.spearman_r),
+                 _ci(row.spearman_r_ci_low, row.spearman_r_ci_high), _f(row.mse, 4), f"{int(row.n_genes):,}"]
+                for row in d.itertuples()]
+        s.append(f"<h3>{esc(ct)}</h3>")
+        s.append(_table(["Model", "Explainable", "Pearson r", "95% CI", "Spearman r", "95% CI", "MSE", "Test genes"],
+                        rows, f"table1-{ct}"))
+    s.append("<h2>Table 2: genomic equations against complexity</h2><p class='note'>Stage-1 equations re-selected "
+             "at each per-latent complexity limit (PySR's count); stage 2 refitted; complexity of the composed "
+             "equation; features it uses; test Pearson r.</p>")
+    rows = [[esc(row.cell_type), esc(row.latent_limit), str(row.n_features), str(row.complexity), _f(row.test_r)]
+            for row in t2.itertuples()]
+    s.append(_table(["Cell type", "Per-latent limit", "Features used", "Complexity", "Test Pearson r"], rows, "table2"))
+    s.append("<h2>Table 3: every cell type</h2><p class='note'>Test Pearson r with its 95% bootstrap interval.</p>")
+    rows = []
+    for ct in cell_types:
+        cells = [esc(ct)]
+        for m in models:
+            x = t1[(t1.cell_type == ct) & (t1.model == m)]
+            cells.append(f"{_f(x.pearson_r.iloc[0])}<br><span class=note>{_ci(x.pearson_r_ci_low.iloc[0], x.pearson_r_ci_high.iloc[0])}</span>"
+                         if len(x) else "")
+        rows.append(cells)
+    s.append(_table(["Cell type"] + [esc(m) for m in models], rows, "table3"))
+    s.append("<h2>Are the differences real?</h2><p class='note'>Each model minus SR(NAS|NN) in test Pearson r on the "
+             "same genes, with a paired bootstrap 95% interval (1,000 resamples of genes) and p-value. An interval "
+             "that excludes 0 is a real difference on these genes.</p>")
+    rows = [[esc(row.cell_type), esc(row.model), _signed(row.difference), _ci(row.ci_low, row.ci_high), _p(row.p)]
+            for row in cmp.itertuples()]
+    s.append(_table(["Cell type", "Model", "r(model) &minus; r(SR(NAS|NN))", "95% CI", "p"], rows, "comparisons"))
+
+    # ------------------------------------------------------------------ per cell type
+    s.append("<h2>Cell types</h2>")
+    for k, ct in enumerate(cell_types):
+        s.append(_cell_section(ct, res, preds, t, models, open_=(k == 0)))
+    s.append("<h2>Features used by the equations</h2>")
+    used = t["features_used"]
+    feature_order = feat.get("features") or sorted(set(used.feature))
+    s.append(_img(figures.features_heatmap(used, feature_order, cell_types), "features used"))
+    rows = [[esc(r.cell_type), esc(r.model), esc(r.feature), esc(r.name if isinstance(r.name, str) else ""),
+             esc(r.group if isinstance(r.group, str) else "")] for r in used.itertuples()]
+    s.append("<details><summary>Table of features used</summary>" +
+             _table(["Cell type", "Model", "Feature", "Name", "Group"], rows, "features_used", left=5) + "</details>")
+
+    # ------------------------------------------------------------------ downloads, config
+    s.append("<h2>Downloads</h2><ul>"
+             "<li><a href='predictions.csv'>predictions.csv</a>: gene, symbol, cell type, measured g and every "
+             "model's test prediction</li>"
+             "<li><a href='downloads/'>downloads/</a>: each equation as LaTeX, Python and JSON (with its target "
+             "scaling), and the Pareto tables of every fit (PySR-style CSV)</li>"
+             "<li><a href='results.json'>results.json</a>: every number of this report; <a href='tables/'>tables/</a>"
+             "</li></ul>")
     from geneqn.config import from_dict
 
-    s.append(f"<pre>{html.escape(from_dict(results['config']).to_toml())}</pre>")
-    s.append(_table(pd.DataFrame(list(results["versions"].items()), columns=["package", "version"]), "versions"))
-    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>geneqn report</title>"
+    try:
+        toml = from_dict(res["config"]).to_toml()
+    except Exception:  # a config of another version: show it as JSON
+        import json
+
+        toml = json.dumps(res["config"], indent=2)
+    stages = res.get("stages", {})
+    srows = [[esc(n), _f(v.get("seconds"), 1), esc(_brief(v.get("summary", {})))] for n, v in stages.items()]
+    s.append("<details><summary>Config, stages and versions</summary>"
+             f"<pre>{esc(toml)}</pre>" + _table(["Stage", "Seconds", "Summary"], srows, "stages", left=3) +
+             _table(["Package", "Version"], [[esc(k), esc(v)] for k, v in res["versions"].items()], "versions") +
+             "</details>")
+    page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>geneqn report</title>"
+            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; "
+            "style-src 'unsafe-inline'\">"
             f"<style>{CSS}</style></head><body>{''.join(s)}</body></html>")
     return write_text(page, run_dir / "report.html")
+
+
+def _short(text: str, n: int = 260) -> str:
+    return text if len(text) <= n else text[:n] + " ..."
+
+
+def _signed(v) -> str:
+    return ("+" if float(v) >= 0 else "&minus;") + f"{abs(float(v)):.3f}"
+
+
+def _p(p) -> str:
+    p = float(p)
+    return "&lt; 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _brief(summary: dict) -> str:
+    items = [f"{k}: {v}" for k, v in summary.items() if not isinstance(v, (dict, list))]
+    return "; ".join(items)[:200]
+
+
+def _significance(cmp: pd.DataFrame, cell_types: list[str]) -> str:
+    out = []
+    for ct in cell_types:
+        parts = []
+        for model in ("NAS|NN", "Ridge", "SR"):
+            x = cmp[(cmp.cell_type == ct) & (cmp.model == model)]
+            if not len(x):
+                continue
+            row = x.iloc[0]
+            sig = row.ci_low > 0 or row.ci_high < 0
+            word = ("above" if row.difference > 0 else "below") if sig else "not distinguishable from"
+            parts.append(f"{esc(model)} is {word} the equation ({_signed(row.difference)}, 95% CI "
+                         f"{_ci(row.ci_low, row.ci_high)})")
+        if parts:
+            out.append(f"<li><b>{esc(ct)}</b>: " + "; ".join(parts) + ".</li>")
+    return "<ul class='note'>" + "".join(out) + "</ul>" if out else ""
+
+
+def _cell_section(ct: str, res: dict, preds: pd.DataFrame, t: dict, models: list[str], open_: bool) -> str:
+    from geneqn.sr.equation import GenomicEquation
+
+    c = res["cells"][ct]
+    eq = GenomicEquation.from_dict(c["equation"], ct)
+    s = [f"<details class='cell'{' open' if open_ else ''}><summary>{esc(ct)}</summary>"]
+    # equations
+    s.append("<h3>Genomic equation (SR(NAS|NN))</h3>")
+    s.append(f"<p class='note'>Complexity {eq.complexity} (PySR's count on the composed tree); test r "
+             f"{_f(c['equation']['test_r'])}; features: {esc(', '.join(eq.features_used))}. Stage 1 gives each "
+             "latent unit x<sub>j</sub> of the network from the features X; stage 2 gives g&#770; from the "
+             "x<sub>j</sub>.</p>")
+    for lhs, rhs in eq.mathml():
+        s.append(_math(lhs, rhs))
+    fid = c["equation"]["stage1_fidelity"]
+    comp = c["equation"]["stage1_complexity"]
+    used = set(eq.used_latents)
+    rows = [[esc(k), str(comp.get(k, "")), _f(fid.get(k)), "yes" if k in used else "no (not in stage 2)"]
+            for k in eq.latents]
+    s.append("<div class='grid'><div>")
+    s.append(_table(["Latent unit", "Complexity", "Fidelity r (equation vs unit)", "Used"], rows, f"latents-{ct}"))
+    dg = c["equation"]["diagnostics"]
+    rows = [["the network (NAS|NN)", _f(dg.get("network_r"))],
+            ["the network's head on the stage-1 equations", _f(dg.get("network_head_on_stage1_r"))],
+            ["stage 2 on the network's latents", _f(dg.get("stage2_on_network_latents_r"))],
+            ["the genomic equation (stage 1 + stage 2)", _f(dg.get("equation_r"))]]
+    s.append(f"<p class='note'>Where accuracy is lost (Pearson r on the {esc(dg.get('genes', 'valid'))} genes):</p>")
+    s.append(_table(["Model", "r"], rows, f"diagnostics-{ct}"))
+    s.append("</div><div>")
+    sweep = t["table2"][t["table2"].cell_type == ct]
+    ds = c["direct_sr"]
+    s.append(_img(figures.pareto(ds["front"], sweep, int(ds["complexity"]), f"{ct}: accuracy against complexity"),
+                  "pareto"))
+    s.append(f"<p class='note'>Direct SR (the SR row): <span class=code>{esc(ds['equation'])}</span> "
+             f"(complexity {ds['complexity']}, test r {_f(ds['test_r'])}).</p>")
+    s.append("</div></div>")
+    # effects
+    eff = t["effects"][t["effects"].cell_type == ct]
+    s.append("<h3>What drives the equation</h3><div class='grid'><div>")
+    s.append(_img(figures.effects(eff, f"{ct}: effects"), "effects"))
+    s.append("</div><div>")
+    e = eff.pivot_table(index="feature", columns="model", values="effect", aggfunc="first")
+    coef = pd.Series(c["ridge"]["coef"])
+    e = e.reindex(e.abs().max(axis=1).sort_values(ascending=False).index[:12])
+    rows = [[esc(f), _signed(e.at[f, "SR(NAS|NN)"]) if "SR(NAS|NN)" in e else "",
+             _signed(e.at[f, "Ridge"]) if "Ridge" in e else "", _f(coef.get(f), 4)] for f in e.index]
+    s.append("<p class='note'>Change in predicted g when one feature moves from its 10th to its 90th percentile on "
+             "the training genes, all others at their median; ridge's coefficient beside it.</p>")
+    s.append(_table(["Feature", "Equation effect", "Ridge effect", "Ridge coefficient"], rows, f"effects-{ct}"))
+    s.append("</div></div>")
+    # search
+    se = c["search"]
+    s.append("<h3>The architecture search</h3><div class='grid'><div>")
+    s.append(f"<p>Found: <span class=code>{esc(se['architecture'])}</span> (latent layer in brackets), valid r "
+             f"{_f(se['valid_r'])}; hand-tuned NN: <span class=code>{esc(c['nn']['architecture'])}</span>.</p>")
+    s.append(f"<p class='note'>{esc(se['sampler'])} sampler, {se['trials']} trials over a space of "
+             f"{int(se['space_size']):,} architectures (7 layers: "
+             f"{esc('; '.join(f'layer {i}: ' + ', '.join(o[:3]) + (' ...' if len(o) > 3 else '') for i, o in enumerate(se['space'])))}). "
+             f"Retrained: {esc(', '.join(se['retrained']))}.</p>")
+    s.append("</div><div>")
+    s.append(_img(figures.search_history(se["history"], f"{ct}: valid r over trials"), "search history"))
+    s.append("</div></div>")
+    # predictions
+    d = preds[preds.cell_type == ct].reset_index(drop=True)
+    show = [m for m in ("Ridge", "NAS|NN", "SR", "SR(NAS|NN)") if m in d.columns]
+    ne = c["test_not_expressed"]
+    s.append("<h3>Predicted against measured (test genes)</h3>")
+    s.append(f"<p class='note'>{ne['n']:,} of the test genes ({ne['share']:.0%}) are not expressed in {esc(ct)} "
+             "(g = &minus;1, grey): they form the vertical stripe at the left. Marker genes: "
+             f"{esc(', '.join(c['markers'])) or 'none of the configured ones among the test genes'}.</p>")
+    s.append(_img(figures.scatter_row(d, show, ct, c["markers"]), "scatter"))
+    # subsets and residuals
+    sub = t["subsets"][t["subsets"].cell_type == ct]
+    st = c["subsets"]
+    s.append("<h3>Linear and nonlinear gene subsets</h3><div class='grid'><div>")
+    s.append(_img(figures.subset_boxplot(sub, st["t_test_g"], ct), "subsets"))
+    s.append("</div><div>")
+    s.append(f"<p class='note'>Nonlinear: genes whose equation error is below its 25th percentile while ridge's "
+             f"is above its median; linear: the reverse (the paper's section 4.3). Of the {st['nonlinear']} "
+             f"nonlinear genes, {st['not_expressed_nonlinear']} are not expressed in this cell type (g = &minus;1); "
+             f"of the {st['linear']} linear genes, {st['not_expressed_linear']}: a subset made of silent genes says "
+             "more about predicting silence than about regulation.</p>")
+    for label in ("nonlinear", "linear"):
+        names = [r.symbol if isinstance(r.symbol, str) else r.gene for r in sub[sub.subset == label].itertuples()]
+        s.append(f"<details><summary>{label} ({len(names)})</summary><p class=code>{esc(', '.join(map(str, names)))}</p>"
+                 "</details>")
+    s.append("</div></div>")
+    resid = t["residuals"][t["residuals"].cell_type == ct]
+    s.append("<h3>Residuals by expression</h3>")
+    s.append(_img(figures.residual_plot(resid, ct), "residuals"))
+    rows = [[esc(r.bin), f"{int(r.n):,}", _f(r.mean_residual_ridge), _f(r.mean_residual_equation),
+             _f(r.p, 4) if r.tested else "not tested (n &lt; 10)", _f(r.q, 4) if r.tested else ""]
+            for r in resid.itertuples()]
+    s.append("<details><summary>Residual table</summary>" +
+             _table(["Bin of measured g", "Genes", "Mean residual, ridge", "Mean residual, equation", "p (paired t)",
+                     "q (FDR)"], rows, f"residuals-{ct}") + "</details>")
+    s.append("</details>")
+    return "".join(s)

@@ -1,9 +1,13 @@
 """Symbolic regression and the distillation of genomic equations.
 
-* :mod:`geneqn.sr.expr`: PySR-style complexity, evaluation and cleaning of sympy expressions.
-* :mod:`geneqn.sr.backend`: one regressor over two engines (pyoperon default, PySR optional);
-  every fit gives a Pareto table like PySR's ``equations_``.
+* :mod:`geneqn.sr.expr`: equations as the trees that were searched (:class:`Expr`): PySR's
+  complexity, evaluation, simplification, printing (text, LaTeX, MathML), sympy / torch /
+  Python exports, and a JSON form read back as data.
+* :mod:`geneqn.sr.search`: geneqn's own regularized evolution over PySR's expression space.
+* :mod:`geneqn.sr.engines`: the engines (geneqn, operon, pysr) behind one job interface.
+* :mod:`geneqn.sr.regressor`: :class:`SymbolicRegressor`, a scikit-learn estimator whose result
+  is a PySR-style Pareto table ``equations_``.
 * :mod:`geneqn.sr.equation`: :class:`GenomicEquation`, the composed two-stage equation.
-* :mod:`geneqn.sr.distill`: stage 1 (features -> each latent unit), stage 2 (stage-1 predicted
-  latents -> expression), composition, the direct-SR baseline and the complexity sweep.
+* :mod:`geneqn.sr.distill`: :class:`GenomicEquationDistiller` (stage 1, stage 2, composition),
+  the direct-SR baseline and the complexity sweep.
 """

@@ -1,186 +1,279 @@
-"""Distil a bottleneck network into one genomic equation per cell type (paper, Methods).
+"""Distil a bottleneck network into one genomic equation (paper, Methods), as an estimator.
 
 Stage 1 fits, for each latent unit, an equation from the features to the unit's activation on
-the training genes (one SR fit per unit, in parallel processes). Stage 2 fits an equation from
-the stage-1 *predicted* latents to the expression target: the stage-1 equations are part of the
-final model, so stage 2 learns from what they really output, not from the network's latents.
-A latent unit that is constant on the training genes needs no search: its equation is its mean.
+the training genes. Stage 2 fits an equation from the stage-1 *predicted* latents to the
+expression target: the stage-1 equations are part of the final model, so stage 2 learns from
+what they really output, not from the network's latents (``stage2_input="latent"`` does the
+latter, for comparison). A latent unit that is constant on the training genes needs no search:
+its equation is its mean.
+
+Options measured against the paper's method (its default): ``refit="joint"`` refits every
+constant of the composed equation on the training genes; ``latent_prior="network"`` draws
+stage-1 variables in proportion to the network's sensitivity of each latent unit to each
+feature. ``diagnostics_`` says where accuracy is lost: stage 1 (the network's head on the stage-1
+latents), stage 2 (stage 2 on the network's latents) and the composition.
+
+>>> from geneqn import BottleneckRegressor, GenomicEquationDistiller, SymbolicRegressor  # doctest: +SKIP
+>>> d = GenomicEquationDistiller(net, sr=SymbolicRegressor(max_evaluations=100_000)).fit(X, y)
+>>> d.equation_.latex(), d.stage1_fidelity_                                              # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import logging
-import multiprocessing as mp
-import os
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import sympy as sp
+from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.utils.validation import check_is_fitted, validate_data
 
-from geneqn import progress
-from geneqn.config import SRConfig
-from geneqn.errors import GeneqnError
-from geneqn.sr.backend import SymbolicRegressor, pareto_table, select
+from geneqn._parallel import parallel_map
+from geneqn.metrics import pearson_r
+from geneqn.sr.engines import run_job
 from geneqn.sr.equation import GenomicEquation
-from geneqn.sr.expr import evaluate
+from geneqn.sr.expr import Expr, evaluate
+from geneqn.sr.regressor import SymbolicRegressor, select
 
 log = logging.getLogger(__name__)
 
-
-# The knobs of every SR fit are the [sr] config section itself.
-SRSettings = SRConfig
-
-
-def make_regressor(settings: SRConfig, seed: int) -> SymbolicRegressor:
-    return SymbolicRegressor(engine=settings.engine, operators=tuple(settings.operators),
-                             complexity_limit=settings.complexity_limit, selection=settings.selection,
-                             population_size=settings.population_size, generations=settings.generations,
-                             max_evaluations=settings.max_evaluations,
-                             optimizer_iterations=settings.optimizer_iterations,
-                             clean_tolerance=settings.clean_tolerance, random_state=seed)
-
-
-def n_workers(settings: SRConfig) -> int:
-    return settings.n_jobs if settings.n_jobs > 0 else (os.cpu_count() or 1)
-
-
-def _subsample(X, y, max_samples, seed):
-    if max_samples and len(y) > max_samples:
-        idx = np.sort(np.random.default_rng(seed).choice(len(y), max_samples, replace=False))
-        return X[idx], y[idx]
-    return X, y
-
-
-def _fit_table(args) -> pd.DataFrame:
-    """One SR fit (run in a worker process): the Pareto table on the full training rows."""
-    settings, X, y, names, seed = args
-    Xs, ys = _subsample(X, y, settings.max_samples, seed)
-    reg = make_regressor(settings, seed).fit(Xs, ys, names)
-    if len(ys) == len(y):
-        return reg.equations_
-    return pareto_table(list(reg.equations_.sympy_format), X, y, names, settings.complexity_limit,
-                        settings.clean_tolerance)
-
-
-def fit_tables(jobs: list[tuple], settings: SRSettings, description: str) -> list[pd.DataFrame]:
-    """Run SR fits, in parallel processes when there is more than one."""
-    n = min(n_workers(settings), len(jobs))
-    with progress.task(description, total=len(jobs)) as bar:
-        if n <= 1:
-            out = []
-            for j in jobs:
-                out.append(_fit_table(j))
-                bar.advance()
-            return out
-        results: list = [None] * len(jobs)
-        # fork: workers inherit the data without pickling it and need no importable __main__;
-        # they run only Operon (no torch), so the parent's thread pools do not matter
-        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        with cf.ProcessPoolExecutor(n, mp_context=ctx) as pool:
-            futures = {pool.submit(_fit_table, j): i for i, j in enumerate(jobs)}
-            for f in cf.as_completed(futures):
-                results[futures[f]] = f.result()
-                bar.advance()
-        return results
+STAGE2_SEED = 1000
+DIRECT_SEED = 2000
 
 
 def latent_names(k: int, feature_names: list[str]) -> list[str]:
+    """``x0 .. x{k-1}`` (the paper's), or ``z_latent0 ..`` when features already use x<digits>."""
     prefix = "x" if not any(f.startswith("x") and f[1:].isdigit() for f in feature_names) else "z_latent"
     return [f"{prefix}{j}" for j in range(k)]
 
 
-@dataclass
-class Distillation:
-    """Stage-1 Pareto tables (one per latent unit; None for a constant unit) and the equation."""
-
-    stage1: list[pd.DataFrame | None]
-    stage2: pd.DataFrame
-    equation: GenomicEquation
-    constant_units: list[int] = field(default_factory=list)
+def _is_fitted_network(net) -> bool:
+    return hasattr(net, "network_") or (hasattr(net, "latent") and not hasattr(net, "get_params"))
 
 
-def stage1_tables(Z: np.ndarray, X: np.ndarray, names: list[str], settings: SRSettings, seed: int,
-                  label: str = "") -> tuple[list[pd.DataFrame | None], list[int]]:
-    """SR tables for each latent unit (None where the unit is constant)."""
-    jobs, where, constant = [], [], []
-    for j in range(Z.shape[1]):
-        z = Z[:, j]
-        if np.ptp(z) <= 1e-6 * max(1.0, float(np.abs(z).max())):
-            constant.append(j)
-            continue
-        jobs.append((settings, X, z, names, seed + j))
-        where.append(j)
-    tables: list[pd.DataFrame | None] = [None] * Z.shape[1]
-    for j, t in zip(where, fit_tables(jobs, settings, f"SR stage 1 {label}".strip())):
-        tables[j] = t
-    if constant:
-        log.info("%s: latent unit(s) %s are constant on the training genes: no SR needed", label or "stage 1",
-                 ", ".join(f"x{j}" for j in constant))
-    return tables, constant
+class GenomicEquationDistiller(RegressorMixin, BaseEstimator):
+    """Two-stage symbolic distillation of a bottleneck network into a genomic equation.
 
+    Parameters
+    ----------
+    network : a fitted :class:`~geneqn.nas.estimator.BottleneckRegressor` (distilled as it is),
+        an unfitted one (a clone is fitted first), or None (the default network is fitted).
+    sr : a :class:`SymbolicRegressor` whose settings every stage uses (default: its defaults).
+    stage2_input : "predicted" (the paper's) or "latent".
+    refit : "none" (the paper's) or "joint".
+    latent_prior : "uniform" (the paper's) or "network".
+    cell_type : a label carried by the equation.
 
-def stage1_equations(tables, Z, selection, names_latent) -> dict[str, sp.Expr]:
-    out = {}
-    for j, t in enumerate(tables):
-        if t is None:
-            out[names_latent[j]] = sp.Float(float(Z[:, j].mean()))
-        else:
-            out[names_latent[j]] = t.sympy_format[select(t, selection)]
-    return out
-
-
-def stage2(latents: dict[str, sp.Expr], X, y, names, settings: SRSettings, seed: int,
-           cell_type: str) -> tuple[pd.DataFrame, GenomicEquation]:
-    Zhat = np.column_stack([evaluate(e, X, names) for e in latents.values()])
-    (table,) = fit_tables([(settings, Zhat, y, list(latents), seed + 1000)], settings,
-                          f"SR stage 2 {cell_type}")
-    output = table.sympy_format[select(table, settings.selection)]
-    return table, GenomicEquation(cell_type, list(names), dict(latents), output)
-
-
-def distill(net, X: np.ndarray, y: np.ndarray, feature_names: list[str], settings: SRSettings,
-            seed: int = 0, cell_type: str = "") -> Distillation:
-    """Two-stage distillation of ``net`` on the training genes (X raw features, y targets)."""
-    if not hasattr(net, "latent"):
-        raise GeneqnError("the network has no latent layer to distil (expected a geneqn BottleneckMLP).")
-    if not np.isfinite(X).all():
-        raise GeneqnError("distill: the features hold NaN or infinite values.")
-    Z = net.latent(X)
-    names_latent = latent_names(Z.shape[1], feature_names)
-    tables, constant = stage1_tables(Z, X, feature_names, settings, seed, cell_type)
-    latents = stage1_equations(tables, Z, settings.selection, names_latent)
-    table2, eq = stage2(latents, X, y, feature_names, settings, seed, cell_type)
-    eq.meta.update({"selection": settings.selection, "complexity_limit": settings.complexity_limit,
-                    "constant_units": constant, "engine": settings.engine})
-    return Distillation(tables, table2, eq, constant)
-
-
-def direct_sr(X, y, feature_names, settings: SRSettings, seed: int = 0) -> tuple[pd.DataFrame, sp.Expr]:
-    """The paper's "SR" baseline: one SR fit from the features straight to expression."""
-    (table,) = fit_tables([(settings, X, y, list(feature_names), seed + 2000)], settings, "direct SR")
-    return table, table.sympy_format[select(table, settings.selection)]
-
-
-SWEEP_DEFAULT = ("3", "5", "7", "9", "18", "best", "accuracy")
-
-
-def complexity_sweep(d: Distillation, Z: np.ndarray, X, y, X_test, y_test, feature_names,
-                     settings: SRSettings, seed: int, cell_type: str, limits=SWEEP_DEFAULT) -> pd.DataFrame:
-    """Table 2 of the paper: per-latent complexity limit -> classes used and test r.
-
-    Stage 1 rows are re-selected from the same Pareto tables; stage 2 is refitted on the new
-    stage-1 predictions (limit 20, the configured selection).
+    After ``fit``: ``network_``, ``equation_`` (:class:`GenomicEquation`), ``stage1_tables_``
+    ({latent: Pareto table, None for a constant unit}), ``stage2_table_``, ``stage1_fidelity_``
+    ({latent: Pearson r between its equation and the unit}), ``constant_units_``, ``diagnostics_``.
     """
-    from geneqn.evaluate import pearson_r
 
-    names_latent = list(d.equation.latents)
+    def __init__(self, network=None, sr=None, stage2_input: str = "predicted", refit: str = "none",
+                 latent_prior: str = "uniform", cell_type: str = ""):
+        self.network = network
+        self.sr = sr
+        self.stage2_input = stage2_input
+        self.refit = refit
+        self.latent_prior = latent_prior
+        self.cell_type = cell_type
+
+    def _sr(self) -> SymbolicRegressor:
+        return clone(self.sr) if self.sr is not None else SymbolicRegressor()
+
+    def fit(self, X, y, X_valid=None, y_valid=None) -> "GenomicEquationDistiller":
+        for name, value, choices in (("stage2_input", self.stage2_input, ("predicted", "latent")),
+                                     ("refit", self.refit, ("none", "joint")),
+                                     ("latent_prior", self.latent_prior, ("uniform", "network"))):
+            if value not in choices:
+                raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+        if self.network is not None and _is_fitted_network(self.network):
+            net = self.network
+            names_in = getattr(net, "feature_names_in_", None)
+            if hasattr(X, "columns") and names_in is not None:
+                missing = [n for n in names_in if n not in X.columns]
+                if missing:
+                    raise ValueError(f"X lacks the network's feature column(s) {missing[:5]}")
+                X = X[list(names_in)]
+        else:
+            from geneqn.nas.estimator import BottleneckRegressor
+
+            net = clone(self.network) if self.network is not None else BottleneckRegressor()
+            net.fit(X, y, X_valid, y_valid)
+        X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
+        names = [str(n) for n in getattr(self, "feature_names_in_", [f"x{i}" for i in range(X.shape[1])])]
+        n_in = getattr(net, "n_features_in_", X.shape[1])
+        if n_in != X.shape[1]:
+            raise ValueError(f"the network takes {n_in} features, X has {X.shape[1]}")
+        self.network_ = net
+        Z = np.asarray(net.latent(self._for_network(X)), dtype=np.float64)
+        k = Z.shape[1]
+        latent = latent_names(k, names)
+        base = self._sr()
+        seed = int(base.random_state)
+        priors = None
+        if self.latent_prior == "network" and hasattr(net, "sensitivity"):
+            priors = np.asarray(net.sensitivity(self._for_network(X)), dtype=np.float64)
+
+        # stage 1: one regressor per non-constant unit; all restarts of all units in one pool
+        regs: dict[int, SymbolicRegressor] = {}
+        jobs, owners = [], []
+        constant = []
+        Xdf = pd.DataFrame(X, columns=names)
+        for j in range(k):
+            z = Z[:, j]
+            if np.ptp(z) <= 1e-6 * max(1.0, float(np.abs(z).max())):
+                constant.append(j)
+                continue
+            reg = clone(base).set_params(random_state=seed + j)
+            w = None if priors is None else priors[j] / max(priors[j].max(), 1e-300) + 0.02
+            for job in reg.search_jobs(Xdf, z, w):
+                jobs.append(job)
+                owners.append(j)
+            regs[j] = reg
+        results = parallel_map(run_job, jobs, base.n_jobs, description=f"SR stage 1 {self.cell_type}".strip())
+        for j, reg in regs.items():
+            reg.finish([r for r, o in zip(results, owners) if o == j])
+        if constant:
+            log.info("%s: latent unit(s) %s are constant on the training genes: no SR needed",
+                     self.cell_type or "stage 1", ", ".join(latent[j] for j in constant))
+        tables = {latent[j]: (regs[j].equations_ if j in regs else None) for j in range(k)}
+        exprs = {latent[j]: (regs[j].expr_ if j in regs else Expr.constant(float(Z[:, j].mean())))
+                 for j in range(k)}
+        self.stage1_tables_ = tables
+        self.constant_units_ = [latent[j] for j in constant]
+        self.stage1_fidelity_ = {latent[j]: (pearson_r(Z[:, j], evaluate(exprs[latent[j]], X, names))
+                                             if j in regs else 1.0) for j in range(k)}
+        self._fit_stage2(exprs, X, y, Z, names, latent, seed)
+        self.diagnostics_ = self._diagnostics(X, y, Z, names, X_valid, y_valid)
+        return self
+
+    def _for_network(self, X: np.ndarray):
+        """X as the network was fitted: a DataFrame with its feature names, when it had them."""
+        names = getattr(self.network_ if hasattr(self, "network_") else self.network, "feature_names_in_", None)
+        return pd.DataFrame(X, columns=list(names)) if names is not None else X
+
+    def _fit_stage2(self, exprs, X, y, Z, names, latent, seed, stage2=None):
+        Zhat = np.column_stack([evaluate(e, X, names) for e in exprs.values()])
+        inputs = Zhat if self.stage2_input == "predicted" else Z
+        reg = stage2 or clone(self._sr()).set_params(random_state=seed + STAGE2_SEED)
+        reg.fit(pd.DataFrame(inputs, columns=latent), y)
+        eq = GenomicEquation(self.cell_type, list(names), dict(exprs), reg.expr_,
+                             {"selection": str(reg.selection), "complexity_limit": int(reg.complexity_limit),
+                              "engine": reg.engine, "stage2_input": self.stage2_input, "refit": self.refit,
+                              "latent_prior": self.latent_prior, "constant_units": list(self.constant_units_)})
+        if self.refit == "joint":
+            eq = joint_refit(eq, X, y)
+        self.stage2_table_ = reg.equations_
+        self.equation_ = eq
+        return eq
+
+    def _diagnostics(self, X, y, Z, names, X_valid, y_valid) -> dict:
+        """Pearson r of each step on the valid genes (the training genes when none are given)."""
+        if X_valid is not None:
+            Xe = validate_data(self, X_valid, reset=False, dtype=np.float64)
+            ye = np.asarray(y_valid, dtype=np.float64).ravel()
+            Ze = np.asarray(self.network_.latent(self._for_network(Xe)), dtype=np.float64)
+            on = "valid"
+        else:
+            Xe, ye, Ze, on = X, y, Z, "train"
+        eq = self.equation_
+        Zhat = eq.latent_values(Xe)
+        out = {"genes": on, "network_r": pearson_r(ye, self.network_.predict(self._for_network(Xe))),
+               "equation_r": pearson_r(ye, eq.predict(Xe)),
+               "stage2_on_network_latents_r": pearson_r(ye, evaluate(eq.output, Ze, list(eq.latents))),
+               "stage1_fidelity": {k: pearson_r(Ze[:, j], Zhat[:, j]) for j, k in enumerate(eq.latents)}}
+        net = getattr(self.network_, "network_", self.network_)
+        if hasattr(net, "head"):
+            out["network_head_on_stage1_r"] = pearson_r(ye, net.head(Zhat))
+        return out
+
+    def predict(self, X) -> np.ndarray:
+        check_is_fitted(self, "equation_")
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        return self.equation_.predict(X)
+
+    def sweep(self, X, y, limits=("3", "5", "7", "9", "18", "best", "accuracy"), X_test=None, y_test=None) -> pd.DataFrame:
+        """The paper's Table 2 for this distillation (see :func:`complexity_sweep`)."""
+        check_is_fitted(self, "equation_")
+        X, y = validate_data(self, X, y, reset=False, y_numeric=True, dtype=np.float64)
+        if X_test is not None:
+            X_test = validate_data(self, X_test, reset=False, dtype=np.float64)
+        Z = np.asarray(self.network_.latent(self._for_network(X)), dtype=np.float64)
+        means = {k: float(Z[:, j].mean()) for j, k in enumerate(self.equation_.latents)}
+        return complexity_sweep(self.stage1_tables_, means, X, y, list(self.equation_.feature_names), self._sr(),
+                                limits, X_test, y_test, stage2_input=self.stage2_input, Z=Z)
+
+
+def complexity_sweep(stage1_tables: dict, latent_means: dict, X, y, feature_names: list[str], sr,
+                     limits=("3", "5", "7", "9", "18", "best", "accuracy"), X_test=None, y_test=None,
+                     stage2_input: str = "predicted", Z=None) -> pd.DataFrame:
+    """The paper's Table 2: per-latent complexity limit -> features used, composed complexity
+    and Pearson r (on the test genes when given, else the training genes).
+
+    Stage-1 rows are re-selected from the same Pareto tables (``{latent: table or None}``; a
+    None unit is its mean); stage 2 is refitted on the new stage-1 predictions (the ``sr``
+    settings, seed offset as in the distillation)."""
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    latent = list(stage1_tables)
     rows = []
     for limit in limits:
-        latents = stage1_equations(d.stage1, Z, limit, names_latent)
-        _, eq = stage2(latents, X, y, feature_names, settings, seed, f"{cell_type} ({limit})")
-        rows.append({"cell_type": cell_type, "latent_limit": limit, "n_classes": len(eq.sequence_classes),
-                     "complexity": eq.complexity, "test_r": pearson_r(y_test, eq.predict(X_test)),
-                     "equation": str(eq.composed)})
+        exprs = {}
+        for name in latent:
+            t = stage1_tables[name]
+            exprs[name] = Expr.constant(latent_means[name]) if t is None else t.expr[select(t, limit)]
+        Zhat = np.column_stack([evaluate(e, X, feature_names) for e in exprs.values()])
+        reg = clone(sr).set_params(random_state=int(sr.random_state) + STAGE2_SEED)
+        inputs = Zhat if stage2_input == "predicted" or Z is None else Z
+        reg.fit(pd.DataFrame(inputs, columns=latent), y)
+        eq = GenomicEquation("", list(feature_names), exprs, reg.expr_)
+        Xe, ye = (X, y) if X_test is None else (np.asarray(X_test, dtype=np.float64), np.asarray(y_test, dtype=np.float64))
+        rows.append({"latent_limit": str(limit), "n_features": len(eq.features_used), "complexity": eq.complexity,
+                     "r": pearson_r(ye, eq.predict(Xe)), "equation": str(eq.composed)})
     return pd.DataFrame(rows)
+
+
+def joint_refit(eq: GenomicEquation, X: np.ndarray, y: np.ndarray, max_nfev: int = 50) -> GenomicEquation:
+    """Refit every constant of the stage-1 and stage-2 equations together, on the composed
+    prediction's squared error (structure kept; least squares with a finite-difference Jacobian).
+    Returns a new equation (the input when the refit does not lower the error)."""
+    from scipy.optimize import least_squares
+
+    names = list(eq.feature_names)
+    latent = list(eq.latents)
+    sizes = [len(eq.latents[k].constants) for k in latent]
+    theta0 = np.array([c for k in latent for c in eq.latents[k].constants] + eq.output.constants)
+    if theta0.size == 0:
+        return eq
+
+    def build(theta):
+        out, i = {}, 0
+        for k, s in zip(latent, sizes):
+            out[k] = eq.latents[k].with_constants(theta[i:i + s])
+            i += s
+        return out, eq.output.with_constants(theta[i:])
+
+    def residual(theta):
+        lat, outp = build(theta)
+        Zhat = np.column_stack([evaluate(e, X, names) for e in lat.values()])
+        r = evaluate(outp, Zhat, latent) - y
+        return np.where(np.isfinite(r), r, 1e3)
+
+    r0 = residual(theta0)
+    try:
+        res = least_squares(residual, theta0, method="trf", max_nfev=max_nfev * (theta0.size + 1))
+    except (ValueError, FloatingPointError) as e:  # pragma: no cover - defensive
+        log.info("joint refit of %s failed: %s", eq.cell_type, e)
+        return eq
+    if float(res.fun @ res.fun) >= float(r0 @ r0):
+        return eq
+    lat, outp = build(res.x)
+    meta = dict(eq.meta, refit="joint")
+    return GenomicEquation(eq.cell_type, names, lat, outp, meta)
+
+
+def direct_sr(X, y, sr: SymbolicRegressor | None = None) -> SymbolicRegressor:
+    """The paper's "SR" baseline: one fit from the features straight to expression."""
+    reg = clone(sr) if sr is not None else SymbolicRegressor()
+    reg.set_params(random_state=int(reg.random_state) + DIRECT_SEED)
+    return reg.fit(X, y)

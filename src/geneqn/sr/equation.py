@@ -2,8 +2,14 @@
 
 Stage 1 gives each latent unit ``x_j`` as an equation of the features (sequence classes);
 stage 2 gives the expression ``g`` as an equation of the ``x_j``. Substituting stage 1 into stage 2
-gives the genomic equation. ``predict`` evaluates the composed formula; ``predict_chained``
-evaluates stage 1, then stage 2 on its outputs; the two agree to float precision.
+gives the genomic equation, whose complexity is counted on the composed tree. ``predict``
+evaluates the composed formula; ``predict_chained`` evaluates stage 1, then stage 2 on its
+outputs; the two agree to float precision.
+
+Stored as JSON (:meth:`to_dict` / :meth:`from_dict`): trees as token lists that are read back as
+data (operators from a fixed table, variables among the equation's features), never evaluated.
+With the target scaling (min and max of g1 over the genes, and the pseudocount) an equation's g
+can be turned back into log2 expression: :meth:`to_log2`.
 """
 
 from __future__ import annotations
@@ -12,56 +18,66 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import sympy as sp
 
-from geneqn.sr.expr import complexity, evaluate, round_for_display, variables
+from geneqn.errors import GeneqnError
+from geneqn.sr.expr import Expr, evaluate, to_latex, to_mathml, to_python, to_sympy, to_torch
+
+FORMAT = "geneqn-equation-2"
 
 
 @dataclass
 class GenomicEquation:
     cell_type: str
     feature_names: list[str]
-    latents: dict[str, sp.Expr]          # latent symbol name -> equation of the features
-    output: sp.Expr                       # equation of the latent symbols
+    latents: dict[str, Expr]          # latent symbol name -> equation of the features
+    output: Expr                       # equation of the latent symbols
     meta: dict = field(default_factory=dict)
 
+    # ------------------------------------------------------------------ structure
     @property
-    def composed(self) -> sp.Expr:
-        return self.output.xreplace({sp.Symbol(k): v for k, v in self.latents.items()})
+    def composed(self) -> Expr:
+        return self.output.substitute({k: v for k, v in self.latents.items()})
 
     @property
     def used_latents(self) -> list[str]:
-        return [k for k in self.latents if sp.Symbol(k) in self.output.free_symbols]
+        used = set(self.output.variables)
+        return [k for k in self.latents if k in used]
 
     @property
     def complexity(self) -> int:
-        return complexity(self.composed)
+        """PySR complexity of the composed tree (stage 1 substituted into stage 2)."""
+        return self.composed.complexity
 
     @property
-    def sequence_classes(self) -> list[str]:
+    def features_used(self) -> list[str]:
         """Features that the composed equation uses, in feature order."""
-        used = set(variables(self.composed))
+        used = set(self.composed.variables)
         return [f for f in self.feature_names if f in used]
+
+    sequence_classes = features_used  # the paper's name for the features
 
     def classes_table(self) -> pd.DataFrame:
         from geneqn.features.seqclass import describe
 
-        rows = [(c, *describe(c)) for c in self.sequence_classes]
+        rows = [(c, *describe(c)) for c in self.features_used]
         return pd.DataFrame(rows, columns=["label", "name", "group"])
 
+    # ------------------------------------------------------------------ evaluation
     def _matrix(self, X) -> np.ndarray:
         if isinstance(X, pd.DataFrame):
             missing = [f for f in self.feature_names if f not in X.columns]
             if missing:
-                from geneqn.errors import GeneqnError
-
-                raise GeneqnError(f"feature table lacks column(s) {', '.join(missing[:5])} that the "
-                                  f"equation of {self.cell_type} needs.")
+                raise GeneqnError(f"the feature table lacks column(s) {', '.join(map(str, missing[:5]))} "
+                                  f"that the equation of {self.cell_type} needs.")
             X = X[self.feature_names].to_numpy(dtype=np.float64)
-        return np.asarray(X, dtype=np.float64)
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != len(self.feature_names):
+            raise GeneqnError(f"the equation of {self.cell_type} needs {len(self.feature_names)} feature "
+                              f"columns, got an array of shape {X.shape}; pass a DataFrame with named columns.")
+        return X
 
     def predict(self, X) -> np.ndarray:
-        """Evaluate the composed equation on a feature matrix or table."""
+        """Evaluate the composed equation on a feature matrix or table (columns by name)."""
         return evaluate(self.composed, self._matrix(X), self.feature_names)
 
     def latent_values(self, X) -> np.ndarray:
@@ -72,39 +88,77 @@ class GenomicEquation:
         """Stage 1 on the features, then stage 2 on its outputs."""
         return evaluate(self.output, self.latent_values(X), list(self.latents))
 
-    def latex(self, digits: int = 3) -> str:
-        """The equations as a LaTeX ``aligned`` block (constants rounded for display)."""
-        def sym(name: str) -> sp.Symbol:
-            return sp.Symbol("X_{" + (name if name.isalnum() else r"\mathrm{" + name.replace("_", r"\_") + "}") + "}")
+    # ------------------------------------------------------------------ target scale
+    @property
+    def target_scaling(self) -> dict | None:
+        return self.meta.get("target_scaling")
 
-        fmap = {sp.Symbol(f): sym(f) for f in self.feature_names}
-        lines = [f"{sp.latex(sp.Symbol(k))} &= {sp.latex(round_for_display(self.latents[k].xreplace(fmap), digits))}"
-                 for k in self.used_latents]
-        lines.append(r"\hat{g} &= " + sp.latex(round_for_display(self.output, digits)))
+    def to_log2(self, g) -> np.ndarray:
+        """log2(expression + pseudocount) from g: g1 = (g + 1) / 2 * (max g1 - min g1) + min g1."""
+        s = self.target_scaling
+        if not s:
+            raise GeneqnError(f"the equation of {self.cell_type} carries no target scaling (min and max "
+                              "of g1), so g cannot be turned into log2 expression; refit it with geneqn >= 0.2.")
+        g = np.asarray(g, dtype=np.float64)
+        return (g + 1) / 2 * (s["g1_max"] - s["g1_min"]) + s["g1_min"]
+
+    # ------------------------------------------------------------------ views and exports
+    def sympy(self):
+        """The composed equation as a sympy expression (a view; sympy may expand it)."""
+        return to_sympy(self.composed)
+
+    def latex(self, digits: int = 3) -> str:
+        """Stage-1 equations and stage 2 as a LaTeX ``aligned`` block (constants rounded)."""
+        lines = [f"{_latent_tex(k)} &= {to_latex(self.latents[k], digits)}" for k in self.used_latents]
+        lines.append(r"\hat{g} &= " + to_latex(self.output, digits, name=_latent_tex))
         return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
 
-    def to_python(self, name: str = "genomic_equation") -> str:
-        """Source of a plain numpy function of the features it uses."""
-        from sympy.printing.numpy import NumPyPrinter
+    def mathml(self, digits: int = 3) -> list[tuple[str, str]]:
+        """(left-hand side, MathML of the right-hand side) per line, names escaped."""
+        import html
 
-        used = self.sequence_classes
-        args = {f: sp.Symbol(f"X_{i}") for i, f in enumerate(used)}
-        body = NumPyPrinter({"fully_qualified_modules": True}).doprint(self.composed.xreplace(
-            {sp.Symbol(f): s for f, s in args.items()}))
-        doc = ", ".join(f"X_{i} = {f}" for i, f in enumerate(used))
-        return (f"import numpy\n\n\ndef {name}({', '.join(str(s) for s in args.values())}):\n"
-                f'    """Genomic equation of {self.cell_type}: {doc}."""\n    return {body}\n')
+        def latent(name: str) -> str:
+            base, sub = (name[0], name[1:]) if name[1:].isdigit() else (name, "")
+            return f"<msub><mi>{html.escape(base)}</mi><mn>{html.escape(sub)}</mn></msub>" if sub else \
+                f"<mi>{html.escape(name)}</mi>"
+
+        out = [(latent(k), to_mathml(self.latents[k], digits)) for k in self.used_latents]
+        out.append(("<mover><mi>g</mi><mo>^</mo></mover>", to_mathml(self.output, digits, name=latent)))
+        return out
+
+    def pytorch(self):
+        """A torch module computing the composed equation from a (n, n_features) tensor."""
+        return to_torch(self.composed, self.feature_names)
+
+    def to_python(self, name: str = "genomic_equation") -> str:
+        return to_python(self.composed, name)
 
     def to_dict(self) -> dict:
-        return {"cell_type": self.cell_type, "feature_names": self.feature_names,
-                "latents": {k: sp.srepr(v) for k, v in self.latents.items()},
-                "output": sp.srepr(self.output), "composed": str(self.composed),
-                "complexity": self.complexity, "sequence_classes": self.sequence_classes,
+        return {"format": FORMAT, "cell_type": self.cell_type, "feature_names": list(self.feature_names),
+                "latents": {k: v.to_json() for k, v in self.latents.items()},
+                "output": self.output.to_json(), "composed": str(self.composed),
+                "complexity": self.complexity, "features_used": self.features_used,
                 "latex": self.latex(), "meta": self.meta}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "GenomicEquation":
-        # sympify(srepr(e)) == e is sympy's documented exact round trip
-        return cls(d["cell_type"], list(d["feature_names"]),
-                   {k: sp.sympify(v) for k, v in d["latents"].items()}, sp.sympify(d["output"]),
-                   d.get("meta", {}))
+    def from_dict(cls, d: dict, where: str = "equation") -> "GenomicEquation":
+        """Read :meth:`to_dict` output (e.g. from a file someone sent): checked, never executed."""
+        if not isinstance(d, dict) or d.get("format") != FORMAT:
+            raise GeneqnError(f"{where}: not a geneqn equation (format {FORMAT}); equations written before "
+                              "geneqn 0.2 must be distilled again.")
+        try:
+            names = [str(n) for n in d["feature_names"]]
+            latents = {str(k): Expr.from_json(v, names, f"{where}: latent {k}") for k, v in d["latents"].items()}
+            output = Expr.from_json(d["output"], list(latents), f"{where}: output")
+            meta = d.get("meta", {})
+        except (KeyError, TypeError, AttributeError) as e:
+            raise GeneqnError(f"{where}: malformed equation ({e}).") from None
+        return cls(str(d.get("cell_type", "")), names, latents, output, meta if isinstance(meta, dict) else {})
+
+
+def _latent_tex(name: str) -> str:
+    if name[:1].isalpha() and name[1:].isdigit():
+        return f"{name[0]}_{{{name[1:]}}}"
+    from geneqn.sr.expr import latex_escape
+
+    return r"\mathrm{" + latex_escape(name) + "}"

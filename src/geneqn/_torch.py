@@ -1,0 +1,51 @@
+"""Device, dtype and checkpoint handling in one place, for every torch model of geneqn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from geneqn.errors import GeneqnError
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` -> CUDA when PyTorch sees a GPU, else CPU; a named device is checked."""
+    device = str(device)
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise GeneqnError(f"device {device!r} was asked for but PyTorch sees no CUDA GPU here "
+                          f"(torch {torch.__version__}). Use --device cpu or auto.")
+    try:
+        return torch.device(device)
+    except RuntimeError:
+        raise GeneqnError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N.") from None
+
+
+def resolve_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """``auto`` -> bf16 on CUDA, fp32 on CPU; ``fp32`` / ``bf16`` as asked."""
+    if precision == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    if precision in ("fp32", "float32"):
+        return torch.float32
+    if precision in ("bf16", "bfloat16"):
+        return torch.bfloat16
+    raise GeneqnError(f"unknown precision {precision!r}; use auto, fp32 or bf16.")
+
+
+def load_tensors(path: str | Path, what: str, mmap: bool = True) -> dict:
+    """A checkpoint's tensors, read as data only (``weights_only=True``): a file that holds
+    anything but tensors and plain containers is refused, never executed."""
+    p = Path(path)
+    try:
+        try:
+            return torch.load(p, map_location="cpu", mmap=mmap, weights_only=True)
+        except RuntimeError as e:  # legacy (non-zip) checkpoints cannot be memory-mapped
+            if not mmap or "mmap" not in str(e).lower() and "zip" not in str(e).lower():
+                raise
+            return torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as e:  # pickle errors, unsupported globals, truncated files, ...
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise GeneqnError(f"cannot read {p} as {what}: {first}. Only plain PyTorch tensor files are "
+                          "accepted (weights_only); is it the right file, complete and not corrupt?") from None

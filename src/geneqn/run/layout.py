@@ -1,0 +1,189 @@
+"""Every path of a run folder, in one place.
+
+::
+
+    config.toml              the config each stage last ran with (sections merged per stage)
+    geneqn-run.json          the geneqn version that made the folder
+    .stages/<stage>.json     stamps: fingerprint of what the stage read, digests of what it wrote
+    .lock                    held while a geneqn process works in the folder
+    targets.parquet          tidy targets: gene, symbol, cell_type, n_cells, g0, g1, g
+    tss.parquet              one TSS per matched gene (column gene = expression key)
+    unmatched_genes.txt      expression genes without a TSS
+    features.parquet         gene x feature table; features.json says which provider made it
+    sei_chunks/              Sei results in resumable chunks
+    split.parquet            gene -> train / valid / test
+    <model>/metrics.json     per cell type; <model>/predictions.parquet (gene, cell_type, y, yhat)
+    <model>/networks/<ct>.pt networks (nn, nas, nas_sr); nas/study.db, nas/trials.csv
+    distill/<ct>/            stage-1 / stage-2 Pareto tables; distill/equations.json
+    sweep/table2.csv         the complexity sweep
+    expectosc/               ExPecto features (chunks) and the ExPectoSC model
+    tables/*.csv, results.json, report.html, predictions.csv, downloads/
+
+Cell types become file names through :func:`cell_type_key`, which never maps two names to one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+MODELS = ("ridge", "nn", "nas", "sr", "distill", "nas_sr", "expectosc")
+
+
+def cell_type_key(cell_type: str) -> str:
+    """A file-name-safe key for a cell type: the name itself when it is safe, else its safe
+    characters plus a short hash of the name (so "T+" and "T/" never share a file)."""
+    name = str(cell_type)
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name).strip(".") or "_"
+    if safe == name and len(name) <= 80:
+        return name
+    return f"{safe[:60]}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+
+
+class RunLayout:
+    """Paths of one run folder."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root).expanduser()
+
+    def __truediv__(self, rel: str) -> Path:
+        return self.root / rel
+
+    def rel(self, path: Path) -> str:
+        """``path`` relative to the run folder (as stamps record it)."""
+        return Path(path).resolve().relative_to(self.root.resolve()).as_posix()
+
+    # the run itself
+    @property
+    def config(self) -> Path:
+        return self.root / "config.toml"
+
+    @property
+    def marker(self) -> Path:
+        return self.root / "geneqn-run.json"
+
+    @property
+    def stamps(self) -> Path:
+        return self.root / ".stages"
+
+    def stamp(self, stage: str) -> Path:
+        return self.stamps / f"{stage}.json"
+
+    @property
+    def digests(self) -> Path:
+        return self.stamps / "digests.json"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / ".lock"
+
+    # data stages
+    @property
+    def targets(self) -> Path:
+        return self.root / "targets.parquet"
+
+    @property
+    def tss(self) -> Path:
+        return self.root / "tss.parquet"
+
+    @property
+    def unmatched(self) -> Path:
+        return self.root / "unmatched_genes.txt"
+
+    @property
+    def features(self) -> Path:
+        return self.root / "features.parquet"
+
+    @property
+    def features_info(self) -> Path:
+        return self.root / "features.json"
+
+    @property
+    def sei_chunks(self) -> Path:
+        return self.root / "sei_chunks"
+
+    @property
+    def sei_skipped(self) -> Path:
+        return self.root / "sei_skipped_genes.txt"
+
+    @property
+    def split(self) -> Path:
+        return self.root / "split.parquet"
+
+    # models
+    def model_dir(self, model: str) -> Path:
+        if model not in MODELS and model != "sweep":
+            raise ValueError(f"unknown model folder {model!r}")
+        return self.root / model
+
+    def metrics(self, model: str) -> Path:
+        return self.model_dir(model) / "metrics.json"
+
+    def predictions(self, model: str) -> Path:
+        return self.model_dir(model) / "predictions.parquet"
+
+    def networks(self, model: str) -> Path:
+        return self.model_dir(model) / "networks"
+
+    def network(self, model: str, cell_type: str) -> Path:
+        return self.networks(model) / f"{cell_type_key(cell_type)}.pt"
+
+    @property
+    def nas_net_predictions(self) -> Path:
+        return self.root / "nas_sr" / "net_predictions.parquet"
+
+    @property
+    def study_db(self) -> Path:
+        return self.root / "nas" / "study.db"
+
+    @property
+    def trials(self) -> Path:
+        return self.root / "nas" / "trials.csv"
+
+    def sr_tables(self, model: str, cell_type: str) -> Path:
+        """Folder of the Pareto tables of one cell type's fits (model: distill, sr or nas_sr)."""
+        return self.model_dir(model) / cell_type_key(cell_type)
+
+    @property
+    def equations(self) -> Path:
+        return self.root / "distill" / "equations.json"
+
+    @property
+    def equations_tex(self) -> Path:
+        return self.root / "distill" / "equations.tex"
+
+    @property
+    def table2(self) -> Path:
+        return self.root / "sweep" / "table2.csv"
+
+    @property
+    def expectosc_features(self) -> Path:
+        return self.root / "expectosc" / "features.parquet"
+
+    @property
+    def expectosc_chunks(self) -> Path:
+        return self.root / "expectosc" / "beluga_chunks"
+
+    # study outputs
+    @property
+    def tables(self) -> Path:
+        return self.root / "tables"
+
+    def table(self, name: str) -> Path:
+        return self.tables / f"{name}.csv"
+
+    @property
+    def results(self) -> Path:
+        return self.root / "results.json"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report.html"
+
+    @property
+    def predictions_csv(self) -> Path:
+        return self.root / "predictions.csv"
+
+    @property
+    def downloads(self) -> Path:
+        return self.root / "downloads"

@@ -1,0 +1,161 @@
+"""Equation stages: distill (SR(NAS|NN)), sr (direct SR) and sweep (the paper's Table 2)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from geneqn._io import read_json, write_csv, write_json, write_text
+from geneqn.config import Config
+from geneqn.metrics import pearson_r
+from geneqn.run.engine import StageContext, stage
+from geneqn.run.layout import RunLayout
+from geneqn.run.stages.models import (DATA, distiller_options, model_outputs, predictions_frame, target_scaling,
+                                      write_model)
+
+
+def sr_estimator(cfg: Config):
+    """The SymbolicRegressor that the [sr] section describes (seeded by run.seed)."""
+    from geneqn.sr.regressor import SymbolicRegressor
+
+    s = cfg.sr
+    return SymbolicRegressor(engine=s.engine, operators=tuple(s.operators), complexity_limit=s.complexity_limit,
+                             selection=s.selection, max_evaluations=s.max_evaluations, restarts=s.restarts,
+                             max_samples=s.max_samples, n_jobs=s.n_jobs, random_state=cfg.run.seed)
+
+
+def pareto_csv(table: pd.DataFrame) -> pd.DataFrame:
+    """A Pareto table for a CSV file (PySR's columns; ``tokens``: the tree as JSON, read back as data)."""
+    import json
+
+    out = table[["complexity", "loss", "score", "equation"]].copy()
+    out["tokens"] = [json.dumps(e.to_json()) for e in table["expr"]]
+    return out
+
+
+def write_tables(folder, tables: dict) -> None:
+    for name, t in tables.items():
+        if t is not None:
+            write_csv(pareto_csv(t), folder / f"{name}.csv")
+
+
+def _distill_outputs(L: RunLayout):
+    return model_outputs("distill")(L) + [L.equations, L.equations_tex, L.root / "distill" / "tables"]
+
+
+@stage("distill", sections=("sr", "run", "expression"), inputs=lambda L: DATA(L) + [L.networks("nas")],
+       outputs=_distill_outputs, help="distil the searched network into genomic equations, SR(NAS|NN)")
+def distill_stage(ctx: StageContext) -> dict:
+    from geneqn.nas.estimator import BottleneckRegressor
+    from geneqn.sr.distill import GenomicEquationDistiller
+
+    ds = ctx.dataset()
+    cfg = ctx.config
+    sr = sr_estimator(cfg)
+    equations, metrics, preds, tex = {}, {}, [], []
+    for ct in ctx.cell_types():
+        net = BottleneckRegressor.load(ctx.layout.network("nas", ct))
+        X, y = ds.xy(ct, "train")
+        Xv, yv = ds.xy(ct, "valid")
+        Xt, yt = ds.xy(ct, "test")
+        d = GenomicEquationDistiller(net, sr=sr, cell_type=ct, **distiller_options(cfg)).fit(X, y, Xv, yv)
+        eq = d.equation_
+        eq.meta["target_scaling"] = target_scaling(ctx, ct)
+        write_tables(ctx.layout.root / "distill" / "tables" / _key(ct),
+                     {**{f"stage1_{k}": t for k, t in d.stage1_tables_.items()}, "stage2": d.stage2_table_})
+        yhat = eq.predict(Xt)
+        metrics[ct] = {"test_r": pearson_r(yt, yhat), "valid_r": pearson_r(yv, eq.predict(Xv)),
+                       "net_test_r": pearson_r(yt, net.predict(Xt)), "complexity": eq.complexity,
+                       "features_used": eq.features_used, "constant_units": d.constant_units_,
+                       "stage1_fidelity": d.stage1_fidelity_, "diagnostics": d.diagnostics_,
+                       "stage1_complexity": {k: v.complexity for k, v in eq.latents.items()},
+                       "stage2_complexity": eq.output.complexity}
+        equations[ct] = eq.to_dict()
+        preds.append(predictions_frame(Xt.index, ct, yt.to_numpy(), yhat))
+        tex.append(f"% {ct}\n\\[\n{eq.latex()}\n\\]\n")
+    write_json(equations, ctx.layout.equations)
+    write_text("\n".join(tex), ctx.layout.equations_tex)
+    return write_model(ctx, "distill", metrics, preds)
+
+
+def _key(ct: str) -> str:
+    from geneqn.run.layout import cell_type_key
+
+    return cell_type_key(ct)
+
+
+def load_equations(path) -> dict:
+    """{cell type: GenomicEquation} of an equations.json (read as data)."""
+    from geneqn.sr.equation import GenomicEquation
+
+    data = read_json(path)
+    if not isinstance(data, dict):
+        from geneqn.errors import GeneqnError
+
+        raise GeneqnError(f"{path}: expected a JSON object of cell type -> equation.")
+    return {str(ct): GenomicEquation.from_dict(d, f"{path}: {ct}") for ct, d in data.items()}
+
+
+@stage("sr", sections=("sr", "run"), inputs=DATA, outputs=lambda L: model_outputs("sr")(L) + [L.root / "sr" / "tables"],
+       help="direct symbolic regression from features to expression (the SR row)")
+def direct_sr_stage(ctx: StageContext) -> dict:
+    from geneqn.sr.distill import direct_sr
+
+    ds = ctx.dataset()
+    sr = sr_estimator(ctx.config)
+    metrics, preds = {}, []
+    for ct in ctx.cell_types():
+        X, y = ds.xy(ct, "train")
+        Xt, yt = ds.xy(ct, "test")
+        reg = direct_sr(X, y, sr)
+        write_tables(ctx.layout.root / "sr" / "tables" / _key(ct), {"pareto": reg.equations_})
+        yhat = reg.predict(Xt)
+        metrics[ct] = {"test_r": pearson_r(yt, yhat), "equation": str(reg.expr_), "tokens": reg.expr_.to_json(),
+                       "complexity": reg.expr_.complexity,
+                       "features_used": [f for f in ds.feature_names if f in set(reg.expr_.variables)],
+                       "search": reg.search_stats_}
+        preds.append(predictions_frame(Xt.index, ct, yt.to_numpy(), yhat))
+    return write_model(ctx, "sr", metrics, preds)
+
+
+def read_pareto_csv(path, feature_names: list[str]) -> pd.DataFrame:
+    """A Pareto table written by :func:`write_tables`, its trees read back as data."""
+    import json
+
+    from geneqn._io import read_csv
+    from geneqn.sr.expr import Expr
+
+    t = read_csv(path)
+    t["expr"] = [Expr.from_json(json.loads(x), feature_names, f"{path}") for x in t["tokens"]]
+    return t
+
+
+@stage("sweep", sections=("sr", "run"), inputs=lambda L: DATA(L) + [L.networks("nas"), L.equations,
+                                                                    L.root / "distill" / "tables"],
+       outputs=lambda L: [L.table2], help="complexity sweep (the paper's Table 2)")
+def sweep_stage(ctx: StageContext) -> dict:
+    """Table 2: per-latent complexity limits, re-selected from the distill stage's stage-1
+    Pareto tables, with stage 2 refitted."""
+    from geneqn.nas.estimator import BottleneckRegressor
+    from geneqn.sr.distill import complexity_sweep
+
+    ds = ctx.dataset()
+    cfg = ctx.config
+    sr = sr_estimator(cfg)
+    equations = load_equations(ctx.layout.equations)
+    frames = []
+    for ct in ctx.cell_types():
+        eq = equations[ct]
+        net = BottleneckRegressor.load(ctx.layout.network("nas", ct))
+        X, y = ds.xy(ct, "train")
+        Xt, yt = ds.xy(ct, "test")
+        Z = net.latent(X)
+        folder = ctx.layout.root / "distill" / "tables" / _key(ct)
+        tables = {k: (None if k in eq.meta.get("constant_units", []) else
+                      read_pareto_csv(folder / f"stage1_{k}.csv", ds.feature_names)) for k in eq.latents}
+        means = {k: float(Z[:, j].mean()) for j, k in enumerate(eq.latents)}
+        t = complexity_sweep(tables, means, X.to_numpy(), y.to_numpy(), ds.feature_names, sr, cfg.sr.sweep,
+                             Xt.to_numpy(), yt.to_numpy(), stage2_input=cfg.sr.stage2_input, Z=Z)
+        frames.append(t.rename(columns={"r": "test_r"}).assign(cell_type=ct))
+    table = pd.concat(frames, ignore_index=True)
+    write_csv(table[["cell_type", "latent_limit", "n_features", "complexity", "test_r", "equation"]], ctx.layout.table2)
+    return {"rows": len(table)}

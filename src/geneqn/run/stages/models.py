@@ -1,0 +1,222 @@
+"""Model stages: ridge, the hand-tuned NN, the architecture search (NAS|NN) and the NAS|SR
+ablation. Each is a thin adapter: config sections -> estimator -> files."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pandas as pd
+
+from geneqn._io import write_csv, write_json, write_parquet
+from geneqn.config import Config
+from geneqn.metrics import pearson_r
+from geneqn.run.engine import StageContext, stage
+from geneqn.run.layout import RunLayout, cell_type_key
+
+log = logging.getLogger(__name__)
+
+DATA = lambda L: [L.targets, L.features, L.split]  # noqa: E731  the inputs of every model stage
+
+
+def predictions_frame(genes, cell_type: str, y, yhat) -> pd.DataFrame:
+    return pd.DataFrame({"gene": list(genes), "cell_type": cell_type, "y": y, "yhat": yhat})
+
+
+def write_model(ctx: StageContext, model: str, metrics: dict, preds: list[pd.DataFrame]) -> dict:
+    write_parquet(pd.concat(preds, ignore_index=True), ctx.layout.predictions(model))
+    write_json(metrics, ctx.layout.metrics(model))
+    return {ct: round(m["test_r"], 4) for ct, m in metrics.items()}
+
+
+def model_outputs(model: str, networks: bool = False):
+    def outputs(L: RunLayout):
+        out = [L.metrics(model), L.predictions(model)]
+        return out + ([L.networks(model)] if networks else [])
+    return outputs
+
+
+@stage("ridge", sections=("run",), inputs=DATA, outputs=model_outputs("ridge"),
+       help="ridge regression (alpha chosen on valid)")
+def ridge_stage(ctx: StageContext) -> dict:
+    from geneqn.baselines import RidgeRegressor
+
+    ds = ctx.dataset()
+    metrics, preds = {}, []
+    for ct in ds.cell_types:
+        X, y = ds.xy(ct, "train")
+        Xv, yv = ds.xy(ct, "valid")
+        Xt, yt = ds.xy(ct, "test")
+        model = RidgeRegressor().fit(X, y, Xv, yv)
+        yhat = model.predict(Xt)
+        metrics[ct] = {"alpha": model.alpha_, "valid_r": model.valid_r_[model.alpha_], "test_r": pearson_r(yt, yhat),
+                       "coef": dict(zip(ds.feature_names, map(float, model.coef_))), "intercept": model.intercept_}
+        preds.append(predictions_frame(Xt.index, ct, yt.to_numpy(), yhat))
+    return write_model(ctx, "ridge", metrics, preds)
+
+
+def train_settings(cfg: Config) -> dict:
+    t = cfg.train
+    return {"learning_rate": t.learning_rate, "batch_size": t.batch_size, "max_epochs": t.max_epochs,
+            "patience": t.patience, "l1_latent": t.l1_latent, "l1_input": t.l1_input}
+
+
+def fit_best(ctx: StageContext, ct: str, architectures: list, model: str) -> tuple[dict, pd.DataFrame]:
+    """Train each architecture with run.seed and search.retrain_seeds seeds; keep the network of
+    the best valid r, save it, and test it."""
+    from geneqn.nas.estimator import BottleneckRegressor
+
+    ds = ctx.dataset()
+    X, y = ds.xy(ct, "train")
+    Xv, yv = ds.xy(ct, "valid")
+    Xt, yt = ds.xy(ct, "test")
+    best = None
+    for arch in architectures:
+        est = BottleneckRegressor(architecture=arch, dropout=arch.dropout, n_seeds=ctx.config.search.retrain_seeds,
+                                  random_state=ctx.config.run.seed, **train_settings(ctx.config))
+        est.fit(X, y, Xv, yv)
+        if best is None or est.valid_r_ > best.valid_r_:
+            best = est
+    yhat = best.predict(Xt)
+    best.save(ctx.layout.network(model, ct), cell_type=ct, target_scaling=target_scaling(ctx, ct))
+    metrics = {"architecture": best.architecture_.to_dict(), "architecture_text": str(best.architecture_),
+               "valid_r": best.valid_r_, "valid_r_per_seed": best.valid_r_per_seed_, "epochs": best.epochs_,
+               "test_r": pearson_r(yt, yhat)}
+    return metrics, predictions_frame(Xt.index, ct, yt.to_numpy(), yhat)
+
+
+def target_scaling(ctx: StageContext, ct: str) -> dict:
+    """min and max of g1 of a cell type (turn g back into log2 expression)."""
+    from geneqn._io import read_parquet
+
+    t = read_parquet(ctx.layout.targets, columns=["cell_type", "g1"])
+    g1 = t.loc[t["cell_type"] == ct, "g1"]
+    return {"g1_min": float(g1.min()), "g1_max": float(g1.max()),
+            "pseudocount": float(ctx.config.expression.pseudocount)}
+
+
+@stage("nn", sections=("nn", "train", "run", "search"), inputs=DATA, outputs=model_outputs("nn", True),
+       help="the hand-tuned network (config section nn)")
+def nn_stage(ctx: StageContext) -> dict:
+    from geneqn import progress
+    from geneqn.nas.space import parse_architecture
+
+    n = ctx.config.nn
+    arch = parse_architecture(n.layers, n.latent_layer, n.dropout)
+    metrics, preds = {}, []
+    for ct in progress.track(ctx.cell_types(), "hand-tuned NN"):
+        metrics[ct], p = fit_best(ctx, ct, [arch], "nn")
+        preds.append(p)
+    return write_model(ctx, "nn", metrics, preds)
+
+
+def search_storage(ctx_config: Config, layout: RunLayout) -> tuple[str, bool]:
+    """(storage URL, single worker?) of the run's search."""
+    from geneqn.nas.search import default_storage
+
+    url = ctx_config.search.storage
+    return (url, False) if url else (default_storage(layout.root), True)
+
+
+def search_study_name(cfg: Config, ct: str, fingerprint: str, ablation: bool = False) -> str:
+    from geneqn.nas.search import study_name
+
+    return study_name(cfg.search.study + ("-nassr" if ablation else ""), cell_type_key(ct), fingerprint)
+
+
+def search_cell_type(ctx: StageContext, ct: str, fingerprint: str, *, reward=None, ablation: bool = False,
+                     force: bool = False):
+    """Run (or resume, or join) the search of one cell type in the study of this fingerprint."""
+    from geneqn.nas.search import delete_study, run_search
+    from geneqn.nas.space import space_from_config
+    from geneqn.nas.train import TrainData
+
+    cfg = ctx.config
+    sc = cfg.search
+    storage, single = search_storage(cfg, ctx.layout)
+    name = search_study_name(cfg, ct, fingerprint, ablation)
+    if force and delete_study(storage, name):
+        log.info("search %s: --force, the earlier study was deleted", name)
+    ds = ctx.dataset()
+    tr, va = ds.arrays(ct, "train"), ds.arrays(ct, "valid")
+    return run_search(TrainData(tr.X, tr.y, va.X, va.y), space_from_config(sc), storage=storage, study_name=name,
+                      trials=sc.nas_sr_trials if ablation else sc.trials, sampler=sc.sampler, seed=cfg.run.seed,
+                      group_size=sc.group_size, timeout_s=sc.timeout_minutes * 60 or None, single_worker=single,
+                      train_kw={**train_settings(cfg), "data_seed": cfg.run.seed}, reward=reward), name
+
+
+@stage("search", sections=("search", "train", "run"), inputs=DATA,
+       outputs=lambda L: model_outputs("nas", True)(L) + [L.trials],
+       help="architecture search (NAS|NN) and the retrained best network")
+def search_stage(ctx: StageContext) -> dict:
+    from geneqn.nas.search import trials_table
+    from geneqn.nas.space import space_from_config
+
+    sc = ctx.config.search
+    space = space_from_config(sc)
+    fingerprint = ctx.fingerprint
+    metrics, preds, tables = {}, [], []
+    for ct in ctx.cell_types():
+        res, name = search_cell_type(ctx, ct, fingerprint, force=ctx.force)
+        top = res.top_architectures(sc.retrain_top)
+        m, p = fit_best(ctx, ct, top, "nas")
+        m.update({"study": name, "search_best_valid_r": res.best_value, "space_size": space.size,
+                  "sampler": sc.sampler, "trials": sc.trials, "retrained": [str(a) for a in top],
+                  "space": [space.choices(i) for i in range(len(space.layers))],
+                  "latent_layer": space.latent_layer})
+        metrics[ct] = m
+        preds.append(p)
+        tables.append(trials_table(res.study).assign(cell_type=ct))
+    write_csv(pd.concat(tables, ignore_index=True), ctx.layout.trials)
+    return write_model(ctx, "nas", metrics, preds)
+
+
+@stage("nas_sr", sections=("search", "train", "sr", "run"), inputs=DATA,
+       outputs=lambda L: model_outputs("nas_sr", True)(L) + [L.nas_net_predictions],
+       help="the NAS|SR ablation: search rewarded by each candidate's equations")
+def nas_sr_stage(ctx: StageContext) -> dict:
+    """The ablation NAS|SR: the search's reward is the valid r of equations distilled from each
+    candidate (with a small SR budget); the best is retrained and distilled with the full budget."""
+    from geneqn.nas.estimator import BottleneckRegressor
+    from geneqn.run.stages.distill import sr_estimator
+    from geneqn.sr.distill import GenomicEquationDistiller
+
+    ds = ctx.dataset()
+    cfg = ctx.config
+    sc, seed = cfg.search, cfg.run.seed
+    full = sr_estimator(cfg)
+    f = sc.nas_sr_budget
+    small = full.__class__(**{**full.get_params(), "max_evaluations": max(2000, int(full.max_evaluations * f)),
+                              "restarts": 1, "max_samples": min(full.max_samples or 2000, 2000), "n_jobs": 1})
+    metrics, preds, net_preds = {}, [], []
+    for ct in ctx.cell_types():
+        X, y = ds.xy(ct, "train")
+        Xv, yv = ds.xy(ct, "valid")
+        Xt, yt = ds.xy(ct, "test")
+
+        def equation_reward(net, result):
+            est = BottleneckRegressor.from_network(net, ds.feature_names)
+            d = GenomicEquationDistiller(est, sr=small, cell_type=ct).fit(X, y)
+            return pearson_r(yv.to_numpy(), d.predict(Xv))
+
+        t0 = time.perf_counter()
+        res, name = search_cell_type(ctx, ct, ctx.fingerprint, reward=equation_reward, ablation=True, force=ctx.force)
+        search_s = time.perf_counter() - t0
+        m, p = fit_best(ctx, ct, res.top_architectures(sc.retrain_top), "nas_sr")
+        est = BottleneckRegressor.load(ctx.layout.network("nas_sr", ct))
+        d = GenomicEquationDistiller(est, sr=full, cell_type=ct, **distiller_options(cfg)).fit(X, y)
+        yhat = d.predict(Xt)
+        m.update({"net_test_r": m.pop("test_r"), "test_r": pearson_r(yt, yhat), "equation": d.equation_.to_dict(),
+                  "search_best_valid_r": res.best_value, "search_seconds": search_s, "study": name,
+                  "trials": sc.nas_sr_trials, "sr_budget_inside_search": {
+                      "max_evaluations": small.max_evaluations, "restarts": small.restarts,
+                      "max_samples": small.max_samples}})
+        metrics[ct] = m
+        net_preds.append(p)
+        preds.append(predictions_frame(Xt.index, ct, yt.to_numpy(), yhat))
+    write_parquet(pd.concat(net_preds, ignore_index=True), ctx.layout.nas_net_predictions)
+    return write_model(ctx, "nas_sr", metrics, preds)
+
+
+def distiller_options(cfg: Config) -> dict:
+    return {"stage2_input": cfg.sr.stage2_input, "refit": cfg.sr.refit, "latent_prior": cfg.sr.latent_prior}

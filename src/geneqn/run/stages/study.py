@@ -1,0 +1,225 @@
+"""Study stages: evaluate (the tables, analyses and downloads) and report (report.html)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from geneqn import __version__
+from geneqn._io import read_csv, read_json, read_parquet, write_csv, write_json, write_text
+from geneqn.config import Config
+from geneqn.run.engine import STAGES, StageContext, stage
+from geneqn.run.layout import RunLayout, cell_type_key
+
+# Table 1 rows: name, the model folder, the file with its test predictions
+MODEL_FILES = [("ExPectoSC", "expectosc", "predictions"), ("Ridge", "ridge", "predictions"),
+               ("NN", "nn", "predictions"), ("NAS|NN", "nas", "predictions"), ("SR", "sr", "predictions"),
+               ("SR(NAS|NN)", "distill", "predictions"), ("NAS|SR", "nas_sr", "net"),
+               ("SR(NAS|SR)", "nas_sr", "predictions")]
+
+
+def _pred_path(L: RunLayout, folder: str, kind: str) -> Path:
+    return L.nas_net_predictions if kind == "net" else L.predictions(folder)
+
+
+def _models(cfg: Config) -> list[tuple[str, str, str]]:
+    return [m for m in MODEL_FILES if m[1] != "expectosc" or "expectosc" in cfg.features.baselines]
+
+
+def _evaluate_inputs(L: RunLayout, cfg: Config) -> list[Path]:
+    files = [_pred_path(L, folder, kind) for _, folder, kind in _models(cfg)]
+    return files + [L.targets, L.features, L.features_info, L.split, L.equations, L.table2,
+                    L.metrics("ridge"), L.metrics("nn"), L.metrics("nas"), L.metrics("sr"), L.metrics("distill"),
+                    L.metrics("nas_sr"), L.trials, L.root / "sr" / "tables", L.root / "distill" / "tables"]
+
+
+def _evaluate_outputs(L: RunLayout) -> list[Path]:
+    return [L.results, L.predictions_csv, L.downloads] + [L.table(n) for n in
+                                                          ("table1", "table2", "table3", "comparisons", "subsets",
+                                                           "residuals", "effects", "features_used")]
+
+
+@stage("evaluate", sections=("run", "features", "report"), inputs=_evaluate_inputs, outputs=_evaluate_outputs,
+       help="Tables 1-3, model comparisons, gene subsets, residuals, effects; results.json")
+def evaluate_stage(ctx: StageContext) -> dict:
+    from geneqn import study
+    from geneqn.features.seqclass import describe
+    from geneqn.run.stages.distill import load_equations, read_pareto_csv
+
+    L, cfg = ctx.layout, ctx.config
+    seed = cfg.run.seed
+    models = _models(cfg)
+    explainable = dict(study.MODELS)
+    preds = {name: read_parquet(_pred_path(L, folder, kind)) for name, folder, kind in models}
+    modelled = list(dict.fromkeys(preds["SR(NAS|NN)"]["cell_type"]))
+    preds = {name: df[df["cell_type"].isin(modelled)] for name, df in preds.items()}  # ridge has them all
+    targets = read_parquet(L.targets)
+    symbols = targets.drop_duplicates("gene").set_index("gene")["symbol"].astype("string")
+    equations = load_equations(L.equations)
+    cell_types = [ct for ct in dict.fromkeys(preds["SR(NAS|NN)"]["cell_type"])]
+    t1 = study.table1(preds, explainable, seed=seed)
+    order = [m for m, _ in study.MODELS if m in preds]
+    t1["model"] = pd.Categorical(t1["model"], order, ordered=True)
+    t1 = t1.sort_values(["cell_type", "model"], key=lambda s: s.map({c: i for i, c in enumerate(cell_types)})
+                        if s.name == "cell_type" else s).reset_index(drop=True)
+    t1["model"] = t1["model"].astype(str)
+    t3 = study.table3(t1, order)
+    comparisons = study.compare(preds, seed=seed)
+    metrics = {m: read_json(L.metrics(folder)) for m, folder in (("ridge", "ridge"), ("nn", "nn"), ("nas", "nas"),
+                                                                  ("sr", "sr"), ("distill", "distill"),
+                                                                  ("nas_sr", "nas_sr"))}
+    trials = read_csv(L.trials)
+    table2 = read_csv(L.table2)
+    ds = ctx.dataset()
+    feature_info = read_json(L.features_info)
+    markers = [m for m in cfg.report.marker_genes]
+
+    subset_rows, residual_rows, effect_rows, used_rows = [], [], [], []
+    cells = {}
+    for ct in cell_types:
+        per = {name: df[df["cell_type"] == ct].set_index("gene") for name, df in preds.items()}
+        y = per["Ridge"]["y"]
+        sub, test = study.subsets(y, per["SR(NAS|NN)"]["yhat"], per["Ridge"]["yhat"], symbols.to_dict())
+        subset_rows.append(sub.assign(cell_type=ct))
+        res = study.residual_bins(y.to_numpy(), per["Ridge"].loc[y.index, "yhat"].to_numpy(),
+                                  per["SR(NAS|NN)"].loc[y.index, "yhat"].to_numpy())
+        residual_rows.append(res.assign(cell_type=ct))
+        X, _ = ds.xy(ct, "train")
+        eq = equations[ct]
+        eff = study.effects(eq.predict, X).assign(model="SR(NAS|NN)")
+        ridge_coef = pd.Series(metrics["ridge"][ct]["coef"])
+        ridge_eff = study.effects(lambda d: d.to_numpy() @ ridge_coef.loc[d.columns].to_numpy(), X).assign(model="Ridge")
+        effect_rows.append(pd.concat([eff, ridge_eff]).assign(cell_type=ct))
+        for model_name, feats in (("SR(NAS|NN)", eq.features_used), ("SR", metrics["sr"][ct]["features_used"]),
+                                  ("SR(NAS|SR)", metrics["nas_sr"][ct]["equation"]["features_used"])):
+            for f in feats:
+                name, group = describe(f)
+                used_rows.append({"cell_type": ct, "model": model_name, "feature": f, "name": name, "group": group})
+        Xt, yt = ds.xy(ct, "test")
+        direct = read_pareto_csv(L.root / "sr" / "tables" / cell_type_key(ct) / "pareto.csv", ds.feature_names)
+        from geneqn.metrics import pearson_r
+        from geneqn.sr.expr import evaluate
+
+        direct_front = [{"complexity": int(c), "loss": float(l), "test_r": pearson_r(yt.to_numpy(), evaluate(e, Xt)),
+                         "equation": str(e)} for c, l, e in zip(direct.complexity, direct.loss, direct.expr)]
+        tr = trials[trials["cell_type"] == ct]
+        done = tr[tr["state"] == "COMPLETE"].sort_values(["round", "slot"] if tr["round"].notna().all() else "number")
+        g_test = per["Ridge"].loc[Xt.index, "y"]
+        marker_present = [m for m in markers if m in set(symbols.reindex(Xt.index).dropna())]
+        cells[ct] = {
+            "equation": {**eq.to_dict(), "test_r": metrics["distill"][ct]["test_r"],
+                         "stage1_fidelity": metrics["distill"][ct]["stage1_fidelity"],
+                         "diagnostics": metrics["distill"][ct]["diagnostics"],
+                         "stage1_complexity": metrics["distill"][ct]["stage1_complexity"],
+                         "stage2_complexity": metrics["distill"][ct]["stage2_complexity"]},
+            "direct_sr": {**metrics["sr"][ct], "front": direct_front},
+            "nas_sr": {k: v for k, v in metrics["nas_sr"][ct].items() if k != "equation"},
+            "search": {"architecture": metrics["nas"][ct]["architecture_text"],
+                       "valid_r": metrics["nas"][ct]["valid_r"], "space_size": metrics["nas"][ct]["space_size"],
+                       "space": metrics["nas"][ct]["space"], "sampler": metrics["nas"][ct]["sampler"],
+                       "trials": metrics["nas"][ct]["trials"], "retrained": metrics["nas"][ct]["retrained"],
+                       "history": [None if pd.isna(v) else float(v) for v in done["valid_r"]],
+                       "history_architectures": [str(a) for a in done["architecture"]]},
+            "nn": {"architecture": metrics["nn"][ct]["architecture_text"], "valid_r": metrics["nn"][ct]["valid_r"]},
+            "ridge": {"alpha": metrics["ridge"][ct]["alpha"], "coef": metrics["ridge"][ct]["coef"],
+                      "intercept": metrics["ridge"][ct]["intercept"]},
+            "subsets": {"nonlinear": int((sub["subset"] == "nonlinear").sum()),
+                        "linear": int((sub["subset"] == "linear").sum()), "t_test_g": test,
+                        "not_expressed_nonlinear": int(((sub["subset"] == "nonlinear") & (sub["g"] <= -1 + 1e-9)).sum()),
+                        "not_expressed_linear": int(((sub["subset"] == "linear") & (sub["g"] <= -1 + 1e-9)).sum())},
+            "test_not_expressed": {"n": int((g_test <= -1 + 1e-9).sum()), "share": float((g_test <= -1 + 1e-9).mean())},
+            "markers": marker_present,
+        }
+    residuals = pd.concat(residual_rows, ignore_index=True)
+    tables = {"table1": t1, "table2": table2, "table3": t3.reset_index(), "comparisons": comparisons,
+              "subsets": pd.concat(subset_rows, ignore_index=True),
+              "residuals": residuals, "effects": pd.concat(effect_rows, ignore_index=True),
+              "features_used": pd.DataFrame(used_rows, columns=["cell_type", "model", "feature", "name", "group"])}
+    for name, df in tables.items():
+        write_csv(df, L.table(name))
+    _write_predictions_csv(L, preds, symbols, order)
+    _write_downloads(L, equations, metrics["sr"], ds.feature_names)
+    results = {
+        "geneqn_version": __version__, "created": _dt.datetime.now().isoformat(timespec="seconds"),
+        "config": cfg.to_dict(), "versions": versions(), "cell_types": cell_types, "models": order,
+        "features": {k: v for k, v in feature_info.items()}, "dataset": ds.summary(),
+        "not_expressed": study.not_expressed(targets[targets["gene"].isin(ds.features.index)]).to_dict(orient="records"),
+        "table1": t1.to_dict(orient="records"), "table2": table2.to_dict(orient="records"),
+        "table3": t3.reset_index().to_dict(orient="records"), "comparisons": comparisons.to_dict(orient="records"),
+        "residuals": residuals.to_dict(orient="records"), "cells": cells, "stages": _stage_summaries(L),
+    }
+    write_json(results, L.results)
+    return {ct: round(float(t3.loc[ct, "SR(NAS|NN)"]), 4) for ct in cell_types}
+
+
+def _write_predictions_csv(L: RunLayout, preds: dict, symbols: pd.Series, order: list[str]) -> None:
+    """predictions.csv: gene, symbol, cell type, measured g and every model's test prediction."""
+    frames = []
+    base = preds["Ridge"][["gene", "cell_type", "y"]]
+    wide = base.copy()
+    for name in order:
+        d = preds[name][["gene", "cell_type", "yhat"]].rename(columns={"yhat": name})
+        wide = wide.merge(d, on=["gene", "cell_type"], how="left")
+    wide.insert(1, "symbol", wide["gene"].map(symbols).astype("string"))
+    frames.append(wide.rename(columns={"y": "measured_g"}))
+    write_csv(pd.concat(frames, ignore_index=True), L.predictions_csv)
+
+
+def _write_downloads(L: RunLayout, equations: dict, sr_metrics: dict, feature_names: list[str]) -> None:
+    """downloads/: equations as LaTeX, Python and JSON per cell type, and the Pareto CSVs."""
+    import shutil
+
+    out = L.downloads
+    for ct, eq in equations.items():
+        key = cell_type_key(ct)
+        write_text(f"% genomic equation of {ct}\n\\[\n{eq.latex()}\n\\]\n", out / f"{key}.equation.tex")
+        write_text(eq.to_python(), out / f"{key}.equation.py")
+        write_json(eq.to_dict(), out / f"{key}.equation.json")
+    for folder in ("distill", "sr"):
+        src = L.root / folder / "tables"
+        if src.exists():
+            for f in sorted(src.rglob("*.csv")):
+                dest = out / "pareto" / folder / f.relative_to(src)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(f, dest)
+
+
+def _stage_summaries(L: RunLayout) -> dict:
+    out = {}
+    for name in STAGES:
+        p = L.stamp(name)
+        if p.exists():
+            try:
+                d = json.loads(p.read_text())
+            except (OSError, json.JSONDecodeError):
+                continue
+            out[name] = {"summary": d.get("summary", {}), "seconds": d.get("seconds")}
+    return out
+
+
+def versions() -> dict:
+    import importlib.metadata as md
+    import platform
+
+    v = {"python": platform.python_version(), "geneqn": __version__}
+    for pkg in ("numpy", "pandas", "torch", "optuna", "pyoperon", "sympy", "scikit-learn", "scipy"):
+        try:
+            v[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            v[pkg] = None
+    return v
+
+
+@stage("report", sections=("report",), inputs=lambda L: [L.results, L.predictions_csv] + [
+       L.table(n) for n in ("table1", "table2", "table3", "comparisons", "subsets", "residuals", "effects",
+                            "features_used")],
+       outputs=lambda L: [L.report], help="report.html (self-contained)")
+def report_stage(ctx: StageContext) -> dict:
+    from geneqn.report import build_report
+
+    path = build_report(ctx.layout.root)
+    return {"report": str(path)}
+

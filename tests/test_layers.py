@@ -1,0 +1,83 @@
+"""Dependencies point one way: cli -> run -> study/report -> models (nas, sr, features, baselines)
+-> data modules -> io/errors. An import that points back up fails this test."""
+
+import ast
+from pathlib import Path
+
+import geneqn
+
+SRC = Path(geneqn.__file__).parent
+
+RANK = {
+    "geneqn.errors": 0, "geneqn._io": 0, "geneqn._parallel": 0, "geneqn._torch": 0, "geneqn.progress": 0,
+    "geneqn.config": 0, "geneqn.metrics": 0,
+    "geneqn.targets": 1, "geneqn.genes": 1, "geneqn.genome": 1, "geneqn.dataset": 1, "geneqn.fetch": 1,
+    "geneqn.features": 2, "geneqn.nas": 2, "geneqn.sr": 2, "geneqn.baselines": 2,
+    "geneqn.study": 3, "geneqn.report": 3, "geneqn.predict": 3,
+    "geneqn.run": 4,
+    "geneqn.cli": 5,
+}
+
+
+def rank(module: str) -> int:
+    parts = module.split(".")
+    for k in range(len(parts), 0, -1):
+        name = ".".join(parts[:k])
+        if name in RANK:
+            return RANK[name]
+    raise AssertionError(f"module {module} has no layer; add it to RANK")
+
+
+def modules():
+    for path in sorted(SRC.rglob("*.py")):
+        rel = path.relative_to(SRC.parent).with_suffix("")
+        name = ".".join(rel.parts)
+        if name.endswith(".__init__"):
+            name = name[: -len(".__init__")]
+        yield name, path
+
+
+def imports(path: Path, module: str) -> set[str]:
+    tree = ast.parse(path.read_text())
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative import
+                base = module.split(".")[: -node.level + (1 if path.name == "__init__.py" else 0) or None]
+                out.add(".".join(base + ([node.module] if node.module else [])))
+            elif node.module:
+                out.add(node.module)
+                out |= {f"{node.module}.{a.name}" for a in node.names}
+    return {m for m in out if m.startswith("geneqn.")}
+
+
+def test_every_import_points_down():
+    wrong = []
+    for name, path in modules():
+        if name == "geneqn":
+            continue  # the public face re-exports from every layer
+        own = rank(name)
+        for target in imports(path, name):
+            try:
+                r = rank(target)
+            except AssertionError:
+                continue  # an attribute import such as geneqn.sr.expr.Expr resolved at its module
+            if r > own:
+                wrong.append(f"{name} (layer {own}) imports {target} (layer {r})")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_every_module_has_a_layer():
+    for name, _ in modules():
+        if name != "geneqn":
+            rank(name)
+
+
+def test_public_face():
+    assert set(geneqn.__all__) >= {"targets", "tss", "windows", "dataset", "BottleneckRegressor",
+                                   "GenomicEquationDistiller", "SymbolicRegressor", "RidgeRegressor",
+                                   "GenomicEquation", "GeneqnError"}
+    for name in geneqn.__all__:
+        assert getattr(geneqn, name) is not None
