@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from geneqn.pipeline import STAGES, Run, demo_config
+from geneqn.run import Runner, demo_config
 
 
 def main() -> None:
@@ -23,13 +23,16 @@ def main() -> None:
     args = ap.parse_args()
     folder = args.keep or Path(tempfile.mkdtemp()) / "run"
     shutil.rmtree(folder, ignore_errors=True)
-    run = Run(demo_config(folder))
+    runner = Runner(demo_config(folder))
     times = {}
-    t_all = time.perf_counter()
-    for name in STAGES:
-        t = time.perf_counter()
-        run.run_stage(name)
-        times[name] = time.perf_counter() - t
+    t_all = t_last = time.perf_counter()
+
+    def on_stage(name, summary):
+        nonlocal t_last
+        now = time.perf_counter()
+        times[name], t_last = now - t_last, now
+
+    runner.run(on_stage=on_stage)
     total = time.perf_counter() - t_all
     width = max(map(len, times))
     for name, dt in times.items():
@@ -38,10 +41,10 @@ def main() -> None:
     print(f"{'total':<{width}}  {total:7.1f} s  (goal < 300 s)")
     slowest = max(times, key=times.get)
     print(f"slowest stage: {slowest} ({times[slowest] / total:.0%} of the total)")
-    res = json.loads(run.path("results.json").read_text())
+    res = json.loads(runner.layout.results.read_text())
     for r in res["table1"]:
         if r["cell_type"] == res["cell_types"][0]:
-            print(f"  {r['model']:<11} test r {r['pearson_r']:.3f}")
+            print(f"  {r['model']:<13} test r {r['pearson_r']:.3f}")
     if not args.keep:
         shutil.rmtree(folder.parent, ignore_errors=True)
 

@@ -31,12 +31,18 @@ PEARSON_ALPHA = ("alpha is chosen by Pearson r on held-out genes (the paper's me
                  "R^2 0.48 < the check's 0.5")
 
 
+HOLDOUT_ROWS = ("without X_valid, the validation genes are a seeded fraction of the rows, so repeating a row "
+                "changes which genes are held out; with X_valid given, integer weights equal repeated rows "
+                "(test_ridge_sample_weight_equals_repeated_rows)")
+
+
 def expected_failures(est):
     name = type(est).__name__
     if name in ("GenomicEquationDistiller", "BottleneckRegressor"):
         return {"check_regressors_train": TINY_BUDGET}
     if name == "RidgeRegressor":
-        return {"check_regressors_train": PEARSON_ALPHA}
+        return {"check_regressors_train": PEARSON_ALPHA,
+                "check_sample_weight_equivalence_on_dense_data": HOLDOUT_ROWS}
     return {}
 
 
@@ -56,3 +62,16 @@ def test_dataframes_are_matched_by_column_name(est):
         fitted.predict(X[["c", "b", "a"]])
     with pytest.raises(NotFittedError):
         clone(est).predict(X)
+
+
+def test_ridge_sample_weight_equals_repeated_rows():
+    rng = np.random.default_rng(3)
+    X, Xv = rng.normal(size=(60, 4)), rng.normal(size=(30, 4))
+    beta = np.array([1.0, -2.0, 0.5, 0.0])
+    y, yv = X @ beta + rng.normal(size=60), Xv @ beta + rng.normal(size=30)
+    w = rng.integers(0, 4, size=60)
+    weighted = RidgeRegressor().fit(X, y, Xv, yv, sample_weight=w)
+    repeated = RidgeRegressor().fit(np.repeat(X, w, axis=0), np.repeat(y, w), Xv, yv)
+    assert weighted.alpha_ == repeated.alpha_
+    np.testing.assert_allclose(weighted.coef_, repeated.coef_, rtol=1e-8)
+    np.testing.assert_allclose(weighted.predict(Xv), repeated.predict(Xv), rtol=1e-8)

@@ -137,14 +137,13 @@ def planted(n=1500, seed=0, noise=0.01, d=6):
     return X, y + noise * rng.normal(size=n), y
 
 
-FAST = dict(max_evaluations=40_000, restarts=2, random_state=0)
-
-
 def test_planted_equation_is_recovered_with_its_variables():
+    # One restart of 20,000 evaluations reaches r > 0.99 on 13 of 16 seeds (10-25, measured), so
+    # four restarts all fail with probability ~0.2 ** 4.
     X, y, _ = planted()
     Xt, _, truth = planted(seed=1)
     cols = [f"f{i}" for i in range(6)]
-    m = SymbolicRegressor(**FAST).fit(pd.DataFrame(X, columns=cols), y)
+    m = SymbolicRegressor(max_evaluations=80_000, restarts=4, n_jobs=2, random_state=0).fit(pd.DataFrame(X, columns=cols), y)
     assert pearson_r(truth, m.predict(pd.DataFrame(Xt, columns=cols))) > 0.99
     assert set(m.expr_.variables) == {"f0", "f1", "f2"}
     t = m.equations_

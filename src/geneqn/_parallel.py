@@ -7,6 +7,7 @@ computation gives the same answer with 1 process or 16.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import multiprocessing as mp
 import os
 from typing import Callable, Sequence, TypeVar
@@ -27,14 +28,16 @@ def n_workers(n_jobs: int) -> int:
         return os.cpu_count() or 1
 
 
-def parallel_map(fn: Callable[[J], R], jobs: Sequence[J], n_jobs: int = 1, description: str = "",
+def parallel_map(fn: Callable[[J], R], jobs: Sequence[J], n_jobs: int = 1, description: str | None = "",
                  on_result: Callable[[int, R], None] | None = None) -> list[R]:
     """``[fn(j) for j in jobs]``, in up to ``n_jobs`` processes; ``on_result(i, result)`` is
-    called in this process as each job finishes. Progress advances one unit per job."""
+    called in this process as each job finishes. Progress advances one unit per job (no task
+    of its own when ``description`` is None)."""
     jobs = list(jobs)
     results: list = [None] * len(jobs)
     n = min(n_workers(n_jobs), len(jobs))
-    with progress.task(description or "jobs", total=len(jobs)) as bar:
+    task = progress.task(description or "jobs", total=len(jobs)) if description is not None else _no_task()
+    with task as bar:
         if n <= 1:
             for i, job in enumerate(jobs):
                 results[i] = fn(job)
@@ -42,7 +45,7 @@ def parallel_map(fn: Callable[[J], R], jobs: Sequence[J], n_jobs: int = 1, descr
                     on_result(i, results[i])
                 bar.advance()
             return results
-        # fork: workers inherit the data without pickling it and need no importable __main__
+        # fork: workers need no importable __main__ (jobs are still pickled to them)
         ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
         with cf.ProcessPoolExecutor(n, mp_context=ctx) as pool:
             futures = {pool.submit(fn, job): i for i, job in enumerate(jobs)}
@@ -53,3 +56,13 @@ def parallel_map(fn: Callable[[J], R], jobs: Sequence[J], n_jobs: int = 1, descr
                     on_result(i, results[i])
                 bar.advance()
     return results
+
+
+class _Quiet:
+    def advance(self, amount: float = 1.0) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def _no_task():
+    yield _Quiet()

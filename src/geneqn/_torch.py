@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import torch
@@ -21,6 +22,17 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         return torch.device(device)
     except RuntimeError:
         raise GeneqnError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N.") from None
+
+
+@contextlib.contextmanager
+def threads(n: int):
+    """Run torch with ``n`` intra-op threads inside the block (restored after)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def resolve_dtype(precision: str, device: torch.device) -> torch.dtype:

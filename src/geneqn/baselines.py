@@ -3,7 +3,8 @@
 :class:`RidgeRegressor`: ridge regression on standardised features, its penalty chosen the
 scikit-learn way (``GridSearchCV`` over a ``PredefinedSplit``: train on the training genes, score
 Pearson r on the valid genes), then refitted on the training genes only, as every model of a run
-is. The ExPectoSC baseline (:mod:`geneqn.features.expecto`) uses it on ExPecto's features.
+is. :class:`ExPectoSC`: the same on ExPecto's 20,020 features with ExPectoSC's penalties and gene
+weights (see :mod:`geneqn.features.expecto`).
 """
 
 from __future__ import annotations
@@ -40,8 +41,12 @@ class RidgeRegressor(RegressorMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.random_state = random_state
 
-    def fit(self, X, y, X_valid=None, y_valid=None) -> "RidgeRegressor":
+    def fit(self, X, y, X_valid=None, y_valid=None, sample_weight=None) -> "RidgeRegressor":
         X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight, dtype=np.float64).ravel()
+            if sample_weight.shape != y.shape or (sample_weight < 0).any() or not np.isfinite(sample_weight).all():
+                raise ValueError(f"sample_weight must hold {len(y)} finite non-negative numbers")
         alphas = [float(a) for a in np.atleast_1d(self.alphas)]
         if not alphas or any(not np.isfinite(a) or a <= 0 for a in alphas):
             raise ValueError(f"alphas must be positive numbers, got {self.alphas!r}")
@@ -56,6 +61,8 @@ class RidgeRegressor(RegressorMixin, BaseEstimator):
                 raise ValueError(f"too few samples (n_samples = {len(y)}) to hold out a validation set")
             valid, train = order[:n_valid], order[n_valid:]
             X, y, X_valid, y_valid = X[train], y[train], X[valid], y[valid]
+            if sample_weight is not None:
+                sample_weight = sample_weight[train]
         else:
             X_valid = validate_data(self, X_valid, reset=False, dtype=np.float64)
             y_valid = np.asarray(y_valid, dtype=np.float64).ravel()
@@ -64,11 +71,18 @@ class RidgeRegressor(RegressorMixin, BaseEstimator):
         fold = np.r_[np.full(len(y), -1), np.zeros(len(y_valid), dtype=int)]
         search = GridSearchCV(make_pipeline(StandardScaler(), Ridge()), {"ridge__alpha": alphas},
                               cv=PredefinedSplit(fold), scoring=_pearson_scorer, refit=False)
-        search.fit(Xa, ya)
+        fit_params = {}
+        if sample_weight is not None:
+            w = np.r_[sample_weight, np.ones(len(y_valid))]
+            fit_params = {"standardscaler__sample_weight": w, "ridge__sample_weight": w}
+        search.fit(Xa, ya, **fit_params)
         scores = search.cv_results_["mean_test_score"]
         self.valid_r_ = {a: float(s) for a, s in zip(alphas, scores)}
         self.alpha_ = alphas[int(np.argmax(scores))]  # the first of equal scores, as before
-        self.pipeline_ = make_pipeline(StandardScaler(), Ridge(alpha=self.alpha_)).fit(X, y)
+        self.pipeline_ = make_pipeline(StandardScaler(), Ridge(alpha=self.alpha_))
+        weights = {} if sample_weight is None else {"standardscaler__sample_weight": sample_weight,
+                                                    "ridge__sample_weight": sample_weight}
+        self.pipeline_.fit(X, y, **weights)
         scaler, ridge = self.pipeline_[0], self.pipeline_[1]
         scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
         self.coef_ = ridge.coef_ / scale
@@ -79,3 +93,15 @@ class RidgeRegressor(RegressorMixin, BaseEstimator):
         check_is_fitted(self, "pipeline_")
         X = validate_data(self, X, reset=False, dtype=np.float64)
         return X @ self.coef_ + self.intercept_
+
+
+EXPECTOSC_ALPHAS = (0.01, 0.1, 1.0, 10.0, 100.0)
+
+
+class ExPectoSC(RidgeRegressor):
+    """ExPectoSC's model (Sokolova et al. 2023): ridge on ExPecto's features, its penalty from
+    ExPectoSC's grid {0.01, 0.1, 1, 10, 100} (chosen on valid genes), genes weighted by
+    ``sample_weight`` (ExPectoSC: :func:`geneqn.features.expecto.expression_weights`)."""
+
+    def __init__(self, alphas=EXPECTOSC_ALPHAS, validation_fraction: float = 0.1, random_state: int = 0):
+        super().__init__(alphas=alphas, validation_fraction=validation_fraction, random_state=random_state)

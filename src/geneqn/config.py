@@ -106,6 +106,8 @@ class FeaturesConfig:
     """baselines = ["expectosc"]: folder with deepsea.beluga.pth (`geneqn fetch beluga`)."""
     expectosc_table: str = ""
     """baselines = ["expectosc"]: a precomputed table of ExPecto features instead of Beluga runs."""
+    expectosc_shift: int = 20000
+    """ExPecto windows every 200 bp from -shift to +shift around each TSS (ExPecto: 20,000)."""
 
 
 @dataclass
@@ -130,6 +132,8 @@ class TrainConfig:
     better); 0: the paper's plain MSE."""
     l1_input: float = 0.0
     """L1 penalty on the first layer's weights (each unit reads few features); 0: none."""
+    n_jobs: int = 0
+    """Processes training networks (0: one per CPU core); results do not depend on it."""
 
 
 @dataclass
@@ -257,6 +261,9 @@ class Config:
             _choice("features.baselines entry", b, list(BASELINES))
         if self.features.batch_size < 1:
             raise GeneqnError("config: features.batch_size must be at least 1.")
+        if self.features.expectosc_shift < 0 or self.features.expectosc_shift % 200:
+            raise GeneqnError(f"config: features.expectosc_shift = {self.features.expectosc_shift} must be a "
+                              "non-negative multiple of 200 bp (ExPecto's: 20000).")
         for key in ("test_fraction", "valid_fraction"):
             v = getattr(self.split, key)
             if not 0 < v < 1:
@@ -268,6 +275,8 @@ class Config:
         for key in ("batch_size", "max_epochs", "patience"):
             if getattr(self.train, key) < 1:
                 raise GeneqnError(f"config: train.{key} must be at least 1.")
+        if self.train.n_jobs < 0:
+            raise GeneqnError("config: train.n_jobs must be 0 (one per core) or positive.")
         for key in ("l1_latent", "l1_input"):
             if getattr(self.train, key) < 0:
                 raise GeneqnError(f"config: train.{key} must be 0 (none) or positive.")

@@ -289,6 +289,19 @@ def fetch_sei_cmd(dest: Path = typer.Option(Path("sei_model"), "--dest", help="F
         session.result(f"Sei weights in {folder.resolve()}: use --model-dir {folder}")
 
 
+@fetch_app.command("beluga")
+def fetch_beluga_cmd(dest: Path = typer.Option(Path("beluga_model"), "--dest", help="Folder to unpack into."),
+                     url: Optional[str] = typer.Option(None, help="Archive URL [default: ExPecto's resources]."),
+                     md5: Optional[str] = typer.Option(None, help="Expected MD5 (none is published)."),
+                     verbose: bool = VerboseOpt, quiet: bool = QuietOpt, plain: bool = PlainOpt):
+    """Download ExPecto's Beluga weights (deepsea.beluga.pth, in a multi-GB resources archive)."""
+    from geneqn.fetch import BELUGA_URL, fetch_beluga
+
+    with Session(verbose, quiet, plain) as session:
+        folder = fetch_beluga(dest, url=url or BELUGA_URL, md5=md5)
+        session.result(f"Beluga weights in {folder.resolve()}: set features.beluga_dir = \"{folder}\"")
+
+
 @app.command("dataset")
 def dataset_cmd(config: Optional[Path] = ConfigOpt, run: Optional[Path] = RunOpt,
                 seed: Optional[int] = typer.Option(None, min=0, help="Split seed [run.seed; default 0]."),
@@ -311,6 +324,8 @@ def _simple_stage(name: str, doc: str):
 
 
 _simple_stage("ridge", "Ridge baseline (alpha chosen on valid): test Pearson r per cell type.")
+_simple_stage("expectosc", "The ExPectoSC baseline (features.baselines = [\"expectosc\"]): Beluga over +-20 kb of "
+                           "each TSS, ExPecto's decay features, ExPectoSC's ridge.")
 _simple_stage("nn", "The hand-tuned network (config section nn), trained like every candidate.")
 _simple_stage("nas_sr", "The NAS|SR ablation: a search rewarded by each candidate's equations, then SR(NAS|SR).")
 _simple_stage("evaluate", "Tables 1-3, paired model comparisons, subsets, residuals, effects; results.json.")

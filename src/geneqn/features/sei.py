@@ -142,7 +142,9 @@ def predict(model: Sei, x: torch.Tensor) -> torch.Tensor:
 _PREFIXES = ("module.model.", "module.", "model.")
 
 
-def _unwrap(obj) -> dict[str, torch.Tensor]:
+def unwrap_state_dict(obj, prefixes=_PREFIXES) -> dict[str, torch.Tensor]:
+    """The tensors of a checkpoint (a state_dict, or one wrapped as {"state_dict": ...}), with
+    the first matching prefix of ``prefixes`` removed from each key."""
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
@@ -150,7 +152,7 @@ def _unwrap(obj) -> dict[str, torch.Tensor]:
                           "wrapped as {'state_dict': ...}.")
     out = {}
     for key, value in obj.items():
-        for prefix in _PREFIXES:
+        for prefix in prefixes:
             if key.startswith(prefix):
                 key = key[len(prefix):]
                 break
@@ -158,7 +160,12 @@ def _unwrap(obj) -> dict[str, torch.Tensor]:
     return out
 
 
-def check_state_dict(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+
+
+
+def check_state_dict(model: nn.Module, state: dict[str, torch.Tensor], source: str, network: str = "Sei",
+                     hint: str = "Is this the sei.pth of the Sei archive (Zenodo 10.5281/zenodo.4906996)? "
+                                 "`geneqn fetch sei` downloads it.") -> None:
     """Raise GeneqnError naming missing keys, unexpected keys and shape mismatches."""
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     got = {k: tuple(v.shape) for k, v in state.items()}
@@ -166,7 +173,7 @@ def check_state_dict(model: nn.Module, state: dict[str, torch.Tensor], source: s
     unexpected = sorted(set(got) - set(expected))
     shapes = [k for k in expected if k in got and expected[k] != got[k]]  # in layer order
     if missing or unexpected or shapes:
-        lines = [f"{source} does not fit the Sei network:"]
+        lines = [f"{source} does not fit the {network} network:"]
         if missing:
             lines.append(f"  missing keys ({len(missing)}): {', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}")
         if unexpected:
@@ -176,8 +183,7 @@ def check_state_dict(model: nn.Module, state: dict[str, torch.Tensor], source: s
             lines.append(f"  shape mismatches ({len(shapes)}):")
         for k in shapes[:8]:
             lines.append(f"  shape mismatch for {k}: checkpoint {got[k]}, model {expected[k]}")
-        lines.append("Is this the sei.pth of the Sei archive (Zenodo 10.5281/zenodo.4906996)? "
-                     "`geneqn fetch sei` downloads it.")
+        lines.append(hint)
         raise GeneqnError("\n".join(lines))
 
 
@@ -191,7 +197,7 @@ def load_sei(path: str | Path, device: str | torch.device = "auto", *,
     p = require_file(path, "Sei weights (sei.pth)")
     dev = resolve_device(device)
     obj = load_tensors(p, "a PyTorch checkpoint of Sei")
-    state = _unwrap(obj)
+    state = unwrap_state_dict(obj)
     model = build_sei(widths, n_targets, device="meta")
     check_state_dict(model, state, str(p))
     model.load_state_dict(state, assign=True)

@@ -65,13 +65,14 @@ class BottleneckRegressor(RegressorMixin, BaseEstimator):
     validation_fraction : held out of the training rows when ``fit`` gets no valid set.
     l1_latent, l1_input : L1 penalties (latent activations; first-layer weights) for networks
         that distil into shorter equations (Cranmer et al. 2020); 0: the paper's plain MSE.
+    n_jobs : processes training the seeded copies (0: one per core); results do not depend on it.
     random_state : seed of the initial weights, batch order and internal split.
     """
 
     def __init__(self, architecture=DEFAULT_ARCHITECTURE, dropout: float = 0.1, learning_rate: float = 1e-3,
                  batch_size: int = 256, max_epochs: int = 200, patience: int = 10, n_seeds: int = 1,
                  validation_fraction: float = 0.1, l1_latent: float = 0.0, l1_input: float = 0.0,
-                 random_state: int = 0):
+                 n_jobs: int = 1, random_state: int = 0):
         self.architecture = architecture
         self.dropout = dropout
         self.learning_rate = learning_rate
@@ -82,6 +83,7 @@ class BottleneckRegressor(RegressorMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.l1_latent = l1_latent
         self.l1_input = l1_input
+        self.n_jobs = n_jobs
         self.random_state = random_state
 
     def _check_params(self) -> Architecture:
@@ -133,7 +135,7 @@ class BottleneckRegressor(RegressorMixin, BaseEstimator):
         with progress.task(f"train {arch}", total=total) as bar:
             done = train_candidates([Candidate(arch, s) for s in seeds], data, slots=len(seeds),
                                     data_seed=int(self.random_state),
-                                    on_epoch=lambda: bar.advance(len(seeds)), **self.train_kwargs())
+                                    on_epoch=bar.advance, n_jobs=self.n_jobs, **self.train_kwargs())
         best = max(done, key=lambda t: t[2].valid_r)
         net, result = best[1], best[2]
         if result.diverged or result.valid_r <= FLOOR_REWARD or not math.isfinite(result.valid_loss):

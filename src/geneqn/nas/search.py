@@ -232,10 +232,8 @@ def _train_round(study, data, asked, seeds, train_kw, reward, group_size, bar, m
     """Train the round's candidates together; tell the trials (all, or those in ``keep``)."""
     candidates = [Candidate(arch, s, (trial, slot)) for (trial, arch, slot), s in zip(asked, seeds)]
     live = [t._trial_id for t, _, _ in asked if t is not None]
-    counts = {"active": len(candidates)}
-
-    def on_epoch():
-        bar.advance(counts["active"])
+    def on_epoch(n):
+        bar.advance(n)
 
     with _Heartbeat(study, live):
         results = train_candidates(candidates, data, slots=group_size, on_epoch=on_epoch, **train_kw)

@@ -29,7 +29,7 @@ def demo_config(folder: str | Path, seed: int = 0, quick: bool = True) -> Config
         data["run"]["cell_types"] = DEMO_CELL_TYPES
         data["train"] = {"max_epochs": 40, "patience": 5}
         data["search"] = {"trials": 8, "group_size": 8, "retrain_seeds": 2, "nas_sr_trials": 4,
-                          "nas_sr_budget": 0.25}
+                          "nas_sr_budget": 0.05}
         data["sr"] = {"max_evaluations": 60000, "restarts": 2, "max_samples": 2000,
-                      "sweep": ["3", "5", "9", "best", "accuracy"]}
+                      "sweep": ["3", "9", "accuracy"]}
     return from_dict(data)

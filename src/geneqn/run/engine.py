@@ -306,6 +306,12 @@ class Runner:
             fh.write(f"geneqn process {os.getpid()} (started {time.strftime('%Y-%m-%d %H:%M:%S')})\n")
             fh.flush()
             self._lock_fh = fh
+            # temporary files of a process that was killed (we hold the lock: none is being written)
+            for tmp in root.rglob(".*.tmp"):
+                try:
+                    tmp.unlink()
+                except OSError:
+                    pass
         self._lock_depth += 1
         try:
             yield
@@ -368,7 +374,7 @@ def _portable(section: dict, name: str) -> dict:
     for sec, key in PATH_KEYS:
         if sec == name:
             out.pop(key, None)
-    if name == "sr":
+    if name in ("sr", "train"):
         out.pop("n_jobs", None)
     if name == "features":
         for key in ("device", "batch_size"):

@@ -206,18 +206,25 @@ class GenomicEquationDistiller(RegressorMixin, BaseEstimator):
 
 def complexity_sweep(stage1_tables: dict, latent_means: dict, X, y, feature_names: list[str], sr,
                      limits=("3", "5", "7", "9", "18", "best", "accuracy"), X_test=None, y_test=None,
-                     stage2_input: str = "predicted", Z=None) -> pd.DataFrame:
+                     stage2_input: str = "predicted", Z=None, known: dict | None = None) -> pd.DataFrame:
     """The paper's Table 2: per-latent complexity limit -> features used, composed complexity
     and Pearson r (on the test genes when given, else the training genes).
 
     Stage-1 rows are re-selected from the same Pareto tables (``{latent: table or None}``; a
     None unit is its mean); stage 2 is refitted on the new stage-1 predictions (the ``sr``
-    settings, seed offset as in the distillation)."""
+    settings, seed offset as in the distillation). ``known``: {limit: GenomicEquation} already
+    fitted this way (the distillation's own selection), used instead of fitting again."""
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     latent = list(stage1_tables)
     rows = []
     for limit in limits:
+        if known and str(limit) in known:
+            eq = known[str(limit)]
+            Xe, ye = (X, y) if X_test is None else (np.asarray(X_test, dtype=np.float64), np.asarray(y_test, dtype=np.float64))
+            rows.append({"latent_limit": str(limit), "n_features": len(eq.features_used), "complexity": eq.complexity,
+                         "r": pearson_r(ye, eq.predict(Xe)), "equation": str(eq.composed)})
+            continue
         exprs = {}
         for name in latent:
             t = stage1_tables[name]

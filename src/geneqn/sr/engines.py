@@ -133,7 +133,6 @@ def operon_tokens(tree, inputs: list) -> tuple:
 
     column = {h: i for i, h in enumerate(inputs)}
     nodes = list(tree.Nodes)
-    memo: dict[int, tuple] = {}
 
     def build(i: int) -> tuple:
         node = nodes[i]

@@ -331,10 +331,12 @@ def simplify_tokens(tokens: Sequence[Token]) -> tuple[Token, ...]:
     has_var = _has_var_flags(tokens)
     if not _may_simplify(tokens, has_var):
         return tokens
-    changed = True
+    changed, first = True, True
     while changed:
         changed = False
-        has_var = _has_var_flags(tokens)
+        if not first:
+            has_var = _has_var_flags(tokens)
+        first = False
         out: list[Token] = []
         i, n = 0, len(tokens)
         while i < n:

@@ -23,7 +23,6 @@ import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from geneqn import progress
 from geneqn._parallel import parallel_map
 from geneqn.errors import GeneqnError
 from geneqn.sr.engines import ENGINES, Candidates, SearchJob, run_job
@@ -268,7 +267,6 @@ def _orient(tokens) -> tuple:
     from geneqn.sr.expr import ARITY, SUB
 
     out = []
-    i = 0
 
     def walk(i):
         op, arg = tokens[i]

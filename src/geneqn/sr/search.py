@@ -103,6 +103,7 @@ class Search:
         self.prior = _cumulative(np.ones(self.d) if prior is None else np.maximum(prior, 0) + 1e-12)
         self.mutation_cum = _cumulative(MUTATION_WEIGHTS)
         self.guide = None
+        self._pending = None
         self.evaluations = 0
         self.hall: dict[int, tuple[float, tuple]] = {}
         self.frequency = np.ones(settings.max_size + 2)
@@ -129,9 +130,18 @@ class Search:
 
     # ------------------------------------------------------------------ random pieces
     def variable(self) -> int:
-        if self.guide is not None and self.rng.random() < self.s.guided_probability:
-            return _draw(self.rng, self.guide)
+        if self._pending is not None and self.rng.random() < self.s.guided_probability:
+            if self.guide is None:
+                kind, args = self._pending
+                (self.set_product_guide if kind == "product" else self.set_guide)(*args)
+            if self.guide is not None:
+                return _draw(self.rng, self.guide)
         return _draw(self.rng, self.prior)
+
+    def want_guide(self, kind: str, *args) -> None:
+        """Arrange a residual guide for the next variable drawn, computed only if one is drawn."""
+        self.guide = None
+        self._pending = (kind, args)
 
     def leaf(self):
         if self.rng.random() < 0.3:
@@ -201,9 +211,9 @@ class Search:
         r = self.rng
         kind = MUTATIONS[_draw(r, self.mutation_cum)]
         if kind in ("add", "insert", "variable") and self.s.guided_probability > 0:
-            self.set_guide(fc)
+            self.want_guide("residual", fc)
         else:
-            self.guide = None
+            self.guide, self._pending = None, None
         if kind == "nothing":
             return tokens
         if kind == "constant":
@@ -248,7 +258,7 @@ class Search:
             else:
                 code = self.binary[r.integers(len(self.binary))]
                 if code == MUL and self.s.guided_probability > 0 and r.random() < self.s.guided_probability:
-                    self.set_product_guide(sub, fc)
+                    self.want_guide("product", sub, fc)
                 other = (self.leaf(),)
                 new = ((code, None),) + (sub + other if r.random() < 0.5 else other + sub)
             return tokens[:i] + new + tokens[j:]

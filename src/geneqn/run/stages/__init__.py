@@ -1,10 +1,10 @@
 """The stages of a run, one module per group; importing this package registers them in order."""
 
 from geneqn.run.engine import STAGES
-from geneqn.run.stages import data, distill, models, study  # noqa: F401  (registration)
+from geneqn.run.stages import data, distill, expectosc, models, study  # noqa: F401  (registration)
 
-ORDER = ["targets", "tss", "features", "dataset", "ridge", "nn", "search", "distill", "sr", "sweep", "nas_sr",
-         "evaluate", "report"]
+ORDER = ["targets", "tss", "features", "dataset", "ridge", "expectosc", "nn", "search", "distill", "sr", "sweep",
+         "nas_sr", "evaluate", "report"]
 
 # the paper's order, whatever order the modules registered in
 _registered = dict(STAGES)

@@ -153,8 +153,10 @@ def sweep_stage(ctx: StageContext) -> dict:
         tables = {k: (None if k in eq.meta.get("constant_units", []) else
                       read_pareto_csv(folder / f"stage1_{k}.csv", ds.feature_names)) for k in eq.latents}
         means = {k: float(Z[:, j].mean()) for j, k in enumerate(eq.latents)}
+        # the distillation's own selection is a row of the sweep: reused, not fitted twice
+        known = {cfg.sr.selection: eq} if cfg.sr.refit == "none" else {}
         t = complexity_sweep(tables, means, X.to_numpy(), y.to_numpy(), ds.feature_names, sr, cfg.sr.sweep,
-                             Xt.to_numpy(), yt.to_numpy(), stage2_input=cfg.sr.stage2_input, Z=Z)
+                             Xt.to_numpy(), yt.to_numpy(), stage2_input=cfg.sr.stage2_input, Z=Z, known=known)
         frames.append(t.rename(columns={"r": "test_r"}).assign(cell_type=ct))
     table = pd.concat(frames, ignore_index=True)
     write_csv(table[["cell_type", "latent_limit", "n_features", "complexity", "test_r", "equation"]], ctx.layout.table2)

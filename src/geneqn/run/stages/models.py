@@ -58,30 +58,40 @@ def ridge_stage(ctx: StageContext) -> dict:
 def train_settings(cfg: Config) -> dict:
     t = cfg.train
     return {"learning_rate": t.learning_rate, "batch_size": t.batch_size, "max_epochs": t.max_epochs,
-            "patience": t.patience, "l1_latent": t.l1_latent, "l1_input": t.l1_input}
+            "patience": t.patience, "l1_latent": t.l1_latent, "l1_input": t.l1_input, "n_jobs": t.n_jobs}
 
 
 def fit_best(ctx: StageContext, ct: str, architectures: list, model: str) -> tuple[dict, pd.DataFrame]:
-    """Train each architecture with run.seed and search.retrain_seeds seeds; keep the network of
-    the best valid r, save it, and test it."""
+    """Train each architecture with search.retrain_seeds seeds (as BottleneckRegressor does:
+    seeds run.seed + 10000 + i, batch order run.seed; all of them in one pool of processes);
+    keep the network of the best valid r, save it, and test it."""
+    from geneqn import progress
+    from geneqn.errors import GeneqnError
     from geneqn.nas.estimator import BottleneckRegressor
+    from geneqn.nas.train import FLOOR_REWARD, Candidate, TrainData, train_candidates
 
+    cfg = ctx.config
     ds = ctx.dataset()
     X, y = ds.xy(ct, "train")
     Xv, yv = ds.xy(ct, "valid")
     Xt, yt = ds.xy(ct, "test")
-    best = None
-    for arch in architectures:
-        est = BottleneckRegressor(architecture=arch, dropout=arch.dropout, n_seeds=ctx.config.search.retrain_seeds,
-                                  random_state=ctx.config.run.seed, **train_settings(ctx.config))
-        est.fit(X, y, Xv, yv)
-        if best is None or est.valid_r_ > best.valid_r_:
-            best = est
-    yhat = best.predict(Xt)
-    best.save(ctx.layout.network(model, ct), cell_type=ct, target_scaling=target_scaling(ctx, ct))
-    metrics = {"architecture": best.architecture_.to_dict(), "architecture_text": str(best.architecture_),
-               "valid_r": best.valid_r_, "valid_r_per_seed": best.valid_r_per_seed_, "epochs": best.epochs_,
-               "test_r": pearson_r(yt, yhat)}
+    seeds = [cfg.run.seed + 10_000 + i for i in range(cfg.search.retrain_seeds)]
+    cands = [Candidate(arch, s) for arch in architectures for s in seeds]
+    data = TrainData(X.to_numpy(), y.to_numpy(), Xv.to_numpy(), yv.to_numpy())
+    kw = train_settings(cfg)
+    with progress.task(f"train {ct}", total=len(cands) * kw["max_epochs"]) as bar:
+        done = train_candidates(cands, data, slots=len(seeds), data_seed=cfg.run.seed, on_epoch=bar.advance, **kw)
+    best = max(range(len(done)), key=lambda i: (done[i][2].valid_r, -i))
+    cand, net, res = done[best]
+    if res.diverged or res.valid_r <= FLOOR_REWARD:
+        raise GeneqnError(f"training of {cand.arch} for {ct} diverged or predicts a constant; lower "
+                          f"train.learning_rate (now {cfg.train.learning_rate}) or check the features.")
+    est = BottleneckRegressor.from_network(net, ds.feature_names)
+    yhat = est.predict(Xt)
+    est.save(ctx.layout.network(model, ct), cell_type=ct, target_scaling=target_scaling(ctx, ct))
+    per_seed = [r.valid_r for c, _, r in done if c.arch == cand.arch]
+    metrics = {"architecture": cand.arch.to_dict(), "architecture_text": str(cand.arch), "valid_r": res.valid_r,
+               "valid_r_per_seed": per_seed, "epochs": res.epochs, "test_r": pearson_r(yt, yhat)}
     return metrics, predictions_frame(Xt.index, ct, yt.to_numpy(), yhat)
 
 
@@ -183,11 +193,11 @@ def nas_sr_stage(ctx: StageContext) -> dict:
 
     ds = ctx.dataset()
     cfg = ctx.config
-    sc, seed = cfg.search, cfg.run.seed
+    sc = cfg.search
     full = sr_estimator(cfg)
     f = sc.nas_sr_budget
     small = full.__class__(**{**full.get_params(), "max_evaluations": max(2000, int(full.max_evaluations * f)),
-                              "restarts": 1, "max_samples": min(full.max_samples or 2000, 2000), "n_jobs": 1})
+                              "restarts": 1, "max_samples": min(full.max_samples or 2000, 2000)})
     metrics, preds, net_preds = {}, [], []
     for ct in ctx.cell_types():
         X, y = ds.xy(ct, "train")

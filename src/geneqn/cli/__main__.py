@@ -1,0 +1,5 @@
+"""``python -m geneqn.cli``: the ``geneqn`` command."""
+
+from geneqn.cli import app
+
+app()

@@ -1,0 +1,83 @@
+"""The report as a person sees it: rendered by headless Chromium (Debian's chromium, installed by
+.ci/run), with hostile cell-type, feature and gene names that must stay text."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from geneqn.features.demo import demo_path
+from geneqn.run import Runner, run
+
+HOSTILE_CT = "<img src=x onerror=\"document.title='PWNED'\">beta & co"
+HOSTILE_FEATURE = "<script>document.title='PWNED'</script>cov_Kidney"
+HOSTILE_SYMBOL = "<b onmouseover=alert(1)>INS</b>"
+
+
+def chromium() -> str:
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert exe, "Debian's chromium is needed (.ci/run installs it: apt-get install chromium)"
+    return exe
+
+
+def browse(html: Path, tmp: Path, *args: str) -> subprocess.CompletedProcess:
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp / 'profile'}", "--virtual-time-budget=3000"]
+    return subprocess.run([chromium(), *flags, *args, html.as_uri()], capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def hostile_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("hostile")
+    expr = pd.read_parquet(demo_path("expression.parquet"))
+    expr = expr.rename(columns={"type B pancreatic cell": HOSTILE_CT})
+    expr.loc[expr["symbol"] == "INS", "symbol"] = HOSTILE_SYMBOL
+    expr.to_parquet(tmp / "expression.parquet")
+    feats = pd.read_parquet(demo_path("features.parquet"))
+    feats = feats.rename(columns={"cov_Kidney": HOSTILE_FEATURE})
+    feats.to_parquet(tmp / "features.parquet")
+    from geneqn.run import demo_config
+
+    cfg = demo_config(tmp / "run").replace(
+        run={"cell_types": [HOSTILE_CT]}, expression={"path": str(tmp / "expression.parquet")},
+        features={"provider": "table", "table": str(tmp / "features.parquet")},
+        train={"max_epochs": 6, "patience": 2},
+        search={"trials": 3, "group_size": 3, "retrain_seeds": 1, "nas_sr_trials": 2, "nas_sr_budget": 0.5,
+                "dense_widths": [8, 16], "latent_widths": [2, 3]},
+        nn={"layers": ["16-relu", "16-relu", "8-relu", "3-tanh", "8-relu", "16-relu", "16-relu"]},
+        sr={"max_evaluations": 3000, "restarts": 1, "max_samples": 800, "sweep": ["accuracy"], "n_jobs": 1},
+        report={"marker_genes": [HOSTILE_SYMBOL, "GCG"]})
+    run(cfg)
+    return cfg, tmp
+
+
+def test_hostile_names_stay_text_and_no_script_runs(hostile_run):
+    cfg, tmp = hostile_run
+    report = Runner(cfg).layout.report
+    html = report.read_text()
+    assert "<script" not in html and "<img src=x" not in html and "<b onmouseover" not in html  # no raw tag
+    assert "&lt;script&gt;document.title=" in html  # the hostile feature name, shown as text
+    r = browse(report, tmp, "--dump-dom")
+    assert r.returncode == 0, r.stderr[-2000:]
+    dom = r.stdout
+    assert "<title>geneqn report</title>" in dom and "PWNED" not in dom.split("<title>")[1].split("</title>")[0]
+    assert "<script" not in dom.lower().replace("&lt;script", "")
+    assert "&lt;img src=x onerror=" in dom  # the hostile cell type, as text
+
+
+def test_report_screenshot(hostile_run, tmp_path):
+    cfg, tmp = hostile_run
+    report = Runner(cfg).layout.report
+    shot = tmp_path / "report.png"
+    r = browse(report, tmp, f"--screenshot={shot}", "--window-size=1200,1600", "--hide-scrollbars")
+    assert r.returncode == 0 and shot.exists(), r.stderr[-2000:]
+    from matplotlib.image import imread
+
+    img = imread(shot)
+    assert img.shape[0] == 1600 and img.shape[1] == 1200
+    # a rendered page: text and figures, not a blank or an error page
+    assert (img[..., :3] < 0.5).mean() > 0.005 and np.unique(img[..., 0]).size > 20
