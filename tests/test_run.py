@@ -171,7 +171,10 @@ def test_cli_stage_commands_on_demo_files(tmp_path):
     r = runner.invoke(app, ["dataset", "--run", str(rd)])
     assert r.exit_code == 0 and "train" in r.output
     r = runner.invoke(app, ["ridge", "--run", str(rd)])
-    assert r.exit_code == 0 and "type B pancreatic cell 0.449" in r.output
+    # the terminal line names the first cell types; every one is in ridge/metrics.json
+    assert r.exit_code == 0 and "pancreatic A cell 0.444" in r.output and "and 5 more" in r.output
+    metrics = json.loads((rd / "ridge" / "metrics.json").read_text())
+    assert len(metrics) == 9 and round(metrics["type B pancreatic cell"]["test_r"], 3) == 0.449
 
 
 def test_cli_features_sei_wiring_and_missing_weights(tmp_path):

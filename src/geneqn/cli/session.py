@@ -45,6 +45,11 @@ class RichReporter:
         self._progress.update(handle, note=text)
 
     def finish(self, handle):
+        task = next((t for t in self._progress.tasks if t.id == handle), None)
+        if task is not None and task.fields.get("note") and self._progress.console.is_terminal:
+            # a task that reported a key number leaves one line behind (e.g. a search's best r)
+            self._progress.console.print(f"  {task.description}: {_duration(task.elapsed)} ({task.fields['note']})",
+                                         markup=False)
         self._progress.remove_task(handle)
         self._open -= 1
         if self._open == 0:
@@ -106,8 +111,18 @@ def stage_line(name: str, summary: dict) -> str:
         if rs:
             label = {"ridge": "Ridge", "nn": "NN", "search": "NAS|NN", "distill": "SR(NAS|NN)", "sr": "SR",
                      "nas_sr": "SR(NAS|SR)", "evaluate": "SR(NAS|NN)", "expectosc": "ExPectoSC"}.get(name, name)
-            detail = f"{label} test r: " + ", ".join(f"{k} {v:.3f}" for k, v in rs.items())
+            shown = list(rs.items())[:4]
+            more = f" and {len(rs) - len(shown)} more" if len(rs) > len(shown) else ""
+            detail = f"{label} test r: " + ", ".join(f"{k} {v:.3f}" for k, v in shown) + more
     return f"- {name}: {took}" + (f"; {detail}" if detail else "")
+
+
+class _LevelFormatter(logging.Formatter):
+    """Information as plain text; warnings and errors say what they are."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        return text if record.levelno < logging.WARNING else f"{record.levelname.lower()}: {text}"
 
 
 class Session:
@@ -123,7 +138,8 @@ class Session:
             handler: logging.Handler = logging.StreamHandler()
             handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
         else:
-            handler = RichHandler(console=console, show_path=False, show_time=False, markup=False)
+            handler = RichHandler(console=console, show_path=False, show_time=False, show_level=False, markup=False)
+            handler.setFormatter(_LevelFormatter())
         root = logging.getLogger("geneqn")
         root.handlers[:] = [handler]
         root.setLevel(logging.DEBUG if self.verbose else logging.WARNING if self.quiet else logging.INFO)

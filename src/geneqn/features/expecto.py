@@ -24,19 +24,15 @@ upstream/downstream definition.)
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from geneqn import progress
-from geneqn._io import read_parquet, write_json, write_parquet
 from geneqn.errors import GeneqnError
+from geneqn.features.chunks import compute_in_chunks, file_id
 from geneqn.features.beluga import N_TARGETS, WINDOW, beluga_one_hot, load_beluga, predict, window_bounds
 from geneqn.genome import Genome, check_chromosomes, encode
 
@@ -120,55 +116,36 @@ class ExpectoProvider:
             raise GeneqnError("the TSS table is empty: no window to run Beluga on.")
         genome = Genome(self.genome_path)
         tss, skipped = check_chromosomes(genome, tss)
+        if skipped:
+            log.warning("%d gene(s) skipped: their chromosome is not in %s", len(skipped), genome.path.name)
         if len(tss) == 0:
             raise GeneqnError(f"no TSS lies on a chromosome of {genome.path.name}; check that the genome and the "
                               "annotation are the same assembly.")
         model, dev = self._load()
         d = offsets(self.max_shift)
         names = feature_names(model.n_targets)
-        chunk_dir = Path(cache_dir) if cache_dir is not None else Path("beluga_chunks")
         key = "gene" if "gene" in tss.columns else "gene_id"
-        genes = tss[key].astype(str).tolist()
-        meta = {"genome": _file_id(self.genome_path), "model": _file_id(self.model_dir / "deepsea.beluga.pth")
-                if (self.model_dir / "deepsea.beluga.pth").exists() else "in-memory",
-                "max_shift": self.max_shift, "chunk": self.chunk_size,
-                "genes": hashlib.sha256("\n".join(genes).encode()).hexdigest()}
-        meta_path = chunk_dir / "meta.json"
-        if chunk_dir.exists() and (not meta_path.exists() or json.loads(meta_path.read_text()) != meta):
-            shutil.rmtree(chunk_dir)  # results of another genome, model, range or gene list
-        chunk_dir.mkdir(parents=True, exist_ok=True)
-        write_json(meta, meta_path)
-        frames = []
-        n_chunks = -(-len(tss) // self.chunk_size)
-        with progress.task("Beluga (ExPecto features)", total=len(tss)) as bar:
-            for c in range(n_chunks):
-                path = chunk_dir / f"chunk_{c:05d}.parquet"
-                part = tss.iloc[c * self.chunk_size:(c + 1) * self.chunk_size]
-                if path.exists():
-                    frames.append(read_parquet(path))
-                    bar.advance(len(part))
-                    continue
-                rows = []
-                for row in part.itertuples(index=False):
-                    codes = gene_windows(genome, str(row.chrom), int(row.tss), str(row.strand), d)
-                    preds = []
-                    for lo in range(0, len(codes), self.batch_size):
-                        x = torch.from_numpy(beluga_one_hot(codes[lo:lo + self.batch_size])).to(dev)
-                        preds.append(predict(model, x).cpu().numpy())
-                    rows.append(reduce_windows(np.concatenate(preds), d).astype(np.float32))
-                    bar.advance()
-                df = pd.DataFrame(np.vstack(rows), columns=names,
-                                  index=pd.Index(part[key].astype(str).tolist(), name="gene"))
-                write_parquet(df, path)
-                frames.append(df)
-        out = pd.concat(frames)
+        weights = self.model_dir / "deepsea.beluga.pth"
+        source = file_id(self.genome_path, *([weights] if weights.exists() else []),
+                         extra=f"{self.max_shift}{'' if weights.exists() else 'in-memory'}")
+
+        def chunk(part: pd.DataFrame, bar) -> pd.DataFrame:
+            rows = []
+            for row in part.itertuples(index=False):
+                codes = gene_windows(genome, str(row.chrom), int(row.tss), str(row.strand), d)
+                preds = []
+                for lo in range(0, len(codes), self.batch_size):
+                    x = torch.from_numpy(beluga_one_hot(codes[lo:lo + self.batch_size])).to(dev)
+                    preds.append(predict(model, x).cpu().numpy())
+                rows.append(reduce_windows(np.concatenate(preds), d).astype(np.float32))
+                bar.advance()
+            return pd.DataFrame(np.vstack(rows), columns=names,
+                                index=pd.Index(part[key].astype(str).tolist(), name="gene"))
+
+        out = compute_in_chunks(tss, Path(cache_dir) if cache_dir is not None else Path("beluga_chunks"), source,
+                                self.chunk_size, "Beluga (ExPecto features)", chunk)
         out.attrs["skipped"] = skipped
         return out
-
-
-def _file_id(p: Path) -> str:
-    s = p.stat()
-    return f"{p.name}:{s.st_size}:{s.st_mtime_ns}"
 
 
 def expression_weights(targets_wide: pd.DataFrame, top: float = 70, bottom: float = 10) -> pd.Series:

@@ -14,10 +14,7 @@ published weights load without renaming, and run over every gene's TSS window.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +22,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from geneqn import progress
-from geneqn._io import read_parquet, require_file, write_json, write_parquet
+from geneqn._io import require_file
 from geneqn._torch import load_tensors, resolve_device, resolve_dtype
 from geneqn.errors import GeneqnError
+from geneqn.features.chunks import compute_in_chunks, file_id
 from geneqn.features.seqclass import N_TARGETS, class_labels, load_projection
 from geneqn.genome import WINDOW, Genome, check_chromosomes, iter_windows, one_hot
 
@@ -207,14 +204,6 @@ def load_sei(path: str | Path, device: str | torch.device = "auto", *,
 
 # ----------------------------------------------------------------------------- provider
 
-def _fingerprint(*paths: Path, extra: str = "") -> str:
-    h = hashlib.sha256(extra.encode())
-    for p in paths:
-        s = p.stat()
-        h.update(f"{p.resolve()}:{s.st_size}:{s.st_mtime_ns}".encode())
-    return h.hexdigest()[:16]
-
-
 class SeiProvider:
     """Sei sequence-class scores (40 columns named by class label) for every TSS window."""
 
@@ -263,47 +252,29 @@ class SeiProvider:
             raise GeneqnError(f"no TSS lies on a chromosome of {genome.path.name}; check that the "
                               "genome and the annotation are the same assembly.")
         model, dev, unit = self._load()
-        chunk_dir = Path(cache_dir) if cache_dir is not None else Path("sei_chunks")
-        key = "gene" if "gene" in tss.columns else "gene_id"
-        genes = tss[key].astype(str).tolist()
-        meta = {"fingerprint": _fingerprint(self.genome_path, *[p for p in (
-            self.model_dir / "sei.pth", self.model_dir / "projvec_targets.npy") if p.exists()],
-            extra=f"{model.widths}{model.n_targets}{self.chunk_size}{self.precision}"),
-            "genes_sha": hashlib.sha256("\n".join(genes).encode()).hexdigest()}
-        meta_path = chunk_dir / "meta.json"
-        if chunk_dir.exists() and (not meta_path.exists() or json.loads(meta_path.read_text()) != meta):
-            shutil.rmtree(chunk_dir)  # results of another genome, model or gene list
-        chunk_dir.mkdir(parents=True, exist_ok=True)
-        write_json(meta, meta_path)
         labels = class_labels()[: unit.shape[0]]
         dtype = resolve_dtype(self.precision, dev)
         autocast = dtype == torch.bfloat16 and dev.type == "cuda"
         if dtype == torch.bfloat16 and dev.type == "cpu":
             model = model.to(torch.bfloat16)
-        frames = []
-        n_chunks = -(-len(tss) // self.chunk_size)
-        with progress.task("Sei sequence classes", total=len(tss)) as bar:
-            for c in range(n_chunks):
-                path = chunk_dir / f"chunk_{c:05d}.parquet"
-                part = tss.iloc[c * self.chunk_size:(c + 1) * self.chunk_size]
-                if path.exists():
-                    frames.append(read_parquet(path))
-                    bar.advance(len(part))
-                    continue
-                scores, names = [], []
-                for batch in iter_windows(genome, part, self.batch_size, model.sequence_length):
-                    x = torch.from_numpy(one_hot(batch.codes)).to(dev, non_blocking=True)
-                    if dtype == torch.bfloat16 and dev.type == "cpu":
-                        x = x.to(torch.bfloat16)
-                    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=autocast):
-                        p = predict(model, x)
-                    scores.append((p.float() @ unit.T).cpu().numpy())
-                    names += batch.genes
-                    bar.advance(len(batch.genes))
-                df = pd.DataFrame(np.concatenate(scores), columns=labels,
-                                  index=pd.Index(names, name="gene"))
-                write_parquet(df, path)
-                frames.append(df)
-        out = pd.concat(frames)
+        source = file_id(self.genome_path, *[p for p in (self.model_dir / "sei.pth",
+                                                          self.model_dir / "projvec_targets.npy") if p.exists()],
+                         extra=f"{model.widths}{model.n_targets}{self.precision}")
+
+        def chunk(part: pd.DataFrame, bar) -> pd.DataFrame:
+            scores, names = [], []
+            for batch in iter_windows(genome, part, self.batch_size, model.sequence_length):
+                x = torch.from_numpy(one_hot(batch.codes)).to(dev, non_blocking=True)
+                if dtype == torch.bfloat16 and dev.type == "cpu":
+                    x = x.to(torch.bfloat16)
+                with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=autocast):
+                    p = predict(model, x)
+                scores.append((p.float() @ unit.T).cpu().numpy())
+                names += batch.genes
+                bar.advance(len(batch.genes))
+            return pd.DataFrame(np.concatenate(scores), columns=labels, index=pd.Index(names, name="gene"))
+
+        out = compute_in_chunks(tss, Path(cache_dir) if cache_dir is not None else Path("sei_chunks"), source,
+                                self.chunk_size, "Sei sequence classes", chunk)
         out.attrs["skipped"] = skipped
         return out

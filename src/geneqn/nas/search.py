@@ -197,16 +197,17 @@ def n_complete(study: optuna.Study) -> int:
 def run_search(data: TrainData, space: ModelSpace, *, storage: str, study_name: str, trials: int = 100,
                sampler: str = "tpe", seed: int = 0, group_size: int = 8, timeout_s: float | None = None,
                single_worker: bool = True, train_kw: dict | None = None,
-               reward=None) -> SearchResult:
+               reward=None, label: str | None = None) -> SearchResult:
     """Run (or resume, or join) the search until the study holds ``trials`` finished trials.
 
     ``reward(net, result) -> float`` replaces the default reward (the network's valid r); the
-    NAS|SR ablation passes the valid r of equations distilled from each candidate.
+    NAS|SR ablation passes the valid r of equations distilled from each candidate. ``label``
+    names the progress bar (default: "search <study name>").
     """
     train_kw = dict(train_kw or {})
     study = open_study(storage, study_name, space, sampler, seed)
     max_epochs = int(train_kw.get("max_epochs", 200))
-    with progress.task(f"search {study_name}", total=trials * max_epochs) as bar:
+    with progress.task(label or f"search {study_name}", total=trials * max_epochs) as bar:
         def note():
             done = n_complete(study)
             best = _best_value(study)

@@ -79,10 +79,12 @@ def fit_best(ctx: StageContext, ct: str, architectures: list, model: str) -> tup
     cands = [Candidate(arch, s) for arch in architectures for s in seeds]
     data = TrainData(X.to_numpy(), y.to_numpy(), Xv.to_numpy(), yv.to_numpy())
     kw = train_settings(cfg)
-    with progress.task(f"train {ct}", total=len(cands) * kw["max_epochs"]) as bar:
+    label = {"nn": "NN", "nas": "NAS|NN", "nas_sr": "NAS|SR"}.get(model, model)
+    with progress.task(f"train {label} {ct}", total=len(cands) * kw["max_epochs"]) as bar:
         done = train_candidates(cands, data, slots=len(seeds), data_seed=cfg.run.seed, on_epoch=bar.advance, **kw)
-    best = max(range(len(done)), key=lambda i: (done[i][2].valid_r, -i))
-    cand, net, res = done[best]
+        best = max(range(len(done)), key=lambda i: (done[i][2].valid_r, -i))
+        cand, net, res = done[best]
+        bar.note(f"{len(architectures)} architecture(s) x {len(seeds)} seed(s), best valid r {res.valid_r:.3f}")
     if res.diverged or res.valid_r <= FLOOR_REWARD:
         raise GeneqnError(f"training of {cand.arch} for {ct} diverged or predicts a constant; lower "
                           f"train.learning_rate (now {cfg.train.learning_rate}) or check the features.")
@@ -152,7 +154,8 @@ def search_cell_type(ctx: StageContext, ct: str, fingerprint: str, *, reward=Non
     return run_search(TrainData(tr.X, tr.y, va.X, va.y), space_from_config(sc), storage=storage, study_name=name,
                       trials=sc.nas_sr_trials if ablation else sc.trials, sampler=sc.sampler, seed=cfg.run.seed,
                       group_size=sc.group_size, timeout_s=sc.timeout_minutes * 60 or None, single_worker=single,
-                      train_kw={**train_settings(cfg), "data_seed": cfg.run.seed}, reward=reward), name
+                      train_kw={**train_settings(cfg), "data_seed": cfg.run.seed}, reward=reward,
+                      label=f"{'NAS|SR search' if ablation else 'search'} {ct}"), name
 
 
 @stage("search", sections=("search", "train", "run"), inputs=DATA,
