@@ -9,7 +9,7 @@ import torch
 
 from geneqn.errors import GeneqnError
 from geneqn.features import seqclass
-from geneqn._torch import resolve_device
+from geneqn._torch import resolve_device, resolve_dtype
 from geneqn.features.sei import (SeiProvider, bspline_basis, build_sei, load_sei, predict,
                                  reverse_complement)
 from geneqn.genome import encode, one_hot
@@ -252,3 +252,13 @@ def test_fetch_offline_is_explained(tmp_path):
 
     with pytest.raises(GeneqnError, match="looks offline.*zenodo.4906996"):
         fetch_sei(tmp_path / "d", api_url="http://127.0.0.1:9/api/records/4906996")
+
+
+def test_precision_auto_is_fp32_everywhere():
+    """bf16 is opt-in: its error on Sei's class scores is unmeasured with the real weights (and
+    with random weights, rounding the output alone moves scores by more than their spread)."""
+    for dev in ("cpu", "cuda"):
+        assert resolve_dtype("auto", torch.device(dev)) == torch.float32
+        assert resolve_dtype("bf16", torch.device(dev)) == torch.bfloat16
+    with pytest.raises(GeneqnError, match="use auto, fp32 or bf16"):
+        resolve_dtype("fp16", torch.device("cpu"))

@@ -6,7 +6,7 @@ faces on it. The pipeline goes one way::
     expression -> targets()           annotation -> tss()           genome -> windows()
     windows -> features (Sei, a table you bring, the demo's)  -> dataset()
     dataset -> BottleneckRegressor (found by the architecture search) -> GenomicEquationDistiller
-            -> GenomicEquation;   SymbolicRegressor (direct SR);   RidgeRegressor
+            -> GenomicEquation;   SymbolicRegressor (direct SR);   RidgeRegressor, ExPectoSC
     study: the paper's tables over predictions;   report: report.html
 
 >>> import geneqn
@@ -17,7 +17,7 @@ faces on it. The pipeline goes one way::
 
 __version__ = "0.2.0"
 
-from geneqn.baselines import RidgeRegressor
+from geneqn.baselines import ExPectoSC, RidgeRegressor
 from geneqn.dataset import Dataset, build_dataset as dataset
 from geneqn.errors import GeneqnError
 from geneqn.genes import tss
@@ -31,7 +31,7 @@ from geneqn.sr.regressor import SymbolicRegressor
 from geneqn.targets import targets
 
 __all__ = [
-    "BottleneckRegressor", "Dataset", "Expr", "GeneqnError", "GenomicEquation", "GenomicEquationDistiller",
+    "BottleneckRegressor", "Dataset", "ExPectoSC", "Expr", "GeneqnError", "GenomicEquation", "GenomicEquationDistiller",
     "Genome", "RidgeRegressor", "SymbolicRegressor", "__version__", "dataset", "one_hot", "show_progress",
     "targets", "tss", "windows",
 ]

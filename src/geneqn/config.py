@@ -98,7 +98,7 @@ class FeaturesConfig:
     device: str = "auto"
     """Sei and Beluga: auto | cpu | cuda | cuda:N"""
     precision: str = "auto"
-    """Sei: auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16 (Beluga always runs in fp32)"""
+    """Sei: auto (fp32 until bf16 is validated on the real weights) | fp32 | bf16 (Beluga always runs in fp32)"""
     batch_size: int = 16
     baselines: list[str] = field(default_factory=list)
     """Extra baselines whose features geneqn computes: expectosc (Beluga over +-20 kb)."""

@@ -256,8 +256,8 @@ def features_sei(genome: Optional[Path] = typer.Option(None, help="FASTA (plain/
                  model_dir: Optional[Path] = typer.Option(None, help="Folder with sei.pth and projvec_targets.npy "
                                                           "(`geneqn fetch sei`)."),
                  device: Optional[str] = typer.Option(None, help="auto | cpu | cuda | cuda:N [default auto]."),
-                 precision: Optional[Precision] = typer.Option(None, help="Arithmetic [default auto: bf16 on "
-                                                               "CUDA, fp32 on CPU]."),
+                 precision: Optional[Precision] = typer.Option(None, help="Arithmetic [default auto: fp32; bf16 "
+                                                               "is opt-in, see README]."),
                  batch_size: Optional[int] = typer.Option(None, min=1, help="Windows per batch (each with its "
                                                           "reverse complement) [default 16]."),
                  config: Optional[Path] = ConfigOpt, run: Optional[Path] = RunOpt, sets: List[str] = SetOpt,

@@ -1,0 +1,97 @@
+"""Distillation options side by side on the demo: which of them keep the network's accuracy?
+
+For one cell type of the embedded demo (default beta cells), with the architecture that the
+demo's search finds for it (seed 0) and the demo's SR budget, prints one row per option: the
+network's test r, SR(NAS|NN)'s test r, the gap, the mean stage-1 fidelity (r of each latent's
+equation with its unit), the composed complexity and the wall time.
+
+Options (the first row is the paper's method, geneqn's default):
+* paper: stage 2 on the stage-1 predicted latents, no refit, uniform variable prior;
+* refit joint: every constant of the composed equation refitted on the training genes;
+* stage 2 on latents: stage 2 learns from the network's own latents (the paper argues against);
+* prior network: stage-1 variables drawn in proportion to the network's sensitivity;
+* L1 latent / L1 input: networks trained for distillability (Cranmer et al. 2020), L1 on the
+  latent activations or on the first layer's weights, then the paper's distillation.
+
+    python benchmarks/bench_distill_options.py [--cell-type "type B pancreatic cell"]
+    python benchmarks/bench_distill_options.py --config RUN_CONFIG.toml --cell-type CT   # any finished run
+
+With --config (a run's config whose search has finished), the run's data, its searched
+architecture for the cell type and its [train] and [sr] settings are used instead of the demo's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+# the architecture that the demo's 8-trial search (seed 0) retrains for beta and delta cells
+ARCH = "256-relu|256-gelu|16-tanh|[8-tanh]|16-relu|32-tanh|64-tanh"
+
+OPTIONS = [
+    ("paper (default)", {}, {}),
+    ("refit joint", {"refit": "joint"}, {}),
+    ("stage 2 on latents", {"stage2_input": "latent"}, {}),
+    ("prior network", {"latent_prior": "network"}, {}),
+    ("refit joint + prior network", {"refit": "joint", "latent_prior": "network"}, {}),
+    ("L1 latent 0.01", {}, {"l1_latent": 0.01}),
+    ("L1 latent 0.1", {}, {"l1_latent": 0.1}),
+    ("L1 input 0.01", {}, {"l1_input": 0.01}),
+]
+
+
+def main() -> None:
+    from geneqn import BottleneckRegressor, GenomicEquationDistiller
+    from geneqn.metrics import pearson_r
+    from geneqn.run import Runner, demo_config
+    from geneqn.run.stages.distill import sr_estimator
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cell-type", default="type B pancreatic cell")
+    ap.add_argument("--architecture", default=None, help=f"default: the demo's ({ARCH}) or the run's")
+    ap.add_argument("--config", default=None, help="a finished run's config (default: the demo)")
+    args = ap.parse_args()
+    ct = args.cell_type
+    if args.config:
+        from geneqn.config import load_config
+
+        cfg = load_config(args.config)
+        ds = Runner(cfg).context().dataset()
+        metrics = json.loads((Path(cfg.run.folder) / "nas" / "metrics.json").read_text())
+        args.architecture = args.architecture or metrics[ct]["architecture_text"]
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = demo_config(Path(tmp) / "run")
+            runner = Runner(cfg)
+            runner.run(["targets", "tss", "features", "dataset"])
+            ds = runner.context().dataset()
+        args.architecture = args.architecture or ARCH
+    (X, y), (Xv, yv), (Xt, yt) = (ds.xy(ct, p) for p in ("train", "valid", "test"))
+    sr = sr_estimator(cfg)
+    print(f"{ct}: {args.architecture}, budget (train {cfg.train.max_epochs} epochs, patience "
+          f"{cfg.train.patience}, {cfg.search.retrain_seeds} seeds; SR {cfg.sr.max_evaluations:,} evaluations x "
+          f"{cfg.sr.restarts} restarts, complexity <= {cfg.sr.complexity_limit}), seed {cfg.run.seed}")
+    print(f"{'option':<30} {'net r':>6} {'eq r':>6} {'gap':>6} {'fidelity':>8} {'cplx':>5} {'s':>5}")
+    nets = {}
+    for name, distill_kw, train_kw in OPTIONS:
+        t = time.perf_counter()
+        key = tuple(sorted(train_kw.items()))
+        if key not in nets:
+            nets[key] = BottleneckRegressor(args.architecture, dropout=0.1, max_epochs=cfg.train.max_epochs,
+                                            patience=cfg.train.patience, n_seeds=cfg.search.retrain_seeds,
+                                            random_state=cfg.run.seed, **train_kw).fit(X, y, Xv, yv)
+        net = nets[key]
+        d = GenomicEquationDistiller(net, sr=sr, cell_type=ct, **distill_kw).fit(X, y, Xv, yv)
+        rn, re = pearson_r(yt, net.predict(Xt)), pearson_r(yt, d.predict(Xt))
+        fid = float(np.mean(list(d.stage1_fidelity_.values())))
+        print(f"{name:<30} {rn:6.3f} {re:6.3f} {rn - re:6.3f} {fid:8.3f} {d.equation_.complexity:5d} "
+              f"{time.perf_counter() - t:5.0f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
