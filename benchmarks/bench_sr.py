@@ -81,8 +81,8 @@ def distillation() -> None:
         t = time.perf_counter()
         d = GenomicEquationDistiller(net, sr=sr, cell_type=ct).fit(X, y)
         dt = time.perf_counter() - t
-        print(f"full distillation, default budget ({sr.max_evaluations:,} evaluations x {sr.restarts} restarts per "
-              f"fit), 8 latent units, {len(y):,} genes, 2 processes: {dt / 60:.1f} min (goal < 10 min)")
+        print(f"full distillation, default budget ({sr.max_evaluations:,} evaluations per fit, shared by "
+              f"{sr.restarts} restarts), 8 latent units, {len(y):,} genes, 2 processes: {dt / 60:.1f} min (goal < 10 min)")
         print(f"  network test r {pearson_r(yt, net.predict(Xt)):.3f}; SR(NAS|NN) test r "
               f"{pearson_r(yt, d.predict(Xt)):.3f}; complexity {d.equation_.complexity}; "
               f"stage-1 fidelity {', '.join(f'{v:.2f}' for v in d.stage1_fidelity_.values())}")

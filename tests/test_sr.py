@@ -294,3 +294,14 @@ def test_printed_equations_read_back_to_the_same_values():
         got = np.broadcast_to(evaluate_tokens(back.indexed(names), [X[:, j] for j in range(3)]), (30,))
         ok = np.isfinite(want)
         np.testing.assert_allclose(got[ok], want[ok], rtol=1e-9)
+
+
+def test_estimator_defaults_are_the_configs():
+    """A SymbolicRegressor() in a notebook searches with the budget a run uses by default."""
+    from geneqn.config import SRConfig
+    from geneqn.sr.regressor import SymbolicRegressor
+
+    est, cfg = SymbolicRegressor(), SRConfig()
+    for key in ("complexity_limit", "selection", "max_evaluations", "restarts", "max_samples", "engine"):
+        assert getattr(est, key) == getattr(cfg, key), key
+    assert list(est.operators) == list(cfg.operators)

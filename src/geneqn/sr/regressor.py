@@ -59,7 +59,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
     """
 
     def __init__(self, engine: str = "geneqn", operators: Sequence[str] = OPERATORS, complexity_limit: int = 20,
-                 selection="accuracy", max_evaluations: int = 200_000, restarts: int = 4,
+                 selection="accuracy", max_evaluations: int = 400_000, restarts: int = 4,
                  max_samples: int = 3000, n_jobs: int = 1, random_state: int = 0,
                  engine_options: dict | None = None):
         self.engine = engine
