@@ -202,3 +202,28 @@ def test_cli_run_until(tmp_path):
     assert (tmp_path / "r" / "split.parquet").exists() and not (tmp_path / "r" / "ridge").exists()
     r = runner.invoke(app, ["run", str(cfg), "--until", "bogus"])
     assert r.exit_code == 2 and "no such stage: bogus" in r.output
+
+
+def test_stage_commands_start_from_the_run_folders_config(tmp_path):
+    """Without --config, a stage command on an existing folder starts from <run>/config.toml
+    (what its stages last ran with), not from the defaults; --config still wins."""
+    rd = tmp_path / "r"
+    r = runner.invoke(app, ["targets", str(demo_path("expression.parquet")), "--run", str(rd),
+                            "--set", "run.cell_types=['type B pancreatic cell']"])
+    assert r.exit_code == 0, r.output
+    assert runner.invoke(app, ["tss", str(demo_path("tss.parquet")), "--run", str(rd)]).exit_code == 0
+    assert runner.invoke(app, ["features", "demo", "--run", str(rd)]).exit_code == 0
+    assert runner.invoke(app, ["dataset", "--run", str(rd)]).exit_code == 0
+    r = runner.invoke(app, ["ridge", "--run", str(rd)])
+    assert r.exit_code == 0, r.output
+    assert "settings from" in r.output
+    # ridge ran with the folder's run section (without it, the defaults would have replaced it)
+    assert "type B pancreatic cell" in (rd / "config.toml").read_text()
+    # an explicit config replaces the folder's
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[run]\nfolder = "{rd}"\n[expression]\npath = "{demo_path("expression.parquet")}"\n'
+                   f'[annotation]\npath = "{demo_path("tss.parquet")}"\n[features]\nprovider = "demo"\n')
+    r = runner.invoke(app, ["ridge", "--config", str(cfg)])
+    assert r.exit_code == 0, r.output
+    assert "settings from" not in r.output
+    assert "type B pancreatic cell" not in (rd / "config.toml").read_text()

@@ -3,6 +3,8 @@ and prints. It has no logic of its own (see :mod:`geneqn.run` and the library)."
 
 from __future__ import annotations
 
+import logging
+
 import sys
 from enum import Enum
 from pathlib import Path
@@ -60,11 +62,16 @@ def main(version: bool = typer.Option(False, "--version", callback=_version_call
 
 
 def load(config: Optional[Path], run: Optional[Path], sets: List[str], options: dict) -> Config:
-    """The config: the file (or the defaults), then the command's options (each mapped to its
-    config key; None: not given), then --set assignments; checked against the library."""
+    """The config: the file (else the run folder's config.toml, which holds what its stages last
+    ran with; else the defaults), then the command's options (each mapped to its config key;
+    None: not given), then --set assignments; checked against the library."""
     from geneqn.config import load_config, parse_assignment
     from geneqn.run import check
+    from geneqn.run.layout import RunLayout
 
+    if config is None and run is not None and RunLayout(run).config.is_file():
+        config = RunLayout(run).config
+        logging.getLogger("geneqn").info("settings from %s (give --config to start from another file)", config)
     cfg = load_config(config)
     updates: dict[str, dict] = {}
     for key, value in options.items():
