@@ -35,6 +35,13 @@ def threads(n: int):
         torch.set_num_threads(before)
 
 
+def strand_average(model: torch.nn.Module, x: torch.Tensor, reverse_complement) -> torch.Tensor:
+    """(model(x) + model(reverse_complement(x))) / 2, run as one batch of 2N, in fp32."""
+    n = x.shape[0]
+    both = model(torch.cat([x, reverse_complement(x)], dim=0))
+    return (both[:n].float() + both[n:].float()) / 2
+
+
 def resolve_dtype(precision: str, device: torch.device) -> torch.dtype:
     """``auto`` -> fp32 (on CPU and CUDA: bf16's effect on Sei's class scores is not yet measured
     with the real weights, see benchmarks/bench_sei.py); ``fp32`` / ``bf16`` as asked."""

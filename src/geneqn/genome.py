@@ -171,6 +171,15 @@ def check_chromosomes(genome: Genome, tss: pd.DataFrame) -> tuple[pd.DataFrame, 
     return tss.loc[ok], missing[key].astype(str).tolist()
 
 
+def tss_on_genome(genome: Genome, tss: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """:func:`check_chromosomes`, and a clear error when no TSS is left to read."""
+    tss, skipped = check_chromosomes(genome, tss)
+    if len(tss) == 0:
+        raise GeneqnError(f"no TSS lies on a chromosome of {genome.path.name}; check that the genome and the "
+                          "annotation are the same assembly.")
+    return tss, skipped
+
+
 def iter_windows(genome: Genome, tss: pd.DataFrame, batch_size: int = 64,
                  length: int = WINDOW) -> Iterator[WindowBatch]:
     """Stream windows for every row of a TSS table, ``batch_size`` at a time.

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from geneqn._io import require_file
-from geneqn._torch import load_tensors, resolve_device
+from geneqn._torch import load_tensors, resolve_device, strand_average
 
 log = logging.getLogger(__name__)
 
@@ -108,9 +108,7 @@ def reverse_complement(x: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def predict(model: Beluga, x: torch.Tensor) -> torch.Tensor:
     """Strand-averaged predictions (model(x) + model(rc(x))) / 2, as one batch of 2N."""
-    n = x.shape[0]
-    both = model(torch.cat([x, reverse_complement(x)], dim=0))
-    return (both[:n].float() + both[n:].float()) / 2
+    return strand_average(model, x, reverse_complement)
 
 
 def load_beluga(path: str | Path, device: str | torch.device = "auto", **kw) -> Beluga:

@@ -34,7 +34,7 @@ import torch
 from geneqn.errors import GeneqnError
 from geneqn.features.chunks import compute_in_chunks, file_id
 from geneqn.features.beluga import N_TARGETS, WINDOW, beluga_one_hot, load_beluga, predict, window_bounds
-from geneqn.genome import Genome, check_chromosomes, encode
+from geneqn.genome import Genome, encode, tss_on_genome
 
 log = logging.getLogger(__name__)
 
@@ -115,12 +115,7 @@ class ExpectoProvider:
         if len(tss) == 0:
             raise GeneqnError("the TSS table is empty: no window to run Beluga on.")
         genome = Genome(self.genome_path)
-        tss, skipped = check_chromosomes(genome, tss)
-        if skipped:
-            log.warning("%d gene(s) skipped: their chromosome is not in %s", len(skipped), genome.path.name)
-        if len(tss) == 0:
-            raise GeneqnError(f"no TSS lies on a chromosome of {genome.path.name}; check that the genome and the "
-                              "annotation are the same assembly.")
+        tss, skipped = tss_on_genome(genome, tss)
         model, dev = self._load()
         d = offsets(self.max_shift)
         names = feature_names(model.n_targets)

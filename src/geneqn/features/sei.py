@@ -23,11 +23,11 @@ import torch
 from torch import nn
 
 from geneqn._io import require_file
-from geneqn._torch import load_tensors, resolve_device, resolve_dtype
+from geneqn._torch import load_tensors, resolve_device, resolve_dtype, strand_average
 from geneqn.errors import GeneqnError
 from geneqn.features.chunks import compute_in_chunks, file_id
 from geneqn.features.seqclass import N_TARGETS, class_labels, load_projection
-from geneqn.genome import WINDOW, Genome, check_chromosomes, iter_windows, one_hot
+from geneqn.genome import WINDOW, Genome, iter_windows, one_hot, tss_on_genome
 
 log = logging.getLogger(__name__)
 
@@ -129,9 +129,7 @@ def reverse_complement(x: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def predict(model: Sei, x: torch.Tensor) -> torch.Tensor:
     """Strand-averaged predictions: (model(x) + model(rc(x))) / 2, run as one batch of 2N."""
-    n = x.shape[0]
-    both = model(torch.cat([x, reverse_complement(x)], dim=0))
-    return (both[:n].float() + both[n:].float()) / 2
+    return strand_average(model, x, reverse_complement)
 
 
 # ----------------------------------------------------------------------------- loading
@@ -245,12 +243,7 @@ class SeiProvider:
             raise GeneqnError(f"Sei reads windows of {WINDOW} bp; genome.window is {self.window}. Set "
                               f"genome.window = {WINDOW} for Sei features.")
         genome = Genome(self.genome_path)
-        tss, skipped = check_chromosomes(genome, tss)
-        if skipped:
-            log.warning("%d gene(s) skipped: their chromosome is not in %s", len(skipped), genome.path.name)
-        if len(tss) == 0:
-            raise GeneqnError(f"no TSS lies on a chromosome of {genome.path.name}; check that the "
-                              "genome and the annotation are the same assembly.")
+        tss, skipped = tss_on_genome(genome, tss)
         model, dev, unit = self._load()
         labels = class_labels()[: unit.shape[0]]
         dtype = resolve_dtype(self.precision, dev)
