@@ -10,11 +10,15 @@ Options (the first row is the paper's method, geneqn's default):
 * refit joint: every constant of the composed equation refitted on the training genes;
 * stage 2 on latents: stage 2 learns from the network's own latents (the paper argues against);
 * prior network: stage-1 variables drawn in proportion to the network's sensitivity;
+* active directions: stage 1 fits the network's active directions (its input gradient's leading
+  eigenvectors, varimax-rotated) instead of its latent units;
+* auto: both (latent units, active directions), keeping the equation with the higher valid r;
 * L1 latent / L1 input: networks trained for distillability (Cranmer et al. 2020), L1 on the
   latent activations or on the first layer's weights, then the paper's distillation.
 
     python benchmarks/bench_distill_options.py [--cell-type "type B pancreatic cell"]
     python benchmarks/bench_distill_options.py --config RUN_CONFIG.toml --cell-type CT   # any finished run
+    python benchmarks/bench_distill_options.py --options "paper,active"                 # rows by name prefix
 
 With --config (a run's config whose search has finished), the run's data, its searched
 architecture for the cell type and its [train] and [sr] settings are used instead of the demo's.
@@ -39,6 +43,9 @@ OPTIONS = [
     ("stage 2 on latents", {"stage2_input": "latent"}, {}),
     ("prior network", {"latent_prior": "network"}, {}),
     ("refit joint + prior network", {"refit": "joint", "latent_prior": "network"}, {}),
+    ("active directions", {"latent_targets": "gradient"}, {}),
+    ("active directions + refit", {"latent_targets": "gradient", "refit": "joint"}, {}),
+    ("auto: the better on valid", {"latent_targets": "auto"}, {}),
     ("L1 latent 0.01", {}, {"l1_latent": 0.01}),
     ("L1 latent 0.1", {}, {"l1_latent": 0.1}),
     ("L1 input 0.01", {}, {"l1_input": 0.01}),
@@ -55,7 +62,10 @@ def main() -> None:
     ap.add_argument("--cell-type", default="type B pancreatic cell")
     ap.add_argument("--architecture", default=None, help=f"default: the demo's ({ARCH}) or the run's")
     ap.add_argument("--config", default=None, help="a finished run's config (default: the demo)")
+    ap.add_argument("--options", default=None, help="comma-separated prefixes of the rows to run (default: all)")
     args = ap.parse_args()
+    rows = [o for o in OPTIONS if args.options is None
+            or any(o[0].startswith(p.strip()) for p in args.options.split(","))]
     ct = args.cell_type
     if args.config:
         from geneqn.config import load_config
@@ -78,7 +88,7 @@ def main() -> None:
           f"{cfg.sr.restarts} restarts, complexity <= {cfg.sr.complexity_limit}), seed {cfg.run.seed}")
     print(f"{'option':<30} {'net r':>6} {'eq r':>6} {'gap':>6} {'fidelity':>8} {'cplx':>5} {'s':>5}")
     nets = {}
-    for name, distill_kw, train_kw in OPTIONS:
+    for name, distill_kw, train_kw in rows:
         t = time.perf_counter()
         key = tuple(sorted(train_kw.items()))
         if key not in nets:

@@ -26,6 +26,7 @@ def test_toml_roundtrip_and_relative_paths(tmp_path):
     ({"sr": {"complexity_limit": 1}}, r"sr.complexity_limit = 1 is too small"),
     ({"sr": {"max_samples": -1}}, r"sr.max_samples must be 0 \(all genes\) or positive"),
     ({"sr": {"engine": "gplearn"}}, r"sr.engine = 'gplearn' is not one of geneqn, operon, pysr"),
+    ({"sr": {"latent_targets": "pca"}}, r"sr.latent_targets = 'pca' is not one of network, gradient, auto"),
     ({"train": {"learning_rate": 1e9}}, r"train.learning_rate = 1000000000.0 is far too large"),
     ({"features": {"baselines": ["enformer"]}}, r"features.baselines entry = 'enformer' is not one of expectosc"),
     ({"runn": {}}, r"unknown key\(s\) runn in the top level"),

@@ -49,7 +49,9 @@ def hostile_run(tmp_path_factory):
         search={"trials": 3, "group_size": 3, "retrain_seeds": 1, "nas_sr_trials": 2, "nas_sr_budget": 0.5,
                 "dense_widths": [8, 16], "latent_widths": [2, 3]},
         nn={"layers": ["16-relu", "16-relu", "8-relu", "3-tanh", "8-relu", "16-relu", "16-relu"]},
-        sr={"max_evaluations": 3000, "restarts": 1, "max_samples": 800, "sweep": ["accuracy"], "n_jobs": 1},
+        # stage 1 on the network's active directions: their loadings table names features too
+        sr={"max_evaluations": 3000, "restarts": 1, "max_samples": 800, "sweep": ["accuracy"], "n_jobs": 1,
+            "latent_targets": "gradient"},
         report={"marker_genes": [HOSTILE_SYMBOL, "GCG"]})
     run(cfg)
     return cfg, tmp
@@ -61,6 +63,7 @@ def test_hostile_names_stay_text_and_no_script_runs(hostile_run):
     html = report.read_text()
     assert "<script" not in html and "<img src=x" not in html and "<b onmouseover" not in html  # no raw tag
     assert "&lt;script&gt;document.title=" in html  # the hostile feature name, shown as text
+    assert "Largest loadings" in html and "active direction" in html
     r = browse(report, tmp, "--dump-dom")
     assert r.returncode == 0, r.stderr[-2000:]
     dom = r.stdout

@@ -278,6 +278,104 @@ def test_sweep_reselects_stage1_rows(distilled):
     assert all(-1 <= r <= 1 for r in t.r)
 
 
+# a planted composite y = (c0 - c1) * exp(-(c2 + c3)^2) + 0.5 * c4 of 7 features: its gradient lies
+# in the span of three sparse directions, (1, -1, 0..), (0, 0, 1, 1, 0..) and e4 (by hand)
+PLANTED_DIRECTIONS = np.array([[1, -1, 0, 0, 0, 0, 0], [0, 0, 1, 1, 0, 0, 0], [0, 0, 0, 0, 1, 0, 0]]) / \
+    np.sqrt([[2], [2], [1]])
+
+
+def planted_composite(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Values and hand-derived gradients (n, 7) of the planted composite."""
+    a, b = X[:, 0] - X[:, 1], X[:, 2] + X[:, 3]
+    e = np.exp(-b ** 2)
+    G = np.zeros_like(X)
+    G[:, 0], G[:, 1] = e, -e
+    G[:, 2] = G[:, 3] = -2 * a * b * e
+    G[:, 4] = 0.5
+    return a * e + 0.5 * X[:, 4], G
+
+
+class CollapsedNetwork:
+    """A test double of a fitted network that computed its whole function before the
+    bottleneck: its 3 latent units all carry tanh(prediction); its gradient is the planted one."""
+
+    def __init__(self, f):
+        self.f = f
+
+    def predict(self, X):
+        return self.f(np.asarray(X, dtype=np.float64))[0]
+
+    def latent(self, X):
+        return np.tanh(self.predict(X))[:, None] * np.array([1.0, -0.5, 2.0])
+
+    def output_gradient(self, X):
+        return self.f(np.asarray(X, dtype=np.float64))[1]
+
+
+def test_varimax_rotates_back_to_a_sparse_basis():
+    from geneqn.sr.distill import varimax
+
+    theta = 0.6
+    R = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+    sparse = np.array([[1, 0], [1, 0], [0, 1], [0, 1], [0, 0]]) / np.sqrt(2)
+    back = varimax(sparse @ R)
+    # the rotation is undone up to the order and signs of the columns
+    np.testing.assert_allclose(np.abs(back.T @ sparse).max(axis=1), 1.0, atol=1e-9)
+
+
+def test_gradient_directions_find_the_planted_subspace():
+    from geneqn.sr.distill import gradient_directions
+
+    X = np.random.default_rng(3).normal(size=(4000, 7))
+    _, G = planted_composite(X)
+    W = gradient_directions(G, max_directions=5)
+    assert W.shape == (7, 3)                            # 3 directions hold all the gradient energy
+    cos = np.abs(W.T @ PLANTED_DIRECTIONS.T)
+    np.testing.assert_allclose(np.sort(cos.max(axis=1)), 1.0, atol=1e-6)
+    assert gradient_directions(G, max_directions=2).shape == (7, 2)  # at most the latent width
+
+
+def test_gradient_targets_distil_a_network_that_computed_everything_before_its_bottleneck():
+    from geneqn.sr.distill import GenomicEquationDistiller, target_values
+
+    rng = np.random.default_rng(4)
+    X = pd.DataFrame(rng.normal(size=(1500, 7)), columns=[f"c{i}" for i in range(7)])
+    y = planted_composite(X.to_numpy())[0] + 0.01 * rng.normal(size=1500)
+    net = CollapsedNetwork(planted_composite)
+    # (its latent units, distilled the paper's way with this budget, give r 0.83)
+    sr = SymbolicRegressor(max_evaluations=60_000, restarts=2, random_state=0)
+    d = GenomicEquationDistiller(net, sr=sr, latent_targets="gradient").fit(X, y)
+    # stage 1 fits the projections on the planted directions (the features are standardised)
+    cos = np.abs(d.directions_.T @ PLANTED_DIRECTIONS.T)
+    assert d.directions_.shape == (7, 3) and cos.max(axis=1).min() > 0.999
+    assert min(d.stage1_fidelity_.values()) > 0.99
+    assert set(d.equation_.features_used) <= {"c0", "c1", "c2", "c3", "c4"}
+    assert pearson_r(y, d.predict(X)) > 0.97
+    assert "network_head_on_stage1_r" not in d.diagnostics_
+    # the equation records its targets as data: the sweep stage recomputes them from the file
+    meta = GenomicEquation.from_dict(json.loads(json.dumps(d.equation_.to_dict()))).meta
+    assert meta["latent_targets"] == "gradient"
+    np.testing.assert_allclose(target_values(net, X.to_numpy(), meta), d._targets(X.to_numpy()))
+    assert d.sweep(X, y, ["accuracy"]).r.iloc[0] > 0.97
+    with pytest.raises(ValueError, match="latent_targets must be one of network, gradient, auto"):
+        GenomicEquationDistiller(net, sr=sr, latent_targets="pca").fit(X, y)
+
+
+def test_auto_targets_keep_the_better_distillation():
+    from geneqn.sr.distill import GenomicEquationDistiller
+
+    rng = np.random.default_rng(4)
+    X = pd.DataFrame(rng.normal(size=(1500, 7)), columns=[f"c{i}" for i in range(7)])
+    y = planted_composite(X.to_numpy())[0] + 0.01 * rng.normal(size=1500)
+    sr = SymbolicRegressor(max_evaluations=30_000, restarts=2, random_state=0)
+    d = GenomicEquationDistiller(CollapsedNetwork(planted_composite), sr=sr, latent_targets="auto").fit(X, y)
+    s = d.latent_targets_scores_
+    assert d.latent_targets_ == "gradient" and s["gradient"] > s["network"]
+    assert d.equation_.meta["latent_targets"] == "gradient" and d.equation_.meta["latent_targets_scores"] == s
+    assert pearson_r(y, d.predict(X)) == pytest.approx(s["gradient"])  # no valid genes: scored on train
+    assert d.diagnostics_["genes"] == "train" and d.directions_.shape == (7, 3)
+
+
 def test_printed_equations_read_back_to_the_same_values():
     from geneqn.sr.expr import evaluate_tokens
     from geneqn.sr.search import Search, SearchSettings

@@ -214,6 +214,11 @@ class SRConfig:
     latent_prior: str = "uniform"
     """Stage-1 variable prior: uniform | network (weights from the network's sensitivity of each
     latent unit to each feature)."""
+    latent_targets: str = "network"
+    """What stage 1 fits: network (the paper's: each latent unit) | gradient (the network's
+    active directions: the few combinations of features along which its prediction changes,
+    from its input gradient, varimax-rotated; at most the latent width) | auto (both, keeping the
+    equation with the higher r on the valid genes; twice the time)."""
     sweep: list[str] = field(default_factory=lambda: ["3", "5", "7", "9", "18", "best", "accuracy"])
     """Per-latent complexity limits of the paper's Table 2 (integers, best or accuracy)."""
 
@@ -296,6 +301,7 @@ class Config:
         _choice("sr.stage2_input", self.sr.stage2_input, ["predicted", "latent"])
         _choice("sr.refit", self.sr.refit, ["none", "joint"])
         _choice("sr.latent_prior", self.sr.latent_prior, ["uniform", "network"])
+        _choice("sr.latent_targets", self.sr.latent_targets, ["network", "gradient", "auto"])
         if self.sr.complexity_limit < 5:
             raise GeneqnError(f"config: sr.complexity_limit = {self.sr.complexity_limit} is too small; "
                               "use at least 5 (a*x + b has complexity 5; the paper's limit is 20).")

@@ -168,6 +168,12 @@ class BottleneckRegressor(RegressorMixin, BaseEstimator):
         X = validate_data(self, X, reset=False, dtype=np.float64)
         return self.network_.sensitivity(X)
 
+    def output_gradient(self, X) -> np.ndarray:
+        """(n, n_features): the gradient of the prediction with respect to each feature, per row."""
+        check_is_fitted(self, "network_")
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        return self.network_.output_gradient(X)
+
     @classmethod
     def from_network(cls, network, feature_names: Sequence[str] | None = None) -> "BottleneckRegressor":
         """A fitted estimator around a loaded :class:`~geneqn.nas.network.BottleneckMLP`."""

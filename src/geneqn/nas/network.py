@@ -90,6 +90,15 @@ class BottleneckMLP(nn.Module):
         self.train(was)
         return np.vstack(rows) * np.asarray(X, dtype=np.float64).std(axis=0)[None, :]
 
+    def output_gradient(self, X: np.ndarray) -> np.ndarray:
+        """(N, n_features): d prediction / d feature at each row of X (eval mode, raw units)."""
+        was = self.training
+        self.eval()
+        x = torch.as_tensor(np.asarray(X), dtype=torch.float32).requires_grad_(True)
+        (g,) = torch.autograd.grad(self(x).sum(), x)
+        self.train(was)
+        return g.double().numpy()
+
     @torch.no_grad()
     def head(self, Z: np.ndarray) -> np.ndarray:
         """Prediction from latent activations (the layers after the latent layer), eval mode."""

@@ -11,6 +11,7 @@ import base64
 import html
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from geneqn._io import read_csv, read_json, write_text
@@ -241,10 +242,14 @@ def _cell_section(ct: str, res: dict, preds: pd.DataFrame, t: dict, models: list
     s = [f"<details class='cell'{' open' if open_ else ''}><summary>{esc(ct)}</summary>"]
     # equations
     s.append("<h3>Genomic equation (SR(NAS|NN))</h3>")
+    directions = eq.meta.get("latent_targets") == "gradient"
+    unit = "active direction" if directions else "latent unit"
+    target = ("active direction x<sub>j</sub> of the network (a combination of standardised features along "
+              "which its prediction changes; <span class=code>sr.latent_targets = \"gradient\"</span>)"
+              if directions else "latent unit x<sub>j</sub> of the network")
     s.append(f"<p class='note'>Complexity {eq.complexity} (PySR's count on the composed tree); test r "
              f"{_f(c['equation']['test_r'])}; features: {esc(', '.join(eq.features_used))}. Stage 1 gives each "
-             "latent unit x<sub>j</sub> of the network from the features X; stage 2 gives g&#770; from the "
-             "x<sub>j</sub>.</p>")
+             f"{target} from the features X; stage 2 gives g&#770; from the x<sub>j</sub>.</p>")
     for lhs, rhs in eq.mathml():
         s.append(_math(lhs, rhs))
     fid = c["equation"]["stage1_fidelity"]
@@ -252,13 +257,22 @@ def _cell_section(ct: str, res: dict, preds: pd.DataFrame, t: dict, models: list
     used = set(eq.used_latents)
     rows = [[esc(k), str(comp.get(k, "")), _f(fid.get(k)), "yes" if k in used else "no (not in stage 2)"]
             for k in eq.latents]
+    if directions:
+        W = np.asarray(eq.meta.get("directions", []), dtype=float)
+        for j, row in enumerate(rows):
+            top = np.argsort(-np.abs(W[:, j]))[:4] if W.ndim == 2 and W.shape[1] > j else []
+            row.insert(1, esc(", ".join(f"{eq.feature_names[i]} {W[i, j]:+.2f}" for i in top)))
     s.append("<div class='grid'><div>")
-    s.append(_table(["Latent unit", "Complexity", "Fidelity r (equation vs unit)", "Used"], rows, f"latents-{ct}"))
+    s.append(_table([unit.capitalize()] + (["Largest loadings"] if directions else [])
+                    + ["Complexity", f"Fidelity r (equation vs {'direction' if directions else 'unit'})", "Used"],
+                    rows, f"latents-{ct}"))
     dg = c["equation"]["diagnostics"]
-    rows = [["the network (NAS|NN)", _f(dg.get("network_r"))],
-            ["the network's head on the stage-1 equations", _f(dg.get("network_head_on_stage1_r"))],
-            ["stage 2 on the network's latents", _f(dg.get("stage2_on_network_latents_r"))],
-            ["the genomic equation (stage 1 + stage 2)", _f(dg.get("equation_r"))]]
+    rows = [["the network (NAS|NN)", _f(dg.get("network_r"))]]
+    if "network_head_on_stage1_r" in dg:
+        rows.append(["the network's head on the stage-1 equations", _f(dg.get("network_head_on_stage1_r"))])
+    rows += [[f"stage 2 on the network's {'directions' if directions else 'latents'}",
+              _f(dg.get("stage2_on_network_latents_r"))],
+             ["the genomic equation (stage 1 + stage 2)", _f(dg.get("equation_r"))]]
     s.append(f"<p class='note'>Where accuracy is lost (Pearson r on the {esc(dg.get('genes', 'valid'))} genes):</p>")
     s.append(_table(["Model", "r"], rows, f"diagnostics-{ct}"))
     s.append("</div><div>")

@@ -10,8 +10,16 @@ its equation is its mean.
 Options measured against the paper's method (its default): ``refit="joint"`` refits every
 constant of the composed equation on the training genes; ``latent_prior="network"`` draws
 stage-1 variables in proportion to the network's sensitivity of each latent unit to each
-feature. ``diagnostics_`` says where accuracy is lost: stage 1 (the network's head on the stage-1
-latents), stage 2 (stage 2 on the network's latents) and the composition.
+feature; ``latent_targets="gradient"`` gives stage 1 the network's *active directions* instead
+of its latent units: the directions of feature space along which the network's prediction
+changes (the leading eigenvectors of the covariance of its input gradient, an active subspace,
+Constantine 2015), rotated by varimax (Kaiser 1958) so that each loads on few features. A
+network may compute its whole function before the bottleneck (every latent unit then carries
+the same, complex signal and each stage-1 equation must approximate all of it); its gradient
+still shows which few combinations of features the prediction depends on (``"auto"`` distils
+both ways and keeps the better on the valid genes). ``diagnostics_`` says where accuracy is
+lost: stage 1 (the network's head on the stage-1 latents), stage 2 (stage 2 on the network's
+latents) and the composition.
 
 >>> from geneqn import BottleneckRegressor, GenomicEquationDistiller, SymbolicRegressor  # doctest: +SKIP
 >>> d = GenomicEquationDistiller(net, sr=SymbolicRegressor(max_evaluations=100_000)).fit(X, y)
@@ -38,6 +46,59 @@ log = logging.getLogger(__name__)
 
 STAGE2_SEED = 1000
 DIRECT_SEED = 2000
+GRADIENT_ENERGY = 0.99
+"""``latent_targets="gradient"``: keep the fewest directions that hold this share of the
+network's squared input gradient (at most the latent width)."""
+
+
+def varimax(loadings: np.ndarray, max_iter: int = 200, tol: float = 1e-10) -> np.ndarray:
+    """Kaiser's varimax: the orthogonal rotation of ``loadings`` (p, k) that maximises the
+    variance of the squared loadings of each column (so that each loads on few rows)."""
+    p, k = loadings.shape
+    R = np.eye(k)
+    total = 0.0
+    for _ in range(max_iter):
+        L = loadings @ R
+        u, s, vt = np.linalg.svd(loadings.T @ (L ** 3 - L @ np.diag((L ** 2).sum(axis=0)) / p))
+        R = u @ vt
+        previous, total = total, float(s.sum())
+        if previous and total <= previous * (1 + tol):
+            break
+    return loadings @ R
+
+
+def gradient_directions(G: np.ndarray, max_directions: int, energy: float = GRADIENT_ENERGY) -> np.ndarray:
+    """Active directions of gradients ``G`` (n, p; in standardised feature units): (p, k) unit
+    columns spanning the leading eigenvectors of E[g g^T] that hold ``energy`` of E[|g|^2]
+    (k at most ``max_directions``), varimax-rotated, each with its largest loading positive,
+    ordered by the gradient energy along them (largest first)."""
+    G = np.asarray(G, dtype=np.float64)
+    C = G.T @ G / max(len(G), 1)
+    w, V = np.linalg.eigh(C)
+    w, V = w[::-1].clip(min=0), V[:, ::-1]
+    share = np.cumsum(w) / w.sum() if w.sum() > 0 else np.ones_like(w)
+    k = int(min(max(1, max_directions), np.searchsorted(share, energy - 1e-12) + 1, len(w)))
+    W = varimax(V[:, :k]) if k > 1 else V[:, :1].copy()
+    W /= np.linalg.norm(W, axis=0, keepdims=True)
+    W *= np.sign(W[np.abs(W).argmax(axis=0), np.arange(k)])
+    order = np.argsort(-((G @ W) ** 2).mean(axis=0), kind="stable")
+    return W[:, order]
+
+
+def feature_scale(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and sd of each feature over the rows of X (an sd of 0 counts as 1)."""
+    sd = X.std(axis=0)
+    return X.mean(axis=0), np.where(sd > 0, sd, 1.0)
+
+
+def target_values(network, X, meta: dict) -> np.ndarray:
+    """Stage 1's targets on the rows of X, as an equation's ``meta`` records them: the network's
+    latent units, or (``latent_targets = "gradient"``) the projections on its active directions."""
+    if meta.get("latent_targets", "network") == "gradient":
+        X = np.asarray(X, dtype=np.float64)
+        W = np.asarray(meta["directions"], dtype=np.float64)
+        return (X - np.asarray(meta["center"])) / np.asarray(meta["scale"]) @ W
+    return np.asarray(network.latent(X), dtype=np.float64)
 
 
 def latent_names(k: int, feature_names: list[str]) -> list[str]:
@@ -61,20 +122,27 @@ class GenomicEquationDistiller(RegressorMixin, BaseEstimator):
     stage2_input : "predicted" (the paper's) or "latent".
     refit : "none" (the paper's) or "joint".
     latent_prior : "uniform" (the paper's) or "network".
+    latent_targets : "network" (the paper's: the latent units), "gradient" (the network's
+        active directions; the network needs ``output_gradient``) or "auto" (both; the equation
+        with the higher r on the valid genes is kept).
     cell_type : a label carried by the equation.
 
     After ``fit``: ``network_``, ``equation_`` (:class:`GenomicEquation`), ``stage1_tables_``
     ({latent: Pareto table, None for a constant unit}), ``stage2_table_``, ``stage1_fidelity_``
-    ({latent: Pearson r between its equation and the unit}), ``constant_units_``, ``diagnostics_``.
+    ({latent: Pearson r between its equation and the unit}), ``constant_units_``, ``diagnostics_``;
+    ``latent_targets_`` (what stage 1 fitted); with gradient targets also ``directions_``
+    ((n_features, k) loadings on standardised features), ``center_`` and ``scale_``; with "auto"
+    ``latent_targets_scores_`` ({targets: r on the valid genes}).
     """
 
     def __init__(self, network=None, sr=None, stage2_input: str = "predicted", refit: str = "none",
-                 latent_prior: str = "uniform", cell_type: str = ""):
+                 latent_prior: str = "uniform", latent_targets: str = "network", cell_type: str = ""):
         self.network = network
         self.sr = sr
         self.stage2_input = stage2_input
         self.refit = refit
         self.latent_prior = latent_prior
+        self.latent_targets = latent_targets
         self.cell_type = cell_type
 
     def _sr(self) -> SymbolicRegressor:
@@ -83,7 +151,8 @@ class GenomicEquationDistiller(RegressorMixin, BaseEstimator):
     def fit(self, X, y, X_valid=None, y_valid=None) -> "GenomicEquationDistiller":
         for name, value, choices in (("stage2_input", self.stage2_input, ("predicted", "latent")),
                                      ("refit", self.refit, ("none", "joint")),
-                                     ("latent_prior", self.latent_prior, ("uniform", "network"))):
+                                     ("latent_prior", self.latent_prior, ("uniform", "network")),
+                                     ("latent_targets", self.latent_targets, ("network", "gradient", "auto"))):
             if value not in choices:
                 raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
         if self.network is not None and _is_fitted_network(self.network):
@@ -99,6 +168,8 @@ class GenomicEquationDistiller(RegressorMixin, BaseEstimator):
 
             net = clone(self.network) if self.network is not None else BottleneckRegressor()
             net.fit(X, y, X_valid, y_valid)
+        if self.latent_targets == "auto":
+            return self._fit_auto(net, X, y, X_valid, y_valid)
         X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
         names = [str(n) for n in getattr(self, "feature_names_in_", [f"x{i}" for i in range(X.shape[1])])]
         n_in = getattr(net, "n_features_in_", X.shape[1])
@@ -106,12 +177,25 @@ class GenomicEquationDistiller(RegressorMixin, BaseEstimator):
             raise ValueError(f"the network takes {n_in} features, X has {X.shape[1]}")
         self.network_ = net
         Z = np.asarray(net.latent(self._for_network(X)), dtype=np.float64)
+        self.latent_targets_ = self.latent_targets
+        self._targets_meta = {"latent_targets": self.latent_targets_}
+        if self.latent_targets_ == "gradient":
+            if not hasattr(net, "output_gradient"):
+                raise ValueError("latent_targets='gradient' needs a network with output_gradient(X)")
+            self.center_, self.scale_ = feature_scale(X)
+            G = np.asarray(net.output_gradient(self._for_network(X)), dtype=np.float64) * self.scale_
+            self.directions_ = gradient_directions(G, Z.shape[1])
+            self._targets_meta.update(directions=self.directions_.tolist(), center=self.center_.tolist(),
+                                      scale=self.scale_.tolist())
+            Z = target_values(net, X, self._targets_meta)
         k = Z.shape[1]
         latent = latent_names(k, names)
         base = self._sr()
         seed = int(base.random_state)
         priors = None
-        if self.latent_prior == "network" and hasattr(net, "sensitivity"):
+        if self.latent_prior == "network" and self.latent_targets_ == "gradient":
+            priors = np.abs(self.directions_.T)
+        elif self.latent_prior == "network" and hasattr(net, "sensitivity"):
             priors = np.asarray(net.sensitivity(self._for_network(X)), dtype=np.float64)
 
         # stage 1: one regressor per non-constant unit; all restarts of all units in one pool
@@ -147,6 +231,26 @@ class GenomicEquationDistiller(RegressorMixin, BaseEstimator):
         self.diagnostics_ = self._diagnostics(X, y, Z, names, X_valid, y_valid)
         return self
 
+    def _fit_auto(self, net, X, y, X_valid, y_valid) -> "GenomicEquationDistiller":
+        """Distil both ways (latent units, active directions) and keep the equation with the
+        higher r on the valid genes (the training genes when none are given; a tie keeps the
+        paper's)."""
+        fits, scores = {}, {}
+        for targets in ("network", "gradient"):
+            params = {**self.get_params(deep=False), "network": net, "latent_targets": targets}
+            fits[targets] = type(self)(**params).fit(X, y, X_valid, y_valid)
+            r = fits[targets].diagnostics_["equation_r"]
+            scores[targets] = float(r) if np.isfinite(r) else -1.0
+        best = "gradient" if scores["gradient"] > scores["network"] else "network"
+        self.__dict__.update({k: v for k, v in vars(fits[best]).items()
+                              if (k.endswith("_") and not k.startswith("__")) or k == "_targets_meta"})
+        self.latent_targets_scores_ = scores
+        self.equation_.meta["latent_targets_scores"] = dict(scores)
+        log.info("%s: stage 1 on the network's %s (r %.3f vs %.3f on the %s genes)", self.cell_type or "distill",
+                 "active directions" if best == "gradient" else "latent units", scores[best],
+                 scores["network" if best == "gradient" else "gradient"], self.diagnostics_["genes"])
+        return self
+
     def _for_network(self, X: np.ndarray):
         """X as the network was fitted: a DataFrame with its feature names, when it had them."""
         names = getattr(self.network_ if hasattr(self, "network_") else self.network, "feature_names_in_", None)
@@ -160,7 +264,8 @@ class GenomicEquationDistiller(RegressorMixin, BaseEstimator):
         eq = GenomicEquation(self.cell_type, list(names), dict(exprs), reg.expr_,
                              {"selection": str(reg.selection), "complexity_limit": int(reg.complexity_limit),
                               "engine": reg.engine, "stage2_input": self.stage2_input, "refit": self.refit,
-                              "latent_prior": self.latent_prior, "constant_units": list(self.constant_units_)})
+                              "latent_prior": self.latent_prior, "constant_units": list(self.constant_units_),
+                              **self._targets_meta})
         if self.refit == "joint":
             eq = joint_refit(eq, X, y)
         self.stage2_table_ = reg.equations_
@@ -172,7 +277,7 @@ class GenomicEquationDistiller(RegressorMixin, BaseEstimator):
         if X_valid is not None:
             Xe = validate_data(self, X_valid, reset=False, dtype=np.float64)
             ye = np.asarray(y_valid, dtype=np.float64).ravel()
-            Ze = np.asarray(self.network_.latent(self._for_network(Xe)), dtype=np.float64)
+            Ze = self._targets(Xe)
             on = "valid"
         else:
             Xe, ye, Ze, on = X, y, Z, "train"
@@ -183,9 +288,15 @@ class GenomicEquationDistiller(RegressorMixin, BaseEstimator):
                "stage2_on_network_latents_r": pearson_r(ye, evaluate(eq.output, Ze, list(eq.latents))),
                "stage1_fidelity": {k: pearson_r(Ze[:, j], Zhat[:, j]) for j, k in enumerate(eq.latents)}}
         net = getattr(self.network_, "network_", self.network_)
-        if hasattr(net, "head"):
+        if hasattr(net, "head") and self.latent_targets_ == "network":
             out["network_head_on_stage1_r"] = pearson_r(ye, net.head(Zhat))
         return out
+
+    def _targets(self, X: np.ndarray) -> np.ndarray:
+        """Stage 1's targets on the rows of X (latent units or active-direction projections)."""
+        if self.latent_targets_ == "gradient":
+            return target_values(self.network_, X, self._targets_meta)
+        return np.asarray(self.network_.latent(self._for_network(X)), dtype=np.float64)
 
     def predict(self, X) -> np.ndarray:
         check_is_fitted(self, "equation_")
@@ -198,7 +309,7 @@ class GenomicEquationDistiller(RegressorMixin, BaseEstimator):
         X, y = validate_data(self, X, y, reset=False, y_numeric=True, dtype=np.float64)
         if X_test is not None:
             X_test = validate_data(self, X_test, reset=False, dtype=np.float64)
-        Z = np.asarray(self.network_.latent(self._for_network(X)), dtype=np.float64)
+        Z = self._targets(X)
         means = {k: float(Z[:, j].mean()) for j, k in enumerate(self.equation_.latents)}
         return complexity_sweep(self.stage1_tables_, means, X, y, list(self.equation_.feature_names), self._sr(),
                                 limits, X_test, y_test, stage2_input=self.stage2_input, Z=Z)

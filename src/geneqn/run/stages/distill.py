@@ -136,7 +136,7 @@ def sweep_stage(ctx: StageContext) -> dict:
     """Table 2: per-latent complexity limits, re-selected from the distill stage's stage-1
     Pareto tables, with stage 2 refitted."""
     from geneqn.nas.estimator import BottleneckRegressor
-    from geneqn.sr.distill import complexity_sweep
+    from geneqn.sr.distill import complexity_sweep, target_values
 
     ds = ctx.dataset()
     cfg = ctx.config
@@ -148,7 +148,7 @@ def sweep_stage(ctx: StageContext) -> dict:
         net = BottleneckRegressor.load(ctx.layout.network("nas", ct))
         X, y = ds.xy(ct, "train")
         Xt, yt = ds.xy(ct, "test")
-        Z = net.latent(X)
+        Z = target_values(net, X, eq.meta)
         folder = ctx.layout.root / "distill" / "tables" / _key(ct)
         tables = {k: (None if k in eq.meta.get("constant_units", []) else
                       read_pareto_csv(folder / f"stage1_{k}.csv", ds.feature_names)) for k in eq.latents}

@@ -232,4 +232,5 @@ def nas_sr_stage(ctx: StageContext) -> dict:
 
 
 def distiller_options(cfg: Config) -> dict:
-    return {"stage2_input": cfg.sr.stage2_input, "refit": cfg.sr.refit, "latent_prior": cfg.sr.latent_prior}
+    return {"stage2_input": cfg.sr.stage2_input, "refit": cfg.sr.refit, "latent_prior": cfg.sr.latent_prior,
+            "latent_targets": cfg.sr.latent_targets}
