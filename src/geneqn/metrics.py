@@ -21,6 +21,14 @@ def pearson_r(y: np.ndarray, yhat: np.ndarray) -> float:
     return float(np.clip((a * b).sum() / den, -1.0, 1.0))
 
 
+def feature_scale(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and sd of each column over the rows of X (an sd of 0 counts as 1): the
+    standardisation of the networks and of the active directions."""
+    X = np.asarray(X, dtype=np.float64)
+    sd = X.std(axis=0)
+    return X.mean(axis=0), np.where(sd > 0, sd, 1.0)
+
+
 def spearman_r(y: np.ndarray, yhat: np.ndarray) -> float:
     from scipy.stats import rankdata
 

@@ -4,7 +4,6 @@ and prints. It has no logic of its own (see :mod:`geneqn.run` and the library)."
 from __future__ import annotations
 
 import logging
-
 import sys
 from enum import Enum
 from pathlib import Path

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from geneqn.errors import GeneqnError
-from geneqn.metrics import pearson_r
+from geneqn.metrics import feature_scale, pearson_r
 from geneqn.nas.network import BottleneckMLP, activation
 from geneqn.nas.space import Architecture
 
@@ -52,9 +52,7 @@ class TrainData:
             raise GeneqnError(f"the valid split has {len(self.y_valid)} gene(s) with "
                               f"{'constant' if len(self.y_valid) >= 3 else 'too few'} targets: Pearson r "
                               "cannot be computed. Use more genes or a larger split.valid_fraction.")
-        self.mean = self.X.mean(axis=0)
-        sd = self.X.std(axis=0)
-        self.scale = np.where(sd > 0, sd, 1.0)
+        self.mean, self.scale = feature_scale(self.X)
         self.Xt = torch.as_tensor(self.X, dtype=torch.float32)
         self.yt = torch.as_tensor(self.y, dtype=torch.float32)
         self.Xv = torch.as_tensor(self.X_valid, dtype=torch.float32)

@@ -36,7 +36,7 @@ from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from geneqn._parallel import parallel_map
-from geneqn.metrics import pearson_r
+from geneqn.metrics import feature_scale, pearson_r
 from geneqn.sr.engines import run_job
 from geneqn.sr.equation import GenomicEquation
 from geneqn.sr.expr import Expr, evaluate
@@ -83,12 +83,6 @@ def gradient_directions(G: np.ndarray, max_directions: int, energy: float = GRAD
     W *= np.sign(W[np.abs(W).argmax(axis=0), np.arange(k)])
     order = np.argsort(-((G @ W) ** 2).mean(axis=0), kind="stable")
     return W[:, order]
-
-
-def feature_scale(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and sd of each feature over the rows of X (an sd of 0 counts as 1)."""
-    sd = X.std(axis=0)
-    return X.mean(axis=0), np.where(sd > 0, sd, 1.0)
 
 
 def target_values(network, X, meta: dict) -> np.ndarray:
