@@ -1,4 +1,3 @@
-import fcntl
 import json
 import os
 import shutil
@@ -88,19 +87,6 @@ def test_missing_input_and_version_mismatch(tmp_path):
     (r.layout.marker).write_text(json.dumps({"geneqn_version": "0.0.1"}))
     with pytest.raises(GeneqnError, match="written by geneqn 0.0.1"):
         r.run_stage("tss")
-
-
-def test_a_run_folder_has_one_process_at_a_time(tmp_path):
-    cfg = demo_config(tmp_path / "run")
-    r = Runner(cfg)
-    r.layout.root.mkdir(parents=True)
-    with open(r.layout.lock, "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        fh.write("geneqn process 12345 (started now)\n")
-        fh.flush()
-        with pytest.raises(GeneqnError, match="is in use by geneqn process 12345"):
-            r.run_stage("targets")
-    r.run_stage("targets")  # free again
 
 
 def test_outputs_respect_the_umask_and_config_records_each_stage(tmp_path):

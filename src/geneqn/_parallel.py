@@ -2,6 +2,11 @@
 
 Results come back in the order of the jobs, whatever order they finish in, so a seeded
 computation gives the same answer with 1 process or 16.
+
+Workers die with the process that started them: killed with ``kill -9`` (not its group), the
+parent leaves no worker behind to hold memory, cores or the run folder's lock. On Linux the
+kernel sends them SIGKILL (``PR_SET_PDEATHSIG``); elsewhere a watchdog thread in each worker
+exits once its parent is gone.
 """
 
 from __future__ import annotations
@@ -10,6 +15,9 @@ import concurrent.futures as cf
 import contextlib
 import multiprocessing as mp
 import os
+import sys
+import threading
+import time
 from typing import Callable, Sequence, TypeVar
 
 from geneqn import progress
@@ -47,7 +55,8 @@ def parallel_map(fn: Callable[[J], R], jobs: Sequence[J], n_jobs: int = 1, descr
             return results
         # fork: workers need no importable __main__ (jobs are still pickled to them)
         ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        with cf.ProcessPoolExecutor(n, mp_context=ctx) as pool:
+        with cf.ProcessPoolExecutor(n, mp_context=ctx, initializer=die_with_parent,
+                                    initargs=(os.getpid(),)) as pool:
             futures = {pool.submit(fn, job): i for i, job in enumerate(jobs)}
             for fut in cf.as_completed(futures):
                 i = futures[fut]
@@ -56,6 +65,28 @@ def parallel_map(fn: Callable[[J], R], jobs: Sequence[J], n_jobs: int = 1, descr
                     on_result(i, results[i])
                 bar.advance()
     return results
+
+
+def die_with_parent(parent_pid: int, poll_s: float = 1.0) -> None:
+    """Make this (worker) process end when process ``parent_pid``, its parent, ends."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            PR_SET_PDEATHSIG = 1
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):  # pragma: no cover - no prctl: the watchdog still runs
+            pass
+    if os.getppid() != parent_pid:  # the parent died before the signal was armed
+        os._exit(1)
+
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(poll_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="geneqn-die-with-parent", daemon=True).start()
 
 
 class _Quiet:

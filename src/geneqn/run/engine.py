@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import hashlib
 import json
 import logging
@@ -281,45 +280,26 @@ class Runner:
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
-        """Hold the run folder's lock (re-entrant in this process)."""
+        """Hold the run folder's lock (re-entrant in this process).
+
+        The lock is an OS file lock (the ``filelock`` package): it dies with the process that
+        holds it, and worker processes started while it is held do not keep it (they are forked
+        without its descriptor, and die with their parent: :mod:`geneqn._parallel`). Beside it,
+        ``.lock.owner`` names the holder; one left behind names a process that was killed, whose
+        lock is then taken over with a message."""
         if self._lock_depth == 0:
-            root = self.layout.root
-            try:
-                root.mkdir(parents=True, exist_ok=True)
-                fh = open(self.layout.lock, "a+")
-            except OSError as e:
-                if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-                    raise GeneqnError(f"cannot write to the run folder {root}: permission denied. Choose a "
-                                      "folder you can write to (--run or run.folder).") from None
-                raise GeneqnError(f"cannot use the run folder {root}: {e.strerror or e}.") from None
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                fh.seek(0)
-                holder = fh.read().strip() or "another process"
-                fh.close()
-                raise GeneqnError(f"the run folder {root} is in use by {holder}. Wait for it to finish, or "
-                                  "use another run folder (--run). Search workers sharing a study "
-                                  "(`geneqn search --worker`) need no run folder lock.") from None
-            fh.seek(0)
-            fh.truncate()
-            fh.write(f"geneqn process {os.getpid()} (started {time.strftime('%Y-%m-%d %H:%M:%S')})\n")
-            fh.flush()
-            self._lock_fh = fh
-            # temporary files of a process that was killed (we hold the lock: none is being written)
-            for tmp in root.rglob(".*.tmp"):
-                try:
-                    tmp.unlink()
-                except OSError:
-                    pass
+            self._lock_fh = _acquire_folder_lock(self.layout)
         self._lock_depth += 1
         try:
             yield
         finally:
             self._lock_depth -= 1
             if self._lock_depth == 0 and self._lock_fh is not None:
-                fcntl.flock(self._lock_fh, fcntl.LOCK_UN)
-                self._lock_fh.close()
+                try:
+                    self.layout.lock_owner.unlink()
+                except OSError:
+                    pass
+                self._lock_fh.release()
                 self._lock_fh = None
 
     def _write_marker(self) -> None:
@@ -354,6 +334,78 @@ class Runner:
                 raise GeneqnError(f"run folder {self.layout.root} was written by geneqn {version}, this is "
                                   f"geneqn {__version__}; its files may not be compatible. Use a new "
                                   "run folder (run.folder in the config, or --run), or delete this one.")
+
+
+def _acquire_folder_lock(layout: RunLayout):
+    """Take the folder's lock (or say who holds it); clean up after a killed holder."""
+    from filelock import FileLock, Timeout
+
+    root = layout.root
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(layout.lock, timeout=0, thread_local=False)
+        lock.acquire()
+    except Timeout:
+        raise GeneqnError(_lock_busy_message(layout)) from None
+    except OSError as e:
+        if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise GeneqnError(f"cannot write to the run folder {root}: permission denied. Choose a "
+                              "folder you can write to (--run or run.folder).") from None
+        raise GeneqnError(f"cannot use the run folder {root}: {e.strerror or e}.") from None
+    previous = _lock_owner(layout)
+    if previous:
+        log.warning("the run folder %s was left locked by geneqn process %s, which is no longer running "
+                    "(killed?); taking the lock over. Its unfinished stage will be done again.", root,
+                    previous.get("pid", "?"))
+    write_json({"pid": os.getpid(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}, layout.lock_owner)
+    # temporary files of a process that was killed (we hold the lock: none is being written)
+    for tmp in root.rglob(".*.tmp"):
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+    return lock
+
+
+def _lock_owner(layout: RunLayout) -> dict:
+    try:
+        owner = json.loads(layout.lock_owner.read_text())
+    except (OSError, ValueError):
+        return {}
+    return owner if isinstance(owner, dict) else {}
+
+
+def pid_alive(pid) -> bool:
+    """Whether a process ``pid`` exists (on this machine)."""
+    try:
+        pid = int(pid)
+        if pid <= 0:
+            return False
+        os.kill(pid, 0)
+    except (ValueError, TypeError, ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:  # it exists, as another user's
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def _lock_busy_message(layout: RunLayout) -> str:
+    owner = _lock_owner(layout)
+    pid = owner.get("pid")
+    fix = ("Wait for it to finish, or use another run folder (--run). Search workers sharing a study "
+           "(`geneqn search --worker`) need no run folder lock.")
+    if pid is None:
+        return f"the run folder {layout.root} is in use by another process. {fix}"
+    if pid_alive(pid):
+        return (f"the run folder {layout.root} is in use by geneqn process {pid} (started "
+                f"{owner.get('started', '?')}). {fix}")
+    # the holder is dead but its lock is still held: processes it started (geneqn < 0.2.1 kept
+    # the lock in its workers)
+    return (f"the run folder {layout.root} is locked by processes that geneqn process {pid} (no longer "
+            f"running) started. End them (`ps -ef | grep geneqn`, then `kill` each of their PIDs) and "
+            "run the command again.")
 
 
 def _inside(p: Path, root: Path) -> bool:

@@ -6,6 +6,7 @@
     geneqn-run.json          the geneqn version that made the folder
     .stages/<stage>.json     stamps: fingerprint of what the stage read, digests of what it wrote
     .lock                    held while a geneqn process works in the folder
+    .lock.owner              which process holds it (left behind only by a process that was killed)
     targets.parquet          tidy targets: gene, symbol, cell_type, n_cells, g0, g1, g
     tss.parquet              one TSS per matched gene (column gene = expression key)
     unmatched_genes.txt      expression genes without a TSS
@@ -76,6 +77,10 @@ class RunLayout:
     @property
     def lock(self) -> Path:
         return self.root / ".lock"
+
+    @property
+    def lock_owner(self) -> Path:
+        return self.root / ".lock.owner"
 
     # data stages
     @property
