@@ -211,7 +211,8 @@ def test_unknown_expression_format(tmp_path, rd):
 def test_constant_expression(tmp_path, rd):
     p = tmp_path / "means.csv"
     pd.DataFrame({"gene": ["A", "B", "C"], "alpha": [1.0, 1.0, 1.0]}).to_csv(p, index=False)
-    fails(["targets", p, "--run", rd], "same mean expression", "Check the expression input", stage="targets", run=rd)
+    fails(["targets", p, "--run", rd], "same mean expression", "cell type 'alpha'", "means.csv", "--cell-types",
+          stage="targets", run=rd)
 
 
 # ---------------------------------------------------------------------- annotation -> tss

@@ -125,10 +125,13 @@ def read_text(path: str | os.PathLike) -> str:
 
 def require_file(path: str | os.PathLike, what: str) -> Path:
     """Return ``path`` as a Path, or raise a GeneqnError saying which input is missing."""
-    p = Path(path).expanduser()
+    given = Path(path).expanduser()
+    p = given
     if not p.exists():
-        raise GeneqnError(f"{what} not found: {p}. Check the path (relative paths are taken "
-                          f"from the current folder: {Path.cwd()}).")
+        where = ("a relative path in a config file is taken from the config file's folder, one on the command "
+                 "line from the current folder" if given.is_absolute() else
+                 f"this relative path was taken from the current folder, {Path.cwd()}")
+        raise GeneqnError(f"{what} not found: {p}. Check the path ({where}).")
     if p.is_file() and not os.access(p, os.R_OK):
         raise GeneqnError(f"{what} is not readable: {p}. Check its permissions.")
     return p

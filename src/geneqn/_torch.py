@@ -66,6 +66,31 @@ def load_tensors(path: str | Path, what: str, mmap: bool = True) -> dict:
                 raise
             return torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:  # pickle errors, unsupported globals, truncated files, ...
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise GeneqnError(f"cannot read {p} as {what}: {first}. Only plain PyTorch tensor files are "
-                          "accepted (weights_only); is it the right file, complete and not corrupt?") from None
+        raise GeneqnError(f"cannot read {p} as {what}: {_why_unreadable(p, e)}. geneqn reads checkpoints as "
+                          "data only (tensors and plain containers, never code): is it the right file, complete "
+                          "and not corrupt? Download or copy it again if it may be truncated.") from None
+
+
+def _why_unreadable(p: Path, e: Exception) -> str:
+    """What is wrong with a checkpoint, in our words: torch's own text advises loading with
+    weights_only=False, which would run whatever code the file holds."""
+    import re
+
+    text = str(e)
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(2)
+    except OSError as err:
+        return err.strerror or "it cannot be opened"
+    if head[:2] != b"PK" and head[:1] != b"\x80":
+        return "it is not a PyTorch file (neither a zip archive nor a pickle: random bytes, or another format)"
+    m = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+    if m:
+        return (f"it holds Python objects ({m.group(1)}), not only tensors; re-save the weights as a state_dict "
+                "(torch.save(model.state_dict(), path)) where the file is trusted")
+    first = text.strip().splitlines()[0] if text.strip() else type(e).__name__
+    if "zip archive" in first or "central directory" in first:
+        return "it is truncated or corrupt (an incomplete zip archive)"
+    if "weights_only" in first or "pickle" in first.lower():
+        return "it is truncated or corrupt (its content cannot be read as tensors)"
+    return first

@@ -35,6 +35,24 @@ SAMPLERS = ("tpe", "random", "reinforce")
 SR_ENGINES = ("geneqn", "operon", "pysr")
 SELECTIONS = ("accuracy", "best")
 PRECISIONS = ("auto", "fp32", "bf16")
+MIN_TRAIN_FRACTION = 0.2
+"""The split must leave at least this fraction of the genes for training."""
+STORAGE_SCHEMES = ("sqlite", "postgresql", "mysql")
+
+
+def check_storage_url(url: str, key: str = "search.storage (--storage)") -> None:
+    """A study storage is a database URL: sqlite:///file.db, postgresql://user@host/db, ..."""
+    if not url:
+        return
+    forms = ("sqlite:///study.db (a file; sqlite:////abs/path/study.db for an absolute path) or "
+             "postgresql://user:password@host/db")
+    if "://" not in url:
+        raise GeneqnError(f"config: {key} = {url!r} is not a database URL. Write {forms}; leave it empty for "
+                          "nas/study.db in the run folder.")
+    scheme = url.split("://", 1)[0].split("+", 1)[0].lower()
+    if scheme not in STORAGE_SCHEMES:
+        raise GeneqnError(f"config: {key} = {url!r}: unknown database {scheme!r}; use {forms} "
+                          f"(databases: {', '.join(STORAGE_SCHEMES)}).")
 
 
 @dataclass
@@ -273,6 +291,12 @@ class Config:
             v = getattr(self.split, key)
             if not 0 < v < 1:
                 raise GeneqnError(f"config: split.{key} = {v} must lie strictly between 0 and 1.")
+        train = (1 - self.split.test_fraction) * (1 - self.split.valid_fraction)
+        if train < MIN_TRAIN_FRACTION:
+            raise GeneqnError(f"config: split.test_fraction = {self.split.test_fraction} and split.valid_fraction = "
+                              f"{self.split.valid_fraction} leave {train:.1%} of the genes to train on (at least "
+                              f"{MIN_TRAIN_FRACTION:.0%} are needed). valid_fraction is a fraction of the genes left "
+                              "after the test genes (the paper's 0.2 and 0.1 give 72/8/20); lower one of them.")
         _positive("train.learning_rate", self.train.learning_rate)
         if not self.train.learning_rate <= 1:
             raise GeneqnError(f"config: train.learning_rate = {self.train.learning_rate} is far too "
@@ -286,6 +310,7 @@ class Config:
             if getattr(self.train, key) < 0:
                 raise GeneqnError(f"config: train.{key} must be 0 (none) or positive.")
         _choice("search.sampler", self.search.sampler, list(SAMPLERS))
+        check_storage_url(self.search.storage)
         if not 0 < self.search.nas_sr_budget <= 1:
             raise GeneqnError("config: search.nas_sr_budget must lie in (0, 1].")
         for key in ("trials", "group_size", "retrain_seeds", "retrain_top", "nas_sr_trials"):

@@ -111,9 +111,11 @@ def _read_mane(p: Path) -> pd.DataFrame:
                 start, end = int(parts[idx["chr_start"]]), int(parts[idx["chr_end"]])
             except ValueError:
                 raise GeneqnError(f"{p}, line {lineno}: chr_start/chr_end are not integers.") from None
-            if strand not in "+-" or len(strand) != 1 or start < 1 or end < start:
-                raise GeneqnError(f"{p}, line {lineno}: bad strand {strand!r} or coordinates "
-                                  f"{start}-{end}.")
+            if strand not in ("+", "-"):
+                raise GeneqnError(f"{p}, line {lineno}: chr_strand {strand!r} must be + or -.")
+            if start < 1 or end < start:
+                raise GeneqnError(f"{p}, line {lineno}: coordinates {start}-{end} are not a 1-based interval "
+                                  "(chr_start >= 1, chr_end >= chr_start); the file may be edited or damaged.")
             rows.append((parts[idx["Ensembl_Gene"]], parts[idx["symbol"]],
                          parts[idx["#NCBI_GeneID"]].replace("GeneID:", ""),
                          parts[hgnc] if hgnc is not None else pd.NA,
@@ -204,8 +206,14 @@ def _read_bed(p: Path) -> pd.DataFrame:
             except ValueError:
                 raise GeneqnError(f"{p}, line {lineno}: start/end are not integers.") from None
             strand = parts[5]
-            if strand not in ("+", "-") or start < 0 or end <= start:
-                raise GeneqnError(f"{p}, line {lineno}: bad strand {strand!r} or interval {start}-{end}.")
+            if strand not in ("+", "-"):
+                raise GeneqnError(f"{p}, line {lineno}: strand {strand!r} must be + or - (column 6 of BED6).")
+            if start < 0:
+                raise GeneqnError(f"{p}, line {lineno}: start {start} is negative; BED starts are 0-based "
+                                  "positions (0 or more). Fix or remove the line.")
+            if end <= start:
+                raise GeneqnError(f"{p}, line {lineno}: end {end} is not after start {start}; a BED interval "
+                                  "is [start, end) with end > start. Fix or remove the line.")
             name = parts[3]
             is_ens = bool(ENSEMBL_GENE.match(name))
             rows.append((name if is_ens else pd.NA, pd.NA if is_ens else name, normalise_chrom(parts[0]),
@@ -305,8 +313,9 @@ def tss(annotation, *, format: str = "auto", genes=None, synonyms=None) -> pd.Da
     else:
         g = pd.DataFrame({"gene": pd.Series(list(genes), dtype="string")})
     matched, report = match_genes(g, table.drop(columns=["gene"], errors="ignore"),
-                                  synonyms=read_synonyms(synonyms) if synonyms is not None else None)
-    log.info("%s", report.summary())
+                                  synonyms=read_synonyms(synonyms) if synonyms is not None else None,
+                                  source=str(annotation) if not isinstance(annotation, pd.DataFrame) else "the TSS table")
+    log.debug("%s", report.summary())  # the run layer's stage line says it
     matched.attrs["match"] = report
     return matched
 
@@ -357,8 +366,12 @@ class MatchReport:
                 f"({parts}); {len(self.unmatched):,} unmatched")
 
 
-def match_genes(genes: pd.DataFrame, tss: pd.DataFrame,
-                synonyms: pd.DataFrame | None = None) -> tuple[pd.DataFrame, MatchReport]:
+MIN_MATCHED_FRACTION = 0.1
+"""Fewer expression genes matched than this: the two inputs do not describe the same genes."""
+
+
+def match_genes(genes: pd.DataFrame, tss: pd.DataFrame, synonyms: pd.DataFrame | None = None,
+                source: str = "the annotation") -> tuple[pd.DataFrame, MatchReport]:
     """Attach a TSS to each expression gene: Ensembl id first, then symbol, then NCBI GeneID,
     then (with ``synonyms`` from :func:`read_synonyms` and a TSS table with ``hgnc_id``) HGNC
     previous symbols, then HGNC alias symbols.
@@ -406,7 +419,36 @@ def match_genes(genes: pd.DataFrame, tss: pd.DataFrame,
     unmatched = genes.loc[out < 0, "gene"].astype(str).tolist()
     report = MatchReport(n_expression=len(genes), n_matched=len(result), by=by, unmatched=unmatched)
     if len(result) == 0:
-        raise GeneqnError("no expression gene matched the annotation by Ensembl id, symbol or NCBI "
+        raise GeneqnError(f"no expression gene matched {source} by Ensembl id, symbol or NCBI "
                           "GeneID. Check that both come from the same species and that gene ids are "
-                          "Ensembl ids or symbols (e.g. ENSG00000254647 or INS).")
+                          f"Ensembl ids or symbols (e.g. ENSG00000254647 or INS).{_species_hint(genes, tss)}")
+    if len(result) < MIN_MATCHED_FRACTION * len(genes):
+        raise GeneqnError(f"only {len(result):,} of {len(genes):,} expression genes ({len(result) / len(genes):.1%}) "
+                          f"matched a TSS of {source}, too few to model (at least {MIN_MATCHED_FRACTION:.0%} are "
+                          f"needed).{_species_hint(genes, tss)} Check that the expression and the annotation "
+                          "are of the same species and use the same kind of gene ids.")
     return result, report
+
+
+def _species_hint(genes: pd.DataFrame, tss: pd.DataFrame) -> str:
+    """A sentence when the gene names say that the two inputs are of different species."""
+    def prefix(ids) -> str | None:
+        ids = pd.Series(ids).dropna().astype(str)
+        ens = ids[ids.str.match(ENSEMBL_GENE)]
+        return ens.str.extract(r"^(ENS[A-Z]*G)")[0].mode().iat[0] if len(ens) > 0.5 * max(len(ids), 1) else None
+
+    a, b = prefix(genes["gene"]), prefix(tss["gene_id"]) if "gene_id" in tss.columns else None
+    if a and b and a != b:
+        return (f" The expression's Ensembl ids start with {a} but the annotation's with {b}: they are of "
+                "different species (ENSG: human, ENSMUSG: mouse).")
+    sym = genes["symbol"].dropna().astype(str) if "symbol" in genes.columns else pd.Series([], dtype=str)
+    ann = tss["symbol"].dropna().astype(str) if "symbol" in tss.columns else pd.Series([], dtype=str)
+    if len(sym) and len(ann):
+        mouse_case = sym.str.fullmatch(r"[A-Z][a-z0-9]+[a-z0-9-]*").mean()
+        human_case = ann.str.fullmatch(r"[A-Z0-9-]+").mean()
+        if mouse_case > 0.5 and human_case > 0.5:
+            examples = ", ".join(sym.head(3))
+            return (f" The expression's symbols look like mouse or rat genes ({examples}: capitalised) but the "
+                    "annotation's like human ones (all upper case): use an annotation of the expression's "
+                    "species (e.g. a GENCODE mouse GTF).")
+    return ""

@@ -28,6 +28,11 @@ log = logging.getLogger(__name__)
 WINDOW = 4096
 ALPHABET = "ACGT"
 N_CODE = 4
+MAX_N_FRACTION = 0.5
+"""A window with a larger fraction of N (off the chromosome, or an assembly gap) is not scored:
+Sei would score Ns as if they were sequence."""
+MAX_REFUSED_FRACTION = 0.05
+"""More genes than this fraction with mostly-N windows: the genome does not fit the annotation."""
 
 _LOOKUP = np.full(256, N_CODE, dtype=np.uint8)
 for _i, _b in enumerate(ALPHABET):
@@ -89,11 +94,19 @@ class Genome:
         if name.endswith(".2bit"):
             import py2bit
 
+            with open(self.path, "rb") as fh:
+                magic = fh.read(4)
+            if magic not in (b"\x43\x27\x41\x1a", b"\x1a\x41\x27\x43"):  # 0x1A412743, either byte order
+                raise GeneqnError(f"{self.path} is not a 2bit file (it does not start with the 2bit signature); "
+                                  "it may be another format renamed .2bit, or damaged. Download it again (e.g. "
+                                  "hg38.2bit from UCSC), or give a FASTA file.")
             try:
                 self._tb = py2bit.open(str(self.path))
-            except Exception as e:
-                raise GeneqnError(f"cannot open 2bit genome {self.path}: {e}.") from None
-            self._lengths = {k: int(v) for k, v in self._tb.chroms().items()}
+                self._lengths = {k: int(v) for k, v in self._tb.chroms().items()}
+            except Exception:  # py2bit says only "Received an error during file opening!"
+                raise GeneqnError(f"cannot read the 2bit genome {self.path}: it is truncated or corrupt (its "
+                                  "header or chromosome index cannot be read). Download it again, or give a "
+                                  "FASTA file.") from None
             self._fa = None
         else:
             import pyfaidx
@@ -159,6 +172,18 @@ class WindowBatch:
         return one_hot(self.codes)
 
 
+def gene_keys(tss: pd.DataFrame) -> list[str]:
+    """The name of each TSS row: its ``gene`` (the expression key) when the table has one, else its
+    Ensembl id, else its symbol."""
+    if "gene" in tss.columns:
+        keys = tss["gene"].astype("string")
+    elif "gene_id" in tss.columns and "symbol" in tss.columns:
+        keys = tss["gene_id"].astype("string").fillna(tss["symbol"].astype("string"))
+    else:
+        keys = tss["gene_id" if "gene_id" in tss.columns else "symbol"].astype("string")
+    return keys.fillna("").astype(str).tolist()
+
+
 def check_chromosomes(genome: Genome, tss: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """Split ``tss`` into rows whose chromosome the genome has, and the genes it lacks."""
     ok = tss["chrom"].astype(str).map(genome.has)
@@ -167,16 +192,49 @@ def check_chromosomes(genome: Genome, tss: pd.DataFrame) -> tuple[pd.DataFrame, 
         chroms = sorted(missing["chrom"].astype(str).unique())
         log.warning("%d gene(s) on chromosome(s) absent from %s skipped: %s", len(missing),
                     genome.path.name, ", ".join(chroms[:10]))
-    key = "gene" if "gene" in tss.columns else "gene_id"
-    return tss.loc[ok], missing[key].astype(str).tolist()
+    return tss.loc[ok], gene_keys(missing)
 
 
-def tss_on_genome(genome: Genome, tss: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """:func:`check_chromosomes`, and a clear error when no TSS is left to read."""
+def tss_on_genome(genome: Genome, tss: pd.DataFrame, length: int = WINDOW) -> tuple[pd.DataFrame, list[str]]:
+    """The TSS rows whose windows can be read, and the genes left out.
+
+    Rows on chromosomes the genome lacks are left out (with a warning); a TSS off its chromosome
+    (before 0 or past its end) stops with an error that names the genes and the chromosome's
+    length (an annotation of another assembly, or a wrong line); windows of ``length`` bp that are
+    more than :data:`MAX_N_FRACTION` N are left out and named, and more than
+    :data:`MAX_REFUSED_FRACTION` of the genes with such windows stop with an error."""
     tss, skipped = check_chromosomes(genome, tss)
     if len(tss) == 0:
         raise GeneqnError(f"no TSS lies on a chromosome of {genome.path.name}; check that the genome and the "
                           "annotation are the same assembly.")
+    names = gene_keys(tss)
+    chroms = tss["chrom"].astype(str).tolist()
+    pos = tss["tss"].to_numpy(dtype=np.int64)
+    lengths = np.array([genome.chromosomes[genome.resolve(c)] for c in chroms], dtype=np.int64)
+    off = np.flatnonzero((pos < 0) | (pos >= lengths))
+    if len(off):
+        shown = "; ".join(f"{names[i]} at {chroms[i]}:{pos[i]:,} ({chroms[i]} has {lengths[i]:,} bp)" for i in off[:5])
+        raise GeneqnError(f"{len(off)} TSS(s) lie off their chromosome in {genome.path.name}: {shown}"
+                          f"{' ...' if len(off) > 5 else ''}. The annotation is probably of another assembly "
+                          "than the genome (e.g. GRCh37 vs GRCh38), or these lines are wrong. Use an annotation "
+                          "of the genome's assembly, or fix or remove these genes.")
+    n_frac = np.array([float(np.mean(genome.window_codes(c, int(p), length) == N_CODE))
+                       for c, p in zip(chroms, pos)])
+    bad = np.flatnonzero(n_frac > MAX_N_FRACTION)
+    if len(bad):
+        shown = ", ".join(f"{names[i]} ({chroms[i]}:{pos[i]:,}, {n_frac[i]:.0%} N)" for i in bad[:10])
+        if len(bad) > MAX_REFUSED_FRACTION * len(tss):
+            raise GeneqnError(f"{len(bad)} of {len(tss)} TSS windows ({length:,} bp) in {genome.path.name} are more "
+                              f"than {MAX_N_FRACTION:.0%} N: {shown}{' ...' if len(bad) > 10 else ''}. The genome "
+                              "is probably hard-masked or of another assembly than the annotation; use the unmasked "
+                              "genome of the annotation's assembly.")
+        log.warning("%d gene(s) whose %s-bp TSS window in %s is more than %.0f%% N (near a chromosome end or "
+                    "an assembly gap) are left out: %s", len(bad), f"{length:,}", genome.path.name,
+                    100 * MAX_N_FRACTION, shown)
+        keep = np.ones(len(tss), dtype=bool)
+        keep[bad] = False
+        skipped = skipped + [names[i] for i in bad]
+        tss = tss.loc[keep]
     return tss, skipped
 
 
@@ -190,8 +248,7 @@ def iter_windows(genome: Genome, tss: pd.DataFrame, batch_size: int = 64,
     if batch_size < 1:
         raise ValueError(f"iter_windows: batch_size must be >= 1, got {batch_size}")
     check_window_length(length)
-    key = "gene" if "gene" in tss.columns else "gene_id"
-    genes = tss[key].astype(str).to_numpy()
+    genes = np.array(gene_keys(tss), dtype=object)
     chroms = tss["chrom"].astype(str).to_numpy()
     pos = tss["tss"].to_numpy(dtype=np.int64)
     for lo in range(0, len(tss), batch_size):
@@ -206,8 +263,8 @@ def windows(genome, tss: pd.DataFrame, length: int = WINDOW, batch_size: int = 2
     """Windows of ``length`` bp centred on every TSS of ``tss``, as uint8 codes.
 
     ``genome``: a :class:`Genome` or the path of a FASTA (plain or bgzip) / 2bit file; ``tss``:
-    a TSS table (:func:`geneqn.tss`). Genes on chromosomes the genome lacks are left out (and
-    logged). Returns ``(genes, codes)``: gene keys and a uint8 array of shape (n_genes, length),
+    a TSS table (:func:`geneqn.tss`). Genes on chromosomes the genome lacks, and genes whose
+    window is mostly N, are left out (and logged); see :func:`tss_on_genome`. Returns ``(genes, codes)``: gene keys and a uint8 array of shape (n_genes, length),
     A, C, G, T, N = 0..4 (:func:`one_hot` expands them).
 
     >>> genes, codes = geneqn.windows("hg38.fa", tss_table)          # doctest: +SKIP
@@ -216,7 +273,7 @@ def windows(genome, tss: pd.DataFrame, length: int = WINDOW, batch_size: int = 2
 
     check_window_length(length)
     g = genome if isinstance(genome, Genome) else Genome(genome)
-    table, _skipped = check_chromosomes(g, tss)
+    table, _skipped = tss_on_genome(g, tss, length)
     genes: list[str] = []
     codes = []
     for batch in progress.track(iter_windows(g, table, batch_size, length), "windows",

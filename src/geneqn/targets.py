@@ -40,14 +40,16 @@ def looks_like_ensembl(ids: pd.Series) -> bool:
     return len(ids) > 0 and ids.str.match(ENSEMBL_GENE).mean() > 0.9
 
 
-def scale_targets(g0: np.ndarray, pseudocount: float = 0.001) -> tuple[np.ndarray, np.ndarray]:
-    """Return (g1, g) for a vector of mean expression g0 (paper's transform)."""
+def scale_targets(g0: np.ndarray, pseudocount: float = 0.001, where: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """Return (g1, g) for a vector of mean expression g0 (paper's transform). ``where`` names
+    the cell type and input in messages."""
     g0 = np.asarray(g0, dtype=np.float64)
     g1 = np.log2(g0 + pseudocount)
     lo, hi = g1.min(), g1.max()
     if hi == lo:
-        raise GeneqnError("every gene has the same mean expression in this cell type, so the "
-                          "targets cannot be scaled to [-1, 1]. Check the expression input.")
+        raise GeneqnError(f"every gene has the same mean expression ({g0[0]:g}) in {where or 'this cell type'}, "
+                          "so the targets cannot be scaled to [-1, 1]. Check that this column (or these cells) "
+                          "holds that cell type's expression, or leave the cell type out (--cell-types).")
     g = (g1 - lo) / (hi - lo) * 2 - 1
     return g1, g
 
@@ -104,6 +106,34 @@ def looks_log_normalised(sample: np.ndarray) -> bool:
     return non_integer and float(sample.min()) >= 0 and float(sample.max()) < 30
 
 
+def _log_base(rows: np.ndarray) -> str | None:
+    """Which log the per-cell rows were taken in: "e" when expm1 of each row looks like counts
+    (every cell sums to one library size, as after normalize_total, or its values are whole
+    multiples of its smallest one, as counts are), "2" when 2**x - 1 does, else None."""
+    rows = np.asarray(rows, dtype=np.float64)
+    rows = rows[(rows > 0).sum(axis=1) >= 2]
+    if len(rows) == 0:
+        return "e"  # nothing to judge by
+    for base, undo in (("e", np.expm1), ("2", lambda v: np.exp2(v) - 1)):
+        with np.errstate(over="ignore", invalid="ignore"):
+            c = undo(rows)
+        if not np.isfinite(c).all():
+            continue
+        sums = c.sum(axis=1)
+        if sums.mean() > 0 and sums.std() / sums.mean() < 0.01:
+            return base
+        smallest = np.where(c > 0, c, np.inf).min(axis=1, keepdims=True)
+        ratio = c[c > 0] / np.broadcast_to(smallest, c.shape)[c > 0]
+        if np.mean(np.abs(ratio - np.round(ratio)) < 0.02) > 0.95:
+            return base
+    return None
+
+
+def _sample_rows(x, n: int = 100) -> np.ndarray:
+    sample = x[: min(n, x.shape[0])]
+    return sample.toarray() if sp.issparse(sample) else np.asarray(sample)
+
+
 def _sample_values(x) -> np.ndarray:
     sample = x[: min(500, x.shape[0])]
     return sample.data if sp.issparse(sample) else np.asarray(sample).ravel()
@@ -123,6 +153,19 @@ def _matrix_for(adata, values: str, source: str):
         if sample.size and np.allclose(sample, np.round(sample)) and sample.max() > 30:
             raise GeneqnError(f"{source}: {what} holds integer counts (max {sample.max():g}), not "
                               "log-normalised values; use --values cp10k (the default).")
+        base = _log_base(_sample_rows(x))
+        if base == "2":
+            raise GeneqnError(f"{source}: {what} looks log2-transformed (log2(x + 1): 2^x - 1 of each cell gives "
+                              "counts or one library size), not natural log1p; averaging it after expm1 would give "
+                              "wrong means. Multiply it by ln 2 first (adata.X = adata.X * np.log(2)) to make it "
+                              "log1p values, or point at raw counts (--values cp10k reads .raw.X or "
+                              "layers['counts'], or layer:NAME).")
+        if base is None:
+            raise GeneqnError(f"{source}: {what} does not look like log1p of normalised counts: expm1 of a cell's "
+                              "values neither sums to one library size in every cell nor gives whole multiples "
+                              "of counts (nor does 2^x - 1). The values may be scaled, regressed out, "
+                              "batch-corrected or another transform, whose means are not expression. Point at raw "
+                              "counts (--values cp10k reads .raw.X or layers['counts'], or layer:NAME).")
         if sp.issparse(x):
             x = x.astype(np.float64)
             x.data = np.expm1(x.data)  # expm1(0) = 0 keeps the sparsity
@@ -293,7 +336,12 @@ def _read_10x_h5(path: Path):
 
 
 def _attach_labels(adata, label_path: Path, column: str, source: str):
-    lab = pd.read_csv(label_path)
+    try:
+        lab = pd.read_csv(label_path)
+    except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as e:
+        raise GeneqnError(f"cannot read {label_path} as a CSV of barcode,{column} labels "
+                          f"({str(e).splitlines()[0] if str(e) else type(e).__name__}). Is it the labels file?"
+                          ) from None
     if column not in lab.columns:
         raise GeneqnError(f"{label_path}: no column {column!r}; columns: {', '.join(map(str, lab.columns))}. "
                           "Name the label column with --cell-type-column.")
@@ -311,7 +359,8 @@ def read_10x_h5(path: Path, *, labels: str | None = None, **kw):
     """CellRanger .h5; cell-type labels from ``labels`` (CSV of barcode,label) or a
     ``cell_types.csv`` beside the file."""
     adata = _read_10x_h5(path)
-    label_path = Path(labels) if labels else path.parent / "cell_types.csv"
+    label_path = require_file(labels, "labels file (--labels / expression.labels)") if labels else \
+        path.parent / "cell_types.csv"
     if not label_path.exists():
         raise GeneqnError(f"{label_path}: no cell-type labels for {path.name}; pass a CSV of "
                           "barcode,cell_type with --labels (expression.labels).")
@@ -322,7 +371,8 @@ def read_10x(folder: Path, *, labels: str | None = None, **kw):
     """10x folder; cell-type labels come from a ``cell_types.csv`` (barcode, label) inside it or
     from ``labels`` (a CSV of barcode,label)."""
     adata = _read_10x(folder)
-    label_path = Path(labels) if labels else folder / "cell_types.csv"
+    label_path = require_file(labels, "labels file (--labels / expression.labels)") if labels else \
+        folder / "cell_types.csv"
     if not label_path.exists():
         raise GeneqnError(f"{label_path if labels else folder}: no cell-type labels for the 10x matrix; "
                           "put a CSV of barcode,cell_type named cell_types.csv in the folder, or pass "
@@ -358,6 +408,8 @@ def means_from_frame(df: pd.DataFrame, cell_types: list[str], path: str = "DataF
         raise GeneqnError(f"{path}: an averaged expression table needs a gene id column and at least "
                           "one cell-type column.")
     id_col = df.columns[0]
+    misplaced_ids(df.drop(columns=["symbol"]) if "symbol" in df.columns and id_col != "symbol" else df, path,
+                  "mean expression")
     df[id_col] = df[id_col].astype(str)
     n_cells = None
     is_n = df[id_col] == "n_cells"
@@ -392,6 +444,24 @@ def means_from_frame(df: pd.DataFrame, cell_types: list[str], path: str = "DataF
     if n_cells is not None:
         counts = pd.to_numeric(n_cells[g0.columns], errors="coerce").round().astype("Int64")
     return g0, pd.Series(symbol.values, index=g0.index), counts, key
+
+
+ID_COLUMNS = ("gene", "gene_id", "gene_ids", "ensembl_id", "ensembl_gene_id", "symbol", "gene_symbol",
+              "gene_name", "feature_name")
+
+
+def misplaced_ids(df: pd.DataFrame, p: str, kind: str) -> None:
+    """Refuse a table whose gene ids are not in its first column (it would be read as numbers)."""
+    first = df.columns[0]
+    if not pd.api.types.is_numeric_dtype(df[first]):
+        return
+    named = [c for c in df.columns[1:] if str(c).lower() in ID_COLUMNS
+             or not pd.api.types.is_numeric_dtype(df[c])]
+    if named:
+        where = list(df.columns).index(named[0]) + 1
+        raise GeneqnError(f"{p}: the first column ({first!r}) holds numbers, but the gene ids seem to be in column "
+                          f"{where} ({named[0]!r}); a {kind} table has the gene id as its first column. Move that "
+                          "column first (pandas: df[[id] + other columns]).")
 
 
 def detect_format(path: Path) -> str:
@@ -429,10 +499,14 @@ def targets(expression, *, format: str = "auto", cell_type_column: str = "cell_t
     kw = dict(cell_type_column=cell_type_column, cell_types=cell_types, min_cells=min_cells, values=values)
     if hasattr(expression, "obs") and hasattr(expression, "var"):  # AnnData (or a view of one)
         g0, symbol, counts, _ = _from_anndata(expression, "AnnData", **kw)
+        source = "AnnData"
     elif isinstance(expression, pd.DataFrame):
+        _averaged_values(values, "DataFrame")
         g0, symbol, counts, _ = means_from_frame(expression, cell_types, "DataFrame")
+        source = "DataFrame"
     else:
         p = require_file(expression, "expression input")
+        source = str(p)
         fmt = detect_format(p) if format == "auto" else format
         if fmt == "h5ad":
             g0, symbol, counts, _ = read_h5ad(p, **kw)
@@ -441,12 +515,23 @@ def targets(expression, *, format: str = "auto", cell_type_column: str = "cell_t
         elif fmt == "10x_h5":
             g0, symbol, counts, _ = read_10x_h5(p, labels=labels, **kw)
         elif fmt == "table":
+            _averaged_values(values, str(p))
             g0, symbol, counts, _ = read_mean_table(p, cell_types)
         else:
             raise GeneqnError(f"unknown expression format {fmt!r}; use h5ad, 10x, 10x_h5 or table.")
-    out = targets_from_means(g0, symbol, counts, pseudocount)
+    out = targets_from_means(g0, symbol, counts, pseudocount, source)
     _warn_undetected(out)
     return out
+
+
+def _averaged_values(values: str, source: str) -> None:
+    """An averaged table is mean expression as it is: refuse a --values that would not apply."""
+    if values not in ("cp10k", "X"):
+        raise GeneqnError(f"{source}: expression.values = {values!r} (--values) applies to per-cell matrices "
+                          "(h5ad, 10x, CellRanger .h5); an averaged table is read as mean expression as it is, "
+                          "and the mean of log values is not the log of the mean. Give the per-cell matrix with "
+                          f"--values {values}, or a table of means of normalised (not logged) expression "
+                          "without --values.")
 
 
 def _warn_undetected(t: pd.DataFrame) -> None:
@@ -464,12 +549,12 @@ compute_targets = targets  # the name before 0.2
 
 
 def targets_from_means(g0: pd.DataFrame, symbol: pd.Series, n_cells: pd.Series,
-                       pseudocount: float = 0.001) -> pd.DataFrame:
+                       pseudocount: float = 0.001, source: str = "the expression input") -> pd.DataFrame:
     """Tidy targets from a genes x cell types table of mean expression."""
     frames = []
     for ct in g0.columns:
         values = g0[ct].to_numpy(dtype=np.float64)
-        g1, g = scale_targets(values, pseudocount)
+        g1, g = scale_targets(values, pseudocount, f"cell type {str(ct)!r} of {source}")
         frames.append(pd.DataFrame({
             "gene": g0.index.astype(str), "symbol": symbol.reindex(g0.index).astype("string").values,
             "cell_type": str(ct), "n_cells": n_cells.get(ct, pd.NA), "g0": values, "g1": g1, "g": g,

@@ -96,7 +96,9 @@ def stage_line(name: str, summary: dict) -> str:
     if name == "targets":
         detail = f"{keys.get('n_genes', 0):,} genes, {len(keys.get('cell_types', {}))} cell types"
     elif name == "tss":
-        detail = f"{keys.get('matched', 0):,} of {keys.get('expression_genes', 0):,} genes matched a TSS"
+        by = ", ".join(f"{n:,} by {how}" for how, n in (keys.get("by") or {}).items() if n)
+        detail = (f"{keys.get('matched', 0):,} of {keys.get('expression_genes', 0):,} genes matched a TSS"
+                  + (f" ({by})" if by else ""))
     elif name == "features":
         detail = f"{keys.get('n_genes', 0):,} genes x {keys.get('n_features', 0)} features ({keys.get('provider')})"
     elif name == "dataset":

@@ -32,9 +32,10 @@ def compute_in_chunks(tss: pd.DataFrame, chunk_dir: Path, source: str, chunk_siz
     :func:`file_id` of the genome and the weights) and the gene list are stored beside the chunks:
     chunks of another source or gene list are deleted first. ``compute`` advances ``bar`` by one
     per gene."""
-    key = "gene" if "gene" in tss.columns else "gene_id"
+    from geneqn.genome import gene_keys
+
     meta = {"source": source, "chunk": chunk_size,
-            "genes_sha": hashlib.sha256("\n".join(tss[key].astype(str)).encode()).hexdigest()}
+            "genes_sha": hashlib.sha256("\n".join(gene_keys(tss)).encode()).hexdigest()}
     chunk_dir = Path(chunk_dir)
     meta_path = chunk_dir / "meta.json"
     if chunk_dir.exists() and (not meta_path.exists() or json.loads(meta_path.read_text()) != meta):

@@ -34,7 +34,7 @@ import torch
 from geneqn.errors import GeneqnError
 from geneqn.features.chunks import compute_in_chunks, file_id
 from geneqn.features.beluga import N_TARGETS, WINDOW, beluga_one_hot, load_beluga, predict, window_bounds
-from geneqn.genome import Genome, encode, tss_on_genome
+from geneqn.genome import Genome, encode, gene_keys, tss_on_genome
 
 log = logging.getLogger(__name__)
 
@@ -115,11 +115,10 @@ class ExpectoProvider:
         if len(tss) == 0:
             raise GeneqnError("the TSS table is empty: no window to run Beluga on.")
         genome = Genome(self.genome_path)
-        tss, skipped = tss_on_genome(genome, tss)
+        tss, skipped = tss_on_genome(genome, tss, WINDOW)
         model, dev = self._load()
         d = offsets(self.max_shift)
         names = feature_names(model.n_targets)
-        key = "gene" if "gene" in tss.columns else "gene_id"
         weights = self.model_dir / "deepsea.beluga.pth"
         source = file_id(self.genome_path, *([weights] if weights.exists() else []),
                          extra=f"{self.max_shift}{'' if weights.exists() else 'in-memory'}")
@@ -135,7 +134,7 @@ class ExpectoProvider:
                 rows.append(reduce_windows(np.concatenate(preds), d).astype(np.float32))
                 bar.advance()
             return pd.DataFrame(np.vstack(rows), columns=names,
-                                index=pd.Index(part[key].astype(str).tolist(), name="gene"))
+                                index=pd.Index(gene_keys(part), name="gene"))
 
         out = compute_in_chunks(tss, Path(cache_dir) if cache_dir is not None else Path("beluga_chunks"), source,
                                 self.chunk_size, "Beluga (ExPecto features)", chunk)

@@ -243,7 +243,7 @@ class SeiProvider:
             raise GeneqnError(f"Sei reads windows of {WINDOW} bp; genome.window is {self.window}. Set "
                               f"genome.window = {WINDOW} for Sei features.")
         genome = Genome(self.genome_path)
-        tss, skipped = tss_on_genome(genome, tss)
+        tss, skipped = tss_on_genome(genome, tss, self.window)
         model, dev, unit = self._load()
         labels = class_labels()[: unit.shape[0]]
         dtype = resolve_dtype(self.precision, dev)

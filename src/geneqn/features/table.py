@@ -10,7 +10,7 @@ import pandas as pd
 
 from geneqn._io import require_file
 from geneqn.errors import GeneqnError
-from geneqn.targets import looks_like_ensembl, strip_version
+from geneqn.targets import looks_like_ensembl, misplaced_ids, strip_version
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +38,12 @@ def feature_frame(df: pd.DataFrame, p: str = "DataFrame") -> pd.DataFrame:
     if df.shape[1] < 2:
         raise GeneqnError(f"{p}: a feature table needs a gene id column and at least one feature column.")
     id_col = df.columns[0]
+    misplaced_ids(df, p, "feature")
     ids = df.pop(id_col).astype(str)
     bad = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
     if bad:
-        raise GeneqnError(f"{p}: feature column(s) {', '.join(map(str, bad[:5]))} are not numeric.")
+        raise GeneqnError(f"{p}: feature column(s) {', '.join(map(str, bad[:5]))} are not numeric; every column "
+                          "after the first (the gene id) must hold numbers. Remove or convert the others.")
     if df.isna().any().any():
         cols = df.columns[df.isna().any()].tolist()
         raise GeneqnError(f"{p}: NaN in feature column(s) {', '.join(map(str, cols[:5]))}; fill or drop "

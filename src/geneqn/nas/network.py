@@ -23,6 +23,11 @@ from geneqn.nas.space import Architecture
 
 _ACT = {"relu": F.relu, "tanh": torch.tanh, "gelu": F.gelu, "sigmoid": torch.sigmoid}
 FORMAT = "geneqn-network-2"
+# A network file declares its sizes; they are checked against its tensors and these bounds before
+# anything is allocated (a small file must not make geneqn allocate gigabytes).
+MAX_FEATURES = 1_000_000
+MAX_WIDTH = 65_536
+MAX_PARAMETERS = 200_000_000
 
 
 def activation(name: str):
@@ -134,10 +139,54 @@ class BottleneckMLP(nn.Module):
                               "geneqn before 0.2 must be retrained (they were pickles).")
         try:
             arch = Architecture.from_json(obj["architecture"])
-            net = cls(int(obj["n_features"]), arch)
+            n_features = obj["n_features"]
+            check_declared_shapes(n_features, arch, obj["state_dict"], str(p))
+            net = cls(int(n_features), arch)
             net.load_state_dict(obj["state_dict"])
             meta = json.loads(obj.get("meta") or "{}")
-        except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        except (KeyError, TypeError, ValueError, RuntimeError, RecursionError) as e:
             raise GeneqnError(f"{p}: the network file is inconsistent ({str(e).splitlines()[0]}).") from None
         net.extra = meta if isinstance(meta, dict) else {}
         return net.eval()
+
+
+def expected_shapes(n_features: int, arch: Architecture) -> dict[str, tuple[int, ...]]:
+    """The state_dict shapes of a :class:`BottleneckMLP` of ``n_features`` inputs and ``arch``."""
+    widths = (n_features,) + arch.widths
+    shapes = {"mean": (n_features,), "scale": (n_features,)}
+    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+        shapes[f"layers.{i}.weight"], shapes[f"layers.{i}.bias"] = (b, a), (b,)
+    shapes["out.weight"], shapes["out.bias"] = (1, widths[-1]), (1,)
+    return shapes
+
+
+def check_declared_shapes(n_features, arch: Architecture, state_dict, where: str) -> None:
+    """Refuse a network file whose declared sizes are absurd or do not match its tensors,
+    before any allocation."""
+    if isinstance(n_features, bool) or not isinstance(n_features, int) or not 1 <= n_features <= MAX_FEATURES:
+        raise GeneqnError(f"{where}: the network file declares {n_features!r} input features; a geneqn network "
+                          f"has 1 to {MAX_FEATURES:,}. The file is damaged or not a geneqn network: use the "
+                          "networks/<cell type>.pt file of a geneqn run.")
+    too_wide = [w for w in arch.widths if w > MAX_WIDTH]
+    if too_wide:
+        raise GeneqnError(f"{where}: the network file declares a layer of width {too_wide[0]:,}; geneqn layers "
+                          f"have at most {MAX_WIDTH:,} units. The file is damaged or not a geneqn network.")
+    shapes = expected_shapes(n_features, arch)
+    n_params = sum(int(np.prod(s)) for s in shapes.values())
+    if n_params > MAX_PARAMETERS:
+        raise GeneqnError(f"{where}: the network file declares {n_params:,} parameters (more than "
+                          f"{MAX_PARAMETERS:,}); it is damaged or not a geneqn network.")
+    if not isinstance(state_dict, dict):
+        raise GeneqnError(f"{where}: the network file holds no state_dict of tensors; it is damaged or not "
+                          "a geneqn network.")
+    missing = [k for k in shapes if k not in state_dict]
+    extra = [str(k) for k in state_dict if k not in shapes]
+    wrong = [f"{k} is {tuple(state_dict[k].shape) if isinstance(state_dict[k], torch.Tensor) else type(state_dict[k]).__name__}"
+             f", not {shapes[k]}" for k in shapes if k in state_dict
+             and not (isinstance(state_dict[k], torch.Tensor) and tuple(state_dict[k].shape) == shapes[k])]
+    if missing or extra or wrong:
+        parts = ([f"missing {', '.join(missing[:3])}"] if missing else []) + \
+                ([f"unexpected {', '.join(extra[:3])}"] if extra else []) + wrong[:3]
+        raise GeneqnError(f"{where}: the tensors of the network file do not match its declared architecture "
+                          f"{arch} with {n_features} features ({'; '.join(parts)}). The file is damaged or was "
+                          "edited; use the networks/<cell type>.pt file of a geneqn run, or retrain.")

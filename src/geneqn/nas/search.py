@@ -207,13 +207,17 @@ def run_search(data: TrainData, space: ModelSpace, *, storage: str, study_name: 
     train_kw = dict(train_kw or {})
     study = open_study(storage, study_name, space, sampler, seed)
     max_epochs = int(train_kw.get("max_epochs", 200))
-    with progress.task(label or f"search {study_name}", total=trials * max_epochs) as bar:
+    # progress units: a trial is max_epochs units of training, and as many again of its reward when
+    # the reward is a computation of its own (the NAS|SR ablation's equations), so that the bar
+    # reaches its end with the last trial told, not with the last epoch trained
+    per_trial = max_epochs * (2 if reward is not None else 1)
+    with progress.task(label or f"search {study_name}", total=trials * per_trial) as bar:
         def note():
             done = n_complete(study)
             best = _best_value(study)
             bar.note(f"{done}/{trials} trials" + (f", best valid r {best:.3f}" if best is not None else ""))
 
-        bar.advance(min(n_complete(study), trials) * max_epochs)
+        bar.advance(min(n_complete(study), trials) * per_trial)
         note()
         runner = _run_rounds if single_worker else _run_shared
         ran = runner(study, data, space, trials=trials, sampler=sampler, seed=seed, group_size=group_size,
@@ -229,27 +233,43 @@ def _best_value(study) -> float | None:
     return max((t.value for t in done), default=None)
 
 
-def _train_round(study, data, asked, seeds, train_kw, reward, group_size, bar, max_epochs, keep=None):
-    """Train the round's candidates together; tell the trials (all, or those in ``keep``)."""
+def _train_round(study, data, asked, seeds, train_kw, reward, group_size, bar, max_epochs, keep=None, note=None):
+    """Train the round's candidates together; tell the trials (all, or those in ``keep``).
+
+    Progress: the trials told advance the bar by their share of the round's epochs (candidates
+    trained again only to rebuild an interrupted round count for nothing), each reward by
+    ``max_epochs``, and the round's training tops up to exactly its told trials' units once they
+    are told."""
     candidates = [Candidate(arch, s, (trial, slot)) for (trial, arch, slot), s in zip(asked, seeds)]
     live = [t._trial_id for t, _, _ in asked if t is not None]
+    told = [i for i, (trial, _, slot) in enumerate(asked) if trial is not None and (keep is None or slot in keep)]
+    share = len(told) / max(len(candidates), 1)
+    advanced = 0.0
+
     def on_epoch(n):
-        bar.advance(n)
+        nonlocal advanced
+        step = min(n * share, len(told) * max_epochs - advanced)
+        if step > 0:
+            advanced += step
+            bar.advance(step)
 
     with _Heartbeat(study, live):
         results = train_candidates(candidates, data, slots=group_size, on_epoch=on_epoch, **train_kw)
     ran = 0
-    for cand, net, res in results:
+    for i in told:
+        cand, net, res = results[i]
         trial, slot = cand.tag
-        bar.advance(max(0, max_epochs - res.epochs))
-        if trial is None or (keep is not None and slot not in keep):
-            continue
         trial.set_user_attr("epochs", res.epochs)
         trial.set_user_attr("valid_loss", res.valid_loss if res.valid_loss < 1e300 else None)
         trial.set_user_attr("net_valid_r", res.reward)
         value = res.reward if reward is None or res.diverged else float(reward(net, res))
         study.tell(trial, value)
+        if reward is not None:
+            bar.advance(max_epochs)
         ran += 1
+    if note is not None:
+        note()
+    bar.advance(max(0.0, len(told) * max_epochs - advanced))
     return ran
 
 
@@ -305,7 +325,7 @@ def _run_rounds(study, data, space, *, trials, sampler, seed, group_size, timeou
             log.info("search %s: round %d was interrupted; training it again (%d trial(s) to record)",
                      study.study_name, r, slots - len(done))
             ran += _train_round(study, data, asked, seeds, train_kw, reward, group_size, bar, max_epochs,
-                                keep=set(range(slots)) - done)
+                                keep=set(range(slots)) - done, note=note)
         else:
             study.sampler = make_sampler(sampler, space, seed, r)
             asked = []
@@ -319,7 +339,7 @@ def _run_rounds(study, data, space, *, trials, sampler, seed, group_size, timeou
                 trial.set_user_attr("round", r)
                 trial.set_user_attr("slot", s)
                 asked.append((trial, arch, s))
-            ran += _train_round(study, data, asked, seeds, train_kw, reward, group_size, bar, max_epochs)
+            ran += _train_round(study, data, asked, seeds, train_kw, reward, group_size, bar, max_epochs, note=note)
         note()
     return ran
 
@@ -355,7 +375,7 @@ def _run_shared(study, data, space, *, trials, sampler, seed, group_size, timeou
         if not asked:
             break
         seeds = [seed + t.number for t, _, _ in asked]
-        ran += _train_round(study, data, asked, seeds, train_kw, reward, group_size, bar, max_epochs)
+        ran += _train_round(study, data, asked, seeds, train_kw, reward, group_size, bar, max_epochs, note=note)
         note()
     return ran
 

@@ -243,7 +243,7 @@ class Runner:
             if not st.enabled(self.config):
                 return {"skipped": "not enabled by the config"}
             if not force and self.is_done(name):
-                log.info("stage %s: up to date, skipped", name)
+                log.debug("stage %s: up to date, skipped", name)  # the stage line says it
                 return dict(self.stamp(name).get("summary", {}), up_to_date=True)
             self._check_inputs(name)
             self.layout.root.mkdir(parents=True, exist_ok=True)
@@ -308,9 +308,9 @@ class Runner:
 
     def _record_config(self, st: Stage) -> None:
         """config.toml: the sections each stage last ran with (other sections kept)."""
-        import tomllib
-
         import tomli_w
+
+        from geneqn.config import tomllib  # tomli before Python 3.11
 
         current: dict = {}
         if self.layout.config.exists():

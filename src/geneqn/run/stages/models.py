@@ -39,11 +39,12 @@ def model_outputs(model: str, networks: bool = False):
 @stage("ridge", sections=("run",), inputs=DATA, outputs=model_outputs("ridge"),
        help="ridge regression (alpha chosen on valid)")
 def ridge_stage(ctx: StageContext) -> dict:
+    from geneqn import progress
     from geneqn.baselines import RidgeRegressor
 
     ds = ctx.dataset()
     metrics, preds = {}, []
-    for ct in ds.cell_types:
+    for ct in progress.track(ctx.cell_types(), "ridge"):
         X, y = ds.xy(ct, "train")
         Xv, yv = ds.xy(ct, "valid")
         Xt, yt = ds.xy(ct, "test")
