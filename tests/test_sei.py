@@ -233,25 +233,75 @@ def _tarball(tmp_path, files):
     return p, hashlib.md5(buf.getvalue()).hexdigest()
 
 
-def test_fetch_from_local_archive(tmp_path):
-    from geneqn.fetch import fetch_sei
+@pytest.fixture
+def served(tmp_path):
+    """A folder served over HTTP on this machine's loopback (nothing leaves the machine)."""
+    import functools
+    import http.server
+    import threading
 
-    archive, md5 = _tarball(tmp_path, {"model/sei.pth": b"weights", "model/projvec_targets.npy": b"proj",
-                                       "model/target.names": b"x"})
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_fetch_checks_the_archive_hash_before_unpacking(tmp_path, served, monkeypatch):
+    import geneqn.fetch as fetch
+
+    root, base = served
+    archive, md5 = _tarball(root, {"model/sei.pth": b"weights", "model/projvec_targets.npy": b"proj",
+                                   "model/target.names": b"x"})
     dest = tmp_path / "dest"
-    fetch_sei(dest, url=archive.as_uri(), md5=md5)
+    fetch.fetch_sei(dest, url=f"{base}/{archive.name}", md5=md5)
     assert (dest / "sei.pth").read_bytes() == b"weights"
     assert (dest / "projvec_targets.npy").exists() and not (dest / "sei_model.tar.gz").exists()
-    with pytest.raises(GeneqnError, match="checksum mismatch"):
-        fetch_sei(tmp_path / "d2", url=archive.as_uri(), md5="0" * 32)
+    with pytest.raises(GeneqnError, match="checksum mismatch for sei_model.tar.gz.*has been deleted"):
+        fetch.fetch_sei(tmp_path / "d2", url=f"{base}/{archive.name}", md5="0" * 32)
     assert not list((tmp_path / "d2").glob("*"))  # nothing half-written kept
+    # a hash pinned in the code is what a download is checked against when none is given
+    sha = hashlib.sha256(archive.read_bytes()).hexdigest()
+    monkeypatch.setitem(fetch.KNOWN_HASHES, fetch.SEI_ARCHIVE, f"sha256:{sha}")
+    fetch.fetch_sei(tmp_path / "d3", url=f"{base}/{archive.name}", api_url="http://127.0.0.1:9/never-asked")
+    assert (tmp_path / "d3" / "sei.pth").read_bytes() == b"weights"
+    monkeypatch.setitem(fetch.KNOWN_HASHES, fetch.SEI_ARCHIVE, "sha256:" + "1" * 64)
+    with pytest.raises(GeneqnError, match="checksum mismatch"):
+        fetch.fetch_sei(tmp_path / "d4", url=f"{base}/{archive.name}")
+
+
+def test_fetch_beluga_needs_a_hash_or_says_unverified(tmp_path, served, caplog):
+    import logging
+
+    from geneqn.fetch import BELUGA_ARCHIVE, fetch_beluga
+
+    root, base = served
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        info = tarfile.TarInfo("resources/deepsea.beluga.pth")
+        info.size = 5
+        tf.addfile(info, io.BytesIO(b"belug"))
+    (root / BELUGA_ARCHIVE).write_bytes(buf.getvalue())
+    url = f"{base}/{BELUGA_ARCHIVE}"
+    with pytest.raises(GeneqnError, match="no checksum of resources_20190807.tar.gz is pinned.*--sha256.*--unverified"):
+        fetch_beluga(tmp_path / "b", url=url)
+    assert not (tmp_path / "b").exists() or not list((tmp_path / "b").iterdir())
+    with caplog.at_level(logging.INFO, logger="geneqn"):
+        fetch_beluga(tmp_path / "b", url=url, unverified=True)
+    assert (tmp_path / "b" / "deepsea.beluga.pth").read_bytes() == b"belug"
+    assert hashlib.sha256(buf.getvalue()).hexdigest() in caplog.text  # printed, to pin
 
 
 def test_fetch_offline_is_explained(tmp_path):
-    from geneqn.fetch import fetch_sei
+    from geneqn.fetch import fetch_beluga, fetch_sei
 
     with pytest.raises(GeneqnError, match="looks offline.*zenodo.4906996"):
-        fetch_sei(tmp_path / "d", api_url="http://127.0.0.1:9/api/records/4906996")
+        fetch_sei(tmp_path / "d", api_url="http://127.0.0.1:9/api/records/4906997")
+    with pytest.raises(GeneqnError, match="cannot reach http://127.0.0.1:9/x.*looks offline.*beluga_dir"):
+        fetch_beluga(tmp_path / "b", url="http://127.0.0.1:9/x", md5="0" * 32)
 
 
 def test_precision_auto_is_fp32_everywhere():

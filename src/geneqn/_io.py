@@ -111,6 +111,12 @@ def read_json(path: str | os.PathLike) -> Any:
         except json.JSONDecodeError as e:
             raise GeneqnError(f"{path} is not valid JSON ({e}); it may be truncated. Delete it and run "
                               "the stage that writes it again.") from None
+        except RecursionError:
+            raise GeneqnError(f"{path} is nested too deeply to be read (JSON nested thousands of levels deep is "
+                              "not a file geneqn writes); it is damaged or not the file meant.") from None
+        except UnicodeDecodeError:
+            raise GeneqnError(f"{path} is not a text (UTF-8) JSON file; it is damaged or not the file meant."
+                              ) from None
 
 
 def read_csv(path: str | os.PathLike, **kw) -> pd.DataFrame:

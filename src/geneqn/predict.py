@@ -23,7 +23,6 @@ def predict_frame(features: pd.DataFrame, equations=None, networks=(), log2: boo
     model was fitted on) become NaN, with a warning.
     """
     from geneqn.nas.network import BottleneckMLP
-    from geneqn.sr.equation import GenomicEquation
 
     cols = {}
     if networks:
@@ -36,8 +35,8 @@ def predict_frame(features: pd.DataFrame, equations=None, networks=(), log2: boo
                                   f"{p} needs.")
             values = net.predict(features[names].to_numpy(dtype=np.float64))
             if log2:
-                values = _to_log2(values, net.extra.get("target_scaling"), str(p))
-            cols[net.extra.get("cell_type", Path(p).stem)] = values
+                values = to_log2(values, net.extra.get("target_scaling"), str(p))
+            cols[str(net.extra.get("cell_type", Path(p).stem))] = values
     else:
         if equations is None:
             raise GeneqnError("predict needs equations or networks.")
@@ -49,10 +48,14 @@ def predict_frame(features: pd.DataFrame, equations=None, networks=(), log2: boo
             data = read_json(path)
             if not isinstance(data, dict):
                 raise GeneqnError(f"{path}: expected a JSON object of cell type -> equation.")
-            equations = {ct: GenomicEquation.from_dict(d, f"{path}: {ct}") for ct, d in data.items()}
+            equations = {ct: _read_equation(d, f"{path}: {ct}") for ct, d in data.items()}
         for ct, eq in equations.items():
-            values = eq.predict(features)
-            cols[ct] = eq.to_log2(values) if log2 else values
+            try:
+                values = eq.predict(features)
+            except RecursionError:
+                raise GeneqnError(f"the equation of {ct} is nested too deeply to evaluate; it is damaged or not "
+                                  "one geneqn wrote (its equations have complexity <= a few hundred).") from None
+            cols[ct] = to_log2(values, eq.target_scaling, f"the equation of {ct}") if log2 else values
     df = pd.DataFrame(cols, index=features.index)
     bad = ~np.isfinite(df.to_numpy(dtype=np.float64))
     if bad.any():
@@ -62,11 +65,37 @@ def predict_frame(features: pd.DataFrame, equations=None, networks=(), log2: boo
     return df
 
 
-def _to_log2(values, scaling, where: str):
+def _read_equation(d, where: str):
+    """An equation from a file's JSON, with every failure said in words (never a traceback)."""
+    from geneqn.sr.equation import GenomicEquation
+
+    try:
+        return GenomicEquation.from_dict(d, where)
+    except OverflowError:
+        raise GeneqnError(f"{where}: a constant is too large for a floating-point number; the file is damaged "
+                          "or edited. Use the equations.json of a geneqn run.") from None
+    except (RecursionError, ValueError, TypeError, AttributeError, KeyError) as e:
+        raise GeneqnError(f"{where}: malformed equation ({type(e).__name__}); the file is damaged or edited. "
+                          "Use the equations.json of a geneqn run.") from None
+
+
+def to_log2(values, scaling, where: str) -> np.ndarray:
+    """log2(expression + pseudocount) from g: g1 = (g + 1) / 2 * (max g1 - min g1) + min g1, with the
+    target scaling saved with a model (checked: two finite numbers, max above min)."""
     if not scaling:
         raise GeneqnError(f"{where} carries no target scaling, so --log2 cannot be applied; retrain it with "
-                          "geneqn >= 0.2.")
-    return (np.asarray(values) + 1) / 2 * (scaling["g1_max"] - scaling["g1_min"]) + scaling["g1_min"]
+                          "geneqn >= 0.2, or predict g (without --log2).")
+    try:
+        lo, hi = float(scaling["g1_min"]), float(scaling["g1_max"])
+    except (KeyError, TypeError, ValueError, OverflowError):
+        raise GeneqnError(f"{where}: its target scaling {str(scaling)[:120]} lacks numbers g1_min and g1_max, so "
+                          "--log2 cannot be applied; the file is damaged or edited. Use the file of a geneqn "
+                          "run, or predict g (without --log2).") from None
+    if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
+        raise GeneqnError(f"{where}: its target scaling (g1_min {lo:g}, g1_max {hi:g}) is not a range of log2 "
+                          "expression, so --log2 cannot be applied; the file is damaged or edited. Use the file of "
+                          "a geneqn run, or predict g (without --log2).")
+    return (np.asarray(values, dtype=np.float64) + 1) / 2 * (hi - lo) + lo
 
 
 def predict_table(features_path, output, equations=None, networks=(), log2: bool = False) -> pd.DataFrame:

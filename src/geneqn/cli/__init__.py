@@ -285,26 +285,33 @@ def features_sei(genome: Optional[Path] = typer.Option(None, help="FASTA (plain/
 @fetch_app.command("sei")
 def fetch_sei_cmd(dest: Path = typer.Option(Path("sei_model"), "--dest", help="Folder to unpack into."),
                   url: Optional[str] = typer.Option(None, help="Archive URL [default: the authors' Zenodo record]."),
-                  md5: Optional[str] = typer.Option(None, help="Expected MD5 [default: Zenodo's]."),
+                  md5: Optional[str] = typer.Option(None, help="Expected MD5 of the archive [default: the hash "
+                                                    "pinned in geneqn, else the MD5 Zenodo publishes]."),
+                  sha256: Optional[str] = typer.Option(None, help="Expected SHA-256 of the archive (instead of --md5)."),
                   verbose: bool = VerboseOpt, quiet: bool = QuietOpt, plain: bool = PlainOpt):
-    """Download and unpack the Sei weights (Zenodo 10.5281/zenodo.4906996, about 3.1 GB)."""
+    """Download and unpack the Sei weights (Zenodo 10.5281/zenodo.4906996, about 3.1 GB); the archive's
+    hash is checked before it is unpacked."""
     from geneqn.fetch import SEI_URL, fetch_sei
 
     with Session(verbose, quiet, plain) as session:
-        folder = fetch_sei(dest, url=url or SEI_URL, md5=md5)
+        folder = fetch_sei(dest, url=url or SEI_URL, md5=md5, sha256=sha256)
         session.result(f"Sei weights in {folder.resolve()}: use --model-dir {folder}")
 
 
 @fetch_app.command("beluga")
 def fetch_beluga_cmd(dest: Path = typer.Option(Path("beluga_model"), "--dest", help="Folder to unpack into."),
                      url: Optional[str] = typer.Option(None, help="Archive URL [default: ExPecto's resources]."),
-                     md5: Optional[str] = typer.Option(None, help="Expected MD5 (none is published)."),
+                     md5: Optional[str] = typer.Option(None, help="Expected MD5 of the archive [default: the hash "
+                                                       "pinned in geneqn; its host publishes none]."),
+                     sha256: Optional[str] = typer.Option(None, help="Expected SHA-256 of the archive."),
+                     unverified: bool = typer.Option(False, "--unverified", help="Download without a hash to check "
+                                                     "(its SHA-256 is printed, to pin or compare)."),
                      verbose: bool = VerboseOpt, quiet: bool = QuietOpt, plain: bool = PlainOpt):
     """Download ExPecto's Beluga weights (deepsea.beluga.pth, in a multi-GB resources archive)."""
     from geneqn.fetch import BELUGA_URL, fetch_beluga
 
     with Session(verbose, quiet, plain) as session:
-        folder = fetch_beluga(dest, url=url or BELUGA_URL, md5=md5)
+        folder = fetch_beluga(dest, url=url or BELUGA_URL, md5=md5, sha256=sha256, unverified=unverified)
         session.result(f"Beluga weights in {folder.resolve()}: set features.beluga_dir = \"{folder}\"")
 
 

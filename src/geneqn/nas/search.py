@@ -69,6 +69,9 @@ def make_sampler(name: str, space: ModelSpace, seed: int, round_index: int = 0) 
 
 
 def open_storage(url: str):
+    from geneqn.config import check_storage_url
+
+    check_storage_url(url, "study storage")
     if url.startswith("sqlite:///"):
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -81,6 +84,10 @@ def open_storage(url: str):
     except ImportError as e:
         raise GeneqnError(f"storage {url.split('://')[0]}: a database driver is missing ({e}). For "
                           "PostgreSQL: pip install 'geneqn[postgres]' (psycopg).") from None
+    except sqlalchemy.exc.ArgumentError as e:  # a URL SQLAlchemy cannot parse, an unknown dialect
+        raise GeneqnError(f"study storage {_redact(url)} is not a database URL SQLAlchemy understands "
+                          f"({str(e).splitlines()[0]}); write sqlite:///study.db (a file) or "
+                          "postgresql://user:password@host/db.") from None
     except sqlalchemy.exc.OperationalError as e:  # unreachable server, bad credentials, ...
         msg = str(e).splitlines()[0]
         raise GeneqnError(f"cannot open the study storage {_redact(url)}: {msg}. Check that the database "
