@@ -265,6 +265,9 @@ class Config:
 
     def validate(self) -> "Config":
         """Check values that types alone do not; raise GeneqnError naming the key."""
+        if not self.run.folder.strip():
+            raise GeneqnError("config: run.folder is empty; name the folder the run writes to (e.g. "
+                              "folder = \"geneqn-run\"), or pass --run.")
         if self.run.seed < 0:
             raise GeneqnError(f"config: run.seed = {self.run.seed} must be a non-negative integer.")
         _choice("expression.format", self.expression.format, ["auto", "h5ad", "10x", "10x_h5", "table"])
@@ -468,13 +471,19 @@ def load_config(path: str | Path | None) -> Config:
     if path is None:
         return Config().validate()
     p = Path(path)
+    if p.is_dir():
+        raise GeneqnError(f"config file {p} is a folder; give the TOML file itself (e.g. {p / 'config.toml'}, "
+                          "or write one with `geneqn config --show > config.toml`).")
     if not p.is_file():
         raise GeneqnError(f"config file not found: {p}. Write one with `geneqn config --show > {p.name}` "
                           "and edit it.")
     try:
-        data = tomllib.loads(p.read_text())
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise GeneqnError(f"config file {p} is not valid TOML: {e}.") from None
+    except UnicodeDecodeError:
+        raise GeneqnError(f"config file {p} is not UTF-8 text, so not a TOML config; is it the right file? Write "
+                          "one with `geneqn config --show > config.toml`.") from None
     cfg = from_dict(data)
     _resolve_paths(cfg, p.parent)
     return cfg

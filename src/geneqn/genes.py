@@ -269,8 +269,13 @@ def detect_annotation_format(path: Path) -> str:
         return "gtf"
     if name.endswith((".bed", ".bed.gz")):
         return "bed"
-    with _open_text(path) as fh:
-        first = fh.readline()
+    try:
+        with _open_text(path) as fh:
+            first = fh.readline()
+    except (UnicodeDecodeError, EOFError, OSError, gzip.BadGzipFile):
+        raise GeneqnError(f"{path} is not a text annotation (it is binary, or a damaged gzip file); an "
+                          "annotation is a MANE summary, a GTF or a BED6 file (optionally gzipped), or a geneqn "
+                          ".parquet TSS table. Is it the expression or genome file by mistake?") from None
     if first.startswith("#NCBI_GeneID"):
         return "mane"
     raise GeneqnError(f"cannot tell the annotation format of {path}; name it *.gtf(.gz), *.bed(.gz) or "

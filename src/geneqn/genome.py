@@ -119,7 +119,7 @@ class Genome:
                                   "with `bgzip` (or gunzip it) so that windows can be read at random."
                                   ) from None
             except Exception as e:
-                raise GeneqnError(f"cannot open FASTA genome {self.path}: {e}. Is it a FASTA file "
+                raise GeneqnError(f"cannot open FASTA genome {self.path}: {str(e).rstrip('.')}. Is it a FASTA file "
                                   "(.fa, .fa.gz with bgzip) or a .2bit file?") from None
             self._lengths = {k: len(self._fa[k]) for k in self._fa.keys()}
             self._tb = None
@@ -215,7 +215,7 @@ def tss_on_genome(genome: Genome, tss: pd.DataFrame, length: int = WINDOW) -> tu
     if len(off):
         shown = "; ".join(f"{names[i]} at {chroms[i]}:{pos[i]:,} ({chroms[i]} has {lengths[i]:,} bp)" for i in off[:5])
         raise GeneqnError(f"{len(off)} TSS(s) lie off their chromosome in {genome.path.name}: {shown}"
-                          f"{' ...' if len(off) > 5 else ''}. The annotation is probably of another assembly "
+                          f"{'; ...' if len(off) > 5 else ''}. The annotation is probably of another assembly "
                           "than the genome (e.g. GRCh37 vs GRCh38), or these lines are wrong. Use an annotation "
                           "of the genome's assembly, or fix or remove these genes.")
     n_frac = np.array([float(np.mean(genome.window_codes(c, int(p), length) == N_CODE))
@@ -225,7 +225,7 @@ def tss_on_genome(genome: Genome, tss: pd.DataFrame, length: int = WINDOW) -> tu
         shown = ", ".join(f"{names[i]} ({chroms[i]}:{pos[i]:,}, {n_frac[i]:.0%} N)" for i in bad[:10])
         if len(bad) > MAX_REFUSED_FRACTION * len(tss):
             raise GeneqnError(f"{len(bad)} of {len(tss)} TSS windows ({length:,} bp) in {genome.path.name} are more "
-                              f"than {MAX_N_FRACTION:.0%} N: {shown}{' ...' if len(bad) > 10 else ''}. The genome "
+                              f"than {MAX_N_FRACTION:.0%} N: {shown}{', ...' if len(bad) > 10 else ''}. The genome "
                               "is probably hard-masked or of another assembly than the annotation; use the unmasked "
                               "genome of the annotation's assembly.")
         log.warning("%d gene(s) whose %s-bp TSS window in %s is more than %.0f%% N (near a chromosome end or "

@@ -21,7 +21,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from geneqn._io import require_file
-from geneqn.errors import GeneqnError
+from geneqn.errors import GeneqnError, did_you_mean
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,10 @@ def _check_values(x, source: str, what: str) -> None:
     if data.size and not np.isfinite(data).all():
         raise GeneqnError(f"{source}: {what} holds NaN or infinite values; geneqn needs finite "
                           "expression. Fill or drop them first.")
+    if data.size and data.min() < 0 and what == "the table":
+        raise GeneqnError(f"{source}: the table of means holds negative values (min {data.min():g}), so it is "
+                          "scaled or centred (z-scores, log fold changes), not mean expression. Give the means "
+                          "of normalised expression per cell type (non-negative), or the per-cell matrix.")
     if data.size and data.min() < 0:
         raise GeneqnError(f"{source}: {what} holds negative values (min {data.min():g}), so it is "
                           "scaled or centred, not counts or normalised expression. Point --values at "
@@ -222,7 +226,7 @@ def _choose_cell_types(counts: pd.Series, wanted: list[str], min_cells: int, sou
         missing = [c for c in wanted if c not in counts.index]
         if missing:
             raise GeneqnError(f"{source}: cell type(s) {', '.join(map(repr, missing))} not found in "
-                              f"obs[{column!r}]; present: {', '.join(map(str, present))}.")
+                              f"obs[{column!r}]{did_you_mean(missing, present)}; present: {', '.join(map(str, present))}.")
         few = [f"{c} ({counts[c]} cells)" for c in wanted if counts[c] < min_cells]
         if few:
             raise GeneqnError(f"{source}: too few cells for {', '.join(few)}; at least {min_cells} "
@@ -407,6 +411,8 @@ def means_from_frame(df: pd.DataFrame, cell_types: list[str], path: str = "DataF
     if df.shape[1] < 2:
         raise GeneqnError(f"{path}: an averaged expression table needs a gene id column and at least "
                           "one cell-type column.")
+    if len(df) == 0:
+        raise GeneqnError(f"{path}: the table of means has a header but no gene rows; is it the whole file?")
     id_col = df.columns[0]
     misplaced_ids(df.drop(columns=["symbol"]) if "symbol" in df.columns and id_col != "symbol" else df, path,
                   "mean expression")
@@ -436,8 +442,8 @@ def means_from_frame(df: pd.DataFrame, cell_types: list[str], path: str = "DataF
     if cell_types:
         missing = [c for c in cell_types if c not in values.columns]
         if missing:
-            raise GeneqnError(f"{path}: cell type(s) {', '.join(map(repr, missing))} are not columns; "
-                              f"columns: {', '.join(values.columns)}.")
+            raise GeneqnError(f"{path}: cell type(s) {', '.join(map(repr, missing))} are not columns"
+                              f"{did_you_mean(missing, values.columns)}; columns: {', '.join(map(str, values.columns))}.")
         values = values[cell_types]
     g0 = pd.DataFrame(values.to_numpy(), index=pd.Index(key.values, name="gene"), columns=values.columns)
     counts = pd.Series(pd.NA, index=g0.columns, dtype="Int64")

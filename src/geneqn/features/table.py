@@ -37,6 +37,8 @@ def feature_frame(df: pd.DataFrame, p: str = "DataFrame") -> pd.DataFrame:
     df = df.copy()
     if df.shape[1] < 2:
         raise GeneqnError(f"{p}: a feature table needs a gene id column and at least one feature column.")
+    if len(df) == 0:
+        raise GeneqnError(f"{p}: the feature table has a header but no gene rows; is it the whole file?")
     id_col = df.columns[0]
     misplaced_ids(df, p, "feature")
     ids = df.pop(id_col).astype(str)

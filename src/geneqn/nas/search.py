@@ -271,11 +271,11 @@ def _train_round(study, data, asked, seeds, train_kw, reward, group_size, bar, m
         trial.set_user_attr("net_valid_r", res.reward)
         value = res.reward if reward is None or res.diverged else float(reward(net, res))
         study.tell(trial, value)
+        ran += 1
+        if note is not None:
+            note()  # before the bar moves on: it never shows more work done than trials told
         if reward is not None:
             bar.advance(max_epochs)
-        ran += 1
-    if note is not None:
-        note()
     bar.advance(max(0.0, len(told) * max_epochs - advanced))
     return ran
 

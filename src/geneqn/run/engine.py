@@ -29,7 +29,7 @@ from typing import Callable, Iterator
 from geneqn import __version__
 from geneqn._io import read_json, write_json, write_text
 from geneqn.config import Config
-from geneqn.errors import GeneqnError
+from geneqn.errors import GeneqnError, did_you_mean
 from geneqn.run.layout import RunLayout
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,8 @@ class StageContext:
         missing = [c for c in wanted if c not in ds.cell_types]
         if missing:
             raise GeneqnError(f"config: run.cell_types names {', '.join(map(repr, missing))}, absent from the "
-                              f"targets; present: {', '.join(ds.cell_types)}.")
+                              f"targets{did_you_mean(missing, ds.cell_types)}; present: {', '.join(ds.cell_types)}. "
+                              "Fix run.cell_types (or --set run.cell_types=[...]).")
         return list(wanted)
 
 
@@ -132,7 +133,7 @@ class Digests:
             return h.hexdigest()
         try:
             st = p.stat()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # absent (or "inside" a file)
             return None
         key = str(p.resolve())
         hit = self.cache.get(key)
@@ -351,7 +352,11 @@ def _acquire_folder_lock(layout: RunLayout):
         if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
             raise GeneqnError(f"cannot write to the run folder {root}: permission denied. Choose a "
                               "folder you can write to (--run or run.folder).") from None
-        raise GeneqnError(f"cannot use the run folder {root}: {e.strerror or e}.") from None
+        if root.exists() and not root.is_dir() or e.errno in (errno.EEXIST, errno.ENOTDIR):
+            raise GeneqnError(f"the run folder {root} (or a folder above it) is a file, not a folder. Choose "
+                              "another run folder (--run or run.folder).") from None
+        raise GeneqnError(f"cannot use the run folder {root}: {e.strerror or e}. Choose another run folder "
+                          "(--run or run.folder).") from None
     previous = _lock_owner(layout)
     if previous:
         log.warning("the run folder %s was left locked by geneqn process %s, which is no longer running "

@@ -106,6 +106,9 @@ def make_provider(cfg: Config):
         raise GeneqnError("config: features.provider = 'sei' needs genome.path (FASTA/2bit) and "
                           "features.model_dir (folder with sei.pth and projvec_targets.npy; "
                           "`geneqn fetch sei` downloads it).")
+    if Path(f.model_dir).is_file():
+        raise GeneqnError(f"config: features.model_dir (--model-dir) = {f.model_dir} is a file; it names the folder "
+                          "holding sei.pth and projvec_targets.npy (`geneqn fetch sei --dest FOLDER`).")
     return SeiProvider(genome=cfg.genome.path, model_dir=f.model_dir, device=f.device, batch_size=f.batch_size,
                        precision=f.precision, window=cfg.genome.window)
 
