@@ -694,14 +694,6 @@ def test_labels_file_that_does_not_exist(tmp_path, rd):
           "labls.csv", stage="targets", run=rd)
 
 
-def test_negative_bed_start(tmp_path, with_targets):
-    p = tmp_path / "tss.bed"
-    p.write_text("chr1\t-5\t200\tINS\t0\t+\n")
-    text = fails(["tss", p, "--run", with_targets], "tss.bed", "line 1", "start -5 is negative", "0-based",
-                 stage="tss", run=with_targets)
-    assert "strand" not in text
-
-
 def test_corrupt_2bit_genome(tmp_path):
     g, t = _genome_and_bed(tmp_path, ["chr1\t5000\t6000\tINS\t0\t+"])
     bad = tmp_path / "hg38.2bit"
@@ -791,16 +783,14 @@ def test_set_typos(assignment, expected):
     fails(["config", "--set", assignment], expected)
 
 
-def test_empty_expression_file(tmp_path, rd):
+@pytest.mark.parametrize("content, expected", [
+    ("", ["cannot read", "truncated"]),
+    ("gene,alpha,beta\n", ["header but no gene rows", "the whole file"]),
+], ids=["empty-file", "header-only"])
+def test_bad_expression_text_files(tmp_path, rd, content, expected):
     p = tmp_path / "means.csv"
-    p.write_text("")
-    fails(["targets", p, "--run", rd], "means.csv", "cannot read", "truncated", stage="targets", run=rd)
-
-
-def test_header_only_expression_table(tmp_path, rd):
-    p = tmp_path / "means.csv"
-    p.write_text("gene,alpha,beta\n")
-    fails(["targets", p, "--run", rd], "means.csv", "header but no gene rows", stage="targets", run=rd)
+    p.write_text(content)
+    fails(["targets", p, "--run", rd], "means.csv", *expected, stage="targets", run=rd, output=rd / "targets.parquet")
 
 
 def test_h5ad_read_as_a_table(tmp_path, rd):
@@ -838,25 +828,21 @@ def test_run_cell_types_with_a_typo(tmp_path, with_tss):
           stage="nn", run=with_tss)
 
 
-def test_gff3_given_as_gtf(tmp_path, with_targets):
-    p = tmp_path / "genes.gtf"
-    p.write_text("##gff-version 3\nchr1\tsrc\tmRNA\t100\t200\t.\t+\t.\tID=tx1;Parent=g1\n")
-    fails(["tss", p, "--run", with_targets], "genes.gtf", "no 'transcript' rows", "not GFF3", stage="tss",
-          run=with_targets)
-
-
-def test_bed_with_dot_strand(tmp_path, with_targets):
-    p = tmp_path / "tss.bed"
-    p.write_text("chr1\t100\t200\tINS\t0\t.\n")
-    fails(["tss", p, "--run", with_targets], "tss.bed", "line 1", "strand '.' must be + or -", stage="tss",
-          run=with_targets)
-
-
-def test_bed_with_end_before_start(tmp_path, with_targets):
-    p = tmp_path / "tss.bed"
-    p.write_text("chr1\t500\t200\tINS\t0\t+\n")
-    fails(["tss", p, "--run", with_targets], "tss.bed", "end 200 is not after start 500", "Fix or remove",
-          stage="tss", run=with_targets)
+@pytest.mark.parametrize("name, content, expected", [
+    ("genes.gtf", "##gff-version 3\nchr1\tsrc\tmRNA\t100\t200\t.\t+\t.\tID=tx1;Parent=g1\n",
+     ["no 'transcript' rows", "not GFF3"]),
+    ("tss.bed", "chr1\t100\t200\tINS\t0\t.\n", ["line 1", "strand '.' must be + or -"]),
+    ("tss.bed", "chr1\t500\t200\tINS\t0\t+\n", ["end 200 is not after start 500", "Fix or remove"]),
+    # issue 19.8: a negative start is said so, not called a bad strand
+    ("tss.bed", "chr1\t-5\t200\tINS\t0\t+\n", ["line 1", "start -5 is negative", "0-based"]),
+], ids=["gff3-as-gtf", "bed-dot-strand", "bed-end-before-start", "bed-negative-start"])
+def test_bad_annotation_lines(tmp_path, with_targets, name, content, expected):
+    p = tmp_path / name
+    p.write_text(content)
+    text = fails(["tss", p, "--run", with_targets], name, *expected, stage="tss", run=with_targets,
+                 output=with_targets / "tss.parquet")
+    if "negative" in expected[1]:
+        assert "strand" not in text
 
 
 def test_mane_without_mane_select_rows(tmp_path, with_targets):
