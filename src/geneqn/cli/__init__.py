@@ -347,9 +347,9 @@ _simple_stage("report", "report.html: self-contained, readable offline.")
 
 @app.command("search")
 def search_cmd(config: Optional[Path] = ConfigOpt, run: Optional[Path] = RunOpt,
-               storage: Optional[str] = typer.Option(None, help="SQLAlchemy URL of the study storage, e.g. "
-                                                     "postgresql://user:pw@host/db [default: sqlite file "
-                                                     "nas/study.db in the run folder]."),
+               storage: Optional[str] = typer.Option(None, help="Database URL of the study storage: "
+                                                     "sqlite:///study.db (a file) or postgresql://user:pw@host/db "
+                                                     "[default: sqlite file nas/study.db in the run folder]."),
                study: Optional[str] = typer.Option(None, help="Study name prefix (the cell type and a fingerprint "
                                                    "of the search's inputs are appended)."),
                trials: Optional[int] = typer.Option(None, min=1, help="Budget: finished trials per cell type "
