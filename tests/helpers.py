@@ -32,3 +32,18 @@ def ridge_test_r_by_formula(run_dir, cell_type: str) -> float:
     valid_r = [np.corrcoef(predict(a, "valid"), y["valid"])[0, 1] for a in alphas]
     best = alphas[int(np.argmax(valid_r))]
     return float(np.corrcoef(predict(best, "test"), y["test"])[0, 1])
+
+
+def demo_subset(path, n: int = 1500, keep_symbols=(), keep_genes=(), seed: int = 0):
+    """A seeded subset of the demo's averaged expression: ``n`` genes that have a TSS in the demo
+    bundle (among them the genes of ``keep_symbols`` and ``keep_genes``), with its n_cells row;
+    written to ``path`` (parquet) and returned. Small runs of the whole pipeline take seconds on it."""
+    from geneqn.features.demo import demo_path
+
+    e = pd.read_parquet(demo_path("expression.parquet"))
+    ids = set(pd.read_parquet(demo_path("tss.parquet"))["gene_id"].dropna())
+    has_tss = e["gene"].isin(ids)
+    kept = e[has_tss & (e["symbol"].isin(list(keep_symbols)) | e["gene"].isin(list(keep_genes)))]
+    genes = e[has_tss & ~e.index.isin(kept.index)].sample(n - len(kept), random_state=seed)
+    pd.concat([e[e["gene"] == "n_cells"], kept, genes]).reset_index(drop=True).to_parquet(path)
+    return path

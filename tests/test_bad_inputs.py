@@ -219,8 +219,12 @@ def test_constant_expression(tmp_path, rd):
 
 @pytest.fixture
 def with_targets(tmp_path):
+    """A run folder with targets of 1,500 demo genes (the first 100 TSS genes among them)."""
+    from helpers import demo_subset
+
     rd = tmp_path / "run"
-    r = runner.invoke(app, ["targets", str(demo_path("expression.parquet")), "--run", str(rd)])
+    expr = demo_subset(tmp_path / "expression.parquet", keep_genes=_genes(100))
+    r = runner.invoke(app, ["targets", str(expr), "--run", str(rd)])
     assert r.exit_code == 0, r.output
     return rd
 

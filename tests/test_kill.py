@@ -16,21 +16,9 @@ from pathlib import Path
 import pandas as pd
 
 from geneqn.run import STAGES
+from helpers import demo_subset
 
 TABLES = ["table1", "table2", "table3", "comparisons", "subsets", "residuals", "effects", "features_used"]
-
-
-def write_inputs(tmp: Path) -> Path:
-    """1,500 demo genes (seeded) and a config with budgets of seconds."""
-    from geneqn.features.demo import demo_path
-
-    expr = tmp / "expression.parquet"
-    if not expr.exists():
-        e = pd.read_parquet(demo_path("expression.parquet"))
-        ids = set(pd.read_parquet(demo_path("tss.parquet"))["gene_id"].dropna())
-        genes = e[e["gene"].isin(ids)].sample(1500, random_state=0)
-        pd.concat([e[e["gene"] == "n_cells"], genes]).reset_index(drop=True).to_parquet(expr)
-    return expr
 
 
 def write_config(path: Path, folder: Path, expr: Path) -> Path:
@@ -90,7 +78,7 @@ def holds_lock(folder: Path, pid: int) -> bool:
 
 
 def test_kill_9_anywhere_then_resume_gives_the_same_tables(tmp_path):
-    expr = write_inputs(tmp_path)
+    expr = demo_subset(tmp_path / "expression.parquet")  # 1,500 genes
     ref_dir, kill_dir = tmp_path / "ref", tmp_path / "killed"
     ref_cfg = write_config(tmp_path / "ref.toml", ref_dir, expr)
     kill_cfg = write_config(tmp_path / "kill.toml", kill_dir, expr)

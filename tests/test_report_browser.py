@@ -11,6 +11,7 @@ import pytest
 
 from geneqn.features.demo import demo_path
 from geneqn.run import Runner, run
+from helpers import demo_subset
 
 HOSTILE_CT = "<img src=x onerror=\"document.title='PWNED'\">beta & co"
 HOSTILE_FEATURE = "<script>document.title='PWNED'</script>cov_Kidney"
@@ -33,7 +34,7 @@ def browse(html: Path, tmp: Path, *args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def hostile_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("hostile")
-    expr = pd.read_parquet(demo_path("expression.parquet"))
+    expr = pd.read_parquet(demo_subset(tmp / "subset.parquet", 2000, keep_symbols=("INS", "GCG")))
     expr = expr.rename(columns={"type B pancreatic cell": HOSTILE_CT})
     expr.loc[expr["symbol"] == "INS", "symbol"] = HOSTILE_SYMBOL
     expr.to_parquet(tmp / "expression.parquet")

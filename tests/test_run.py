@@ -12,7 +12,7 @@ from geneqn.cli import app
 from geneqn.errors import GeneqnError
 from geneqn.features.demo import demo_path
 from geneqn.run import Runner, cell_type_key, demo_config, run
-from helpers import ridge_test_r_by_formula
+from helpers import demo_subset, ridge_test_r_by_formula
 
 runner = CliRunner()
 DATA_STAGES = ["targets", "tss", "features", "dataset"]
@@ -200,7 +200,8 @@ def test_stage_commands_start_from_the_run_folders_config(tmp_path):
     """Without --config, a stage command on an existing folder starts from <run>/config.toml
     (what its stages last ran with), not from the defaults; --config still wins."""
     rd = tmp_path / "r"
-    r = runner.invoke(app, ["targets", str(demo_path("expression.parquet")), "--run", str(rd),
+    expr = demo_subset(tmp_path / "expression.parquet")  # 1,500 demo genes: the settings matter, not the size
+    r = runner.invoke(app, ["targets", str(expr), "--run", str(rd),
                             "--set", "run.cell_types=['type B pancreatic cell']"])
     assert r.exit_code == 0, r.output
     assert runner.invoke(app, ["tss", str(demo_path("tss.parquet")), "--run", str(rd)]).exit_code == 0
@@ -213,7 +214,7 @@ def test_stage_commands_start_from_the_run_folders_config(tmp_path):
     assert "type B pancreatic cell" in (rd / "config.toml").read_text()
     # an explicit config replaces the folder's
     cfg = tmp_path / "c.toml"
-    cfg.write_text(f'[run]\nfolder = "{rd}"\n[expression]\npath = "{demo_path("expression.parquet")}"\n'
+    cfg.write_text(f'[run]\nfolder = "{rd}"\n[expression]\npath = "{expr}"\n'
                    f'[annotation]\npath = "{demo_path("tss.parquet")}"\n[features]\nprovider = "demo"\n')
     r = runner.invoke(app, ["ridge", "--config", str(cfg)])
     assert r.exit_code == 0, r.output

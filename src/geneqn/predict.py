@@ -48,7 +48,7 @@ def predict_frame(features: pd.DataFrame, equations=None, networks=(), log2: boo
             data = read_json(path)
             if not isinstance(data, dict):
                 raise GeneqnError(f"{path}: expected a JSON object of cell type -> equation.")
-            equations = {ct: _read_equation(d, f"{path}: {ct}") for ct, d in data.items()}
+            equations = {ct: _read_equation(d, f"{path}: {ct}", ct) for ct, d in data.items()}
         for ct, eq in equations.items():
             try:
                 values = eq.predict(features)
@@ -65,12 +65,15 @@ def predict_frame(features: pd.DataFrame, equations=None, networks=(), log2: boo
     return df
 
 
-def _read_equation(d, where: str):
-    """An equation from a file's JSON, with every failure said in words (never a traceback)."""
+def _read_equation(d, where: str, cell_type: str):
+    """An equation from a file's JSON, with every failure said in words (never a traceback); it is
+    named by its key in the file when it names no cell type itself."""
     from geneqn.sr.equation import GenomicEquation
 
     try:
-        return GenomicEquation.from_dict(d, where)
+        eq = GenomicEquation.from_dict(d, where)
+        eq.cell_type = eq.cell_type or str(cell_type)
+        return eq
     except OverflowError:
         raise GeneqnError(f"{where}: a constant is too large for a floating-point number; the file is damaged "
                           "or edited. Use the equations.json of a geneqn run.") from None
