@@ -50,6 +50,8 @@ def h5ad(path, counts, labels, var_names=None, raw=True, layers=None, log=False)
     return path
 
 
+# random bytes (seeded, so a run never starts them with a zip or pickle signature by chance)
+NOT_A_CHECKPOINT = b"\x00" + np.random.default_rng(0).bytes(3999)
 COUNTS = np.array([[1, 3, 6], [2, 2, 6], [5, 0, 5], [4, 4, 0]], dtype=float)
 
 
@@ -359,7 +361,7 @@ def _sei_folder(tmp_path, weights: bytes | None = None, projection_shape=(61, 21
     d = tmp_path / "sei"
     d.mkdir()
     np.save(d / "projvec_targets.npy", np.ones(projection_shape, dtype=np.float32))
-    (d / "sei.pth").write_bytes(weights if weights is not None else os.urandom(4000))
+    (d / "sei.pth").write_bytes(weights if weights is not None else NOT_A_CHECKPOINT)
     return d
 
 
@@ -430,7 +432,7 @@ def test_predict_with_a_random_network_file(tmp_path):
     f = tmp_path / "f.csv"
     pd.DataFrame({"gene": ["A"], "x": [1.0]}).to_csv(f, index=False)
     net = tmp_path / "net.pt"
-    net.write_bytes(os.urandom(1000))
+    net.write_bytes(NOT_A_CHECKPOINT)
     text = fails(["predict", f, "--network", net, "-o", tmp_path / "p.csv"], "net.pt", "cannot read",
                  "is not a PyTorch file", output=tmp_path / "p.csv")
     assert "weights_only=False" not in text
@@ -701,7 +703,7 @@ def test_labels_file_that_does_not_exist(tmp_path, rd):
 def test_corrupt_2bit_genome(tmp_path):
     g, t = _genome_and_bed(tmp_path, ["chr1\t5000\t6000\tINS\t0\t+"])
     bad = tmp_path / "hg38.2bit"
-    bad.write_bytes(os.urandom(5000))
+    bad.write_bytes(NOT_A_CHECKPOINT)
     fails(["windows", "--genome", bad, "--tss", t, "--out", tmp_path / "w.npz"], "hg38.2bit", "is not a 2bit file",
           "Download it again", output=tmp_path / "w.npz")
     from test_genome import _write_2bit

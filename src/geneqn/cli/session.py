@@ -97,7 +97,8 @@ def stage_line(name: str, summary: dict) -> str:
         detail = f"{keys.get('n_genes', 0):,} genes, {len(keys.get('cell_types', {}))} cell types"
     elif name == "tss":
         by = ", ".join(f"{n:,} by {how}" for how, n in (keys.get("by") or {}).items() if n)
-        detail = (f"{keys.get('matched', 0):,} of {keys.get('expression_genes', 0):,} genes matched a TSS"
+        detail = (f"{keys.get('matched', 0):,} TSS rows kept (no targets yet to match)" if keys.get("without_targets")
+                  else f"{keys.get('matched', 0):,} of {keys.get('expression_genes', 0):,} genes matched a TSS"
                   + (f" ({by})" if by else ""))
     elif name == "features":
         detail = f"{keys.get('n_genes', 0):,} genes x {keys.get('n_features', 0)} features ({keys.get('provider')})"

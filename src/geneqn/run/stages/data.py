@@ -69,11 +69,11 @@ def tss_stage(ctx: StageContext) -> dict:
         matched = tss(a.path, format=a.format)
         if "gene" not in matched.columns:
             matched.insert(0, "gene", matched["gene_id"].fillna(matched["symbol"]).astype("string"))
-        report = MatchReport(len(matched), len(matched), {"no expression yet (all TSS rows kept)": len(matched)})
+        report = MatchReport(len(matched), len(matched), {})  # no expression yet: every TSS row is kept
     write_parquet(matched, ctx.layout.tss)
     write_text("\n".join(report.unmatched) + ("\n" if report.unmatched else ""), ctx.layout.unmatched)
     return {"matched": report.n_matched, "expression_genes": report.n_expression, "by": report.by,
-            "unmatched": len(report.unmatched)}
+            "unmatched": len(report.unmatched), "without_targets": not ctx.layout.targets.exists()}
 
 
 def _feature_files(cfg: Config) -> list[str]:
