@@ -17,6 +17,10 @@ faces on it. The pipeline goes one way::
 
 __version__ = "0.2.0"
 
+from geneqn._reproducible import pin_cpu_kernels as _pin
+
+_pin()  # before anything imports torch: the same networks on AVX2 and AVX-512 machines
+
 from geneqn.baselines import ExPectoSC, RidgeRegressor
 from geneqn.dataset import Dataset, build_dataset as dataset
 from geneqn.errors import GeneqnError

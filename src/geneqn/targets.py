@@ -22,6 +22,7 @@ import scipy.sparse as sp
 
 from geneqn._io import require_file
 from geneqn.errors import GeneqnError, did_you_mean
+from geneqn import numeric
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,9 @@ def scale_targets(g0: np.ndarray, pseudocount: float = 0.001, where: str = "") -
     """Return (g1, g) for a vector of mean expression g0 (paper's transform). ``where`` names
     the cell type and input in messages."""
     g0 = np.asarray(g0, dtype=np.float64)
-    g1 = np.log2(g0 + pseudocount)
+    # numpy's log2 rounds differently on AVX-512 machines (SVML); this one gives the same bits on
+    # every machine, so the same data give the same targets, networks and equations everywhere
+    g1 = numeric.log2(g0 + pseudocount)
     lo, hi = g1.min(), g1.max()
     if hi == lo:
         raise GeneqnError(f"every gene has the same mean expression ({g0[0]:g}) in {where or 'this cell type'}, "
@@ -55,6 +58,27 @@ def scale_targets(g0: np.ndarray, pseudocount: float = 0.001, where: str = "") -
 
 
 # ----------------------------------------------------------------------------- reading
+
+def g_to_log2(values, scaling, where: str) -> np.ndarray:
+    """log2(expression + pseudocount) from g (the inverse of :func:`scale_targets`'s scaling):
+    g1 = (g + 1) / 2 * (max g1 - min g1) + min g1, with the target scaling saved with a model
+    (``{"g1_min", "g1_max"}``; checked: two finite numbers, max above min). ``where`` names the
+    model in messages."""
+    if not scaling:
+        raise GeneqnError(f"{where} carries no target scaling, so --log2 cannot be applied; retrain it with "
+                          "geneqn >= 0.2, or predict g (without --log2).")
+    try:
+        lo, hi = float(scaling["g1_min"]), float(scaling["g1_max"])
+    except (KeyError, TypeError, ValueError, OverflowError):
+        raise GeneqnError(f"{where}: its target scaling {str(scaling)[:120]} lacks numbers g1_min and g1_max, so "
+                          "--log2 cannot be applied; the file is damaged or edited. Use the file of a geneqn "
+                          "run, or predict g (without --log2).") from None
+    if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
+        raise GeneqnError(f"{where}: its target scaling (g1_min {lo:g}, g1_max {hi:g}) is not a range of log2 "
+                          "expression, so --log2 cannot be applied; the file is damaged or edited. Use the file of "
+                          "a geneqn run, or predict g (without --log2).")
+    return (np.asarray(values, dtype=np.float64) + 1) / 2 * (hi - lo) + lo
+
 
 def _gene_keys(var: pd.DataFrame, var_names: pd.Index, source: str) -> tuple[pd.Series, pd.Series]:
     """Pick (key, symbol) for each gene from an AnnData-like ``var`` table."""

@@ -1,0 +1,136 @@
+"""The search's arithmetic gives the same bits on every machine, and is accurate.
+
+Truths: mpmath at 40 digits for the functions; numpy's BLAS for the sums (to rounding); and, for
+reproducibility, the same fit run in separate processes whose numerical set-ups differ (OpenBLAS
+kernel, numpy's SIMD dispatch, thread counts): the equations and losses must be identical to the
+last bit. Before the search used these kernels, OPENBLAS_CORETYPE=Sandybridge alone changed the
+equations of a seeded fit on an AVX2 machine.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import mpmath
+import numpy as np
+import pytest
+
+from geneqn import numeric
+
+mpmath.mp.dps = 40
+
+SAMPLES = {
+    "exp": np.concatenate([np.linspace(-30, 30, 701), [-745.0, -740.3, 709.7, 1e-12, -1e-300, 0.0]]),
+    "log": np.concatenate([np.geomspace(1e-300, 1e300, 601), np.linspace(0.5, 2, 301), [5e-324, 1e-310, 1.0]]),
+    "sin": np.concatenate([np.linspace(-50, 50, 1001), [1e-9, -1e-20, 0.0, 1e4 + 0.3]]),
+    "cos": np.concatenate([np.linspace(-50, 50, 1001), [1e-9, 0.0, 1e4 + 0.3]]),
+    "tanh": np.concatenate([np.linspace(-25, 25, 1001), [1e-12, -3e-9, 0.1, 0.17, 0.18, 0.0]]),
+}
+REFERENCE = {"exp": mpmath.exp, "log": mpmath.log, "sin": mpmath.sin, "cos": mpmath.cos, "tanh": mpmath.tanh}
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_functions_are_within_two_ulp_of_the_exact_value(name):
+    x = SAMPLES[name]
+    exact = np.array([float(REFERENCE[name](mpmath.mpf(float(v)))) for v in x])
+    got = getattr(numeric, name)(x)
+    ok = exact != 0
+    ulps = np.abs(got[ok] - exact[ok]) / np.spacing(np.abs(exact[ok]))
+    assert ulps.max() <= 2, (name, x[ok][np.argmax(ulps)], ulps.max())
+    assert np.all(got[~ok] == 0)
+
+
+def test_special_values_follow_ieee():
+    with np.errstate(all="ignore"):
+        e = numeric.exp(np.array([np.inf, -np.inf, np.nan, 800.0, -800.0]))
+        lg = numeric.log(np.array([np.inf, 0.0, -1.0, np.nan, -np.inf]))
+        s = numeric.sin(np.array([np.inf, np.nan]))
+        t = numeric.tanh(np.array([np.inf, -np.inf, np.nan, -0.0]))
+    assert e[0] == np.inf and e[1] == 0 and np.isnan(e[2]) and e[3] == np.inf and e[4] == 0
+    assert lg[0] == np.inf and lg[1] == -np.inf and np.isnan(lg[2:]).all()
+    assert np.isnan(s).all()
+    assert t[0] == 1 and t[1] == -1 and np.isnan(t[2]) and np.signbit(t[3])
+    assert numeric.exp(0.0) == 1.0 and isinstance(numeric.exp(1.0), np.floating)
+
+
+def test_log2_is_exact_at_powers_of_two_and_close_elsewhere():
+    x = np.concatenate([np.geomspace(1e-300, 1e300, 5001), [0.001, 0.5, 1.0, 1.001, 3.0, 1e5 + 0.001]])
+    got = numeric.log2(x)
+    assert np.all(np.abs(got - np.log2(x)) <= 2 * np.spacing(np.abs(np.log2(x)) + 1e-300))
+    for k in range(-1074, 1024, 7):
+        assert numeric.log2(2.0 ** k) == k
+    sp = numeric.log2(np.array([0.0, -1.0, np.inf, np.nan]))
+    assert sp[0] == -np.inf and np.isnan(sp[1]) and sp[2] == np.inf and np.isnan(sp[3])
+
+
+def test_sums_and_solves_agree_with_blas_to_rounding():
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(5, 3000))
+    np.testing.assert_allclose(numeric.gram(A), A @ A.T, rtol=1e-12)
+    np.testing.assert_allclose(numeric.row_dots(A, A[0]), A @ A[0], rtol=1e-12)
+    assert numeric.dot(A[1], A[2]) == pytest.approx(float(A[1] @ A[2]), rel=1e-12, abs=1e-9)
+    M = numeric.gram(A)
+    b = rng.normal(size=5)
+    np.testing.assert_allclose(numeric.solve_spd(M, b), np.linalg.solve(M, b), rtol=1e-10)
+    assert numeric.solve_spd(np.array([[1.0, 2.0], [2.0, 1.0]]), [1.0, 1.0]) is None  # not positive definite
+
+
+FIT = r"""
+import json, sys
+import numpy as np
+from geneqn.sr.regressor import SymbolicRegressor
+data = np.load(sys.argv[2])
+X, y = data[:, :-1], data[:, -1]
+m = SymbolicRegressor(operators=["+", "-", "*", "/", "exp", "log", "sin", "square"], max_evaluations=12000,
+                      restarts=2, n_jobs=int(sys.argv[1]), random_state=1).fit(X, y)
+print(json.dumps([[int(c), l.hex(), repr(e.to_json())] for c, l, e in
+                  zip(m.equations_.complexity, m.equations_.loss, m.equations_.expr)]))
+"""
+
+
+def _fit_in(env: dict, n_jobs: int, data) -> list:
+    full = {**os.environ, **env}
+    r = subprocess.run([sys.executable, "-c", FIT, str(n_jobs), str(data)], capture_output=True, text=True,
+                       env=full, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def test_the_same_fit_gives_the_same_bits_under_other_numerical_set_ups(tmp_path):
+    """The issue's check: one fit under set-ups whose floating point differs (OpenBLAS's kernel for
+    another CPU generation, numpy's SIMD dispatch switched off, one thread vs two, processes)."""
+    # the data are made here, once: numpy's own np.exp and np.sin round differently under these
+    # set-ups (SVML on AVX-512), so data made in each child would differ before the search starts
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, size=(800, 5))
+    y = np.exp(0.8 * X[:, 0]) - 1.5 * X[:, 1] * X[:, 2] + 0.3 * np.sin(X[:, 3]) + 0.01 * rng.normal(size=800)
+    data = tmp_path / "data.npy"
+    np.save(data, np.column_stack([X, y]))
+    base = _fit_in({}, 1, data)
+    other = _fit_in({"OPENBLAS_CORETYPE": "Sandybridge", "NPY_DISABLE_CPU_FEATURES": "X86_V3",
+                     "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}, 2, data)
+    assert len(base) > 3
+    assert base == other
+
+
+PIN = r"""
+import os, geneqn, torch
+print(os.environ.get("ATEN_CPU_CAPABILITY"), os.environ.get("MKL_CBWR"), torch.backends.cpu.get_cpu_capability())
+"""
+
+
+def test_importing_geneqn_pins_torch_to_the_avx2_kernels_on_avx2_machines():
+    """The same networks on AVX2 and AVX-512 machines: ATen's AVX2 kernels and MKL's AVX2 code path
+    (conditional numerical reproducibility), unless the user set them or opted out."""
+    from geneqn._reproducible import _has_avx2
+
+    env = {k: v for k, v in os.environ.items() if k not in ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "GENEQN_NATIVE_KERNELS")}
+    run = lambda extra: subprocess.run([sys.executable, "-c", PIN], capture_output=True, text=True,  # noqa: E731
+                                       env={**env, **extra}, timeout=120).stdout.split()
+    if _has_avx2():
+        assert run({}) == ["avx2", "AVX2,STRICT", "AVX2"]
+    else:
+        assert run({})[:2] == ["None", "None"]
+    assert run({"GENEQN_NATIVE_KERNELS": "1"})[:2] == ["None", "None"]
+    assert run({"MKL_CBWR": "COMPATIBLE"})[1] == "COMPATIBLE"   # a user's own setting is kept
