@@ -1,17 +1,22 @@
 """Equations as the trees that were searched.
 
-An :class:`Expr` is a tree over the operators {+, -, *, square, neg, exp, inv}, with variables
-(named features) and constants as leaves, held as a tuple of tokens in prefix order. This is the
-canonical form of every equation in geneqn: complexity is counted on it, it is what a search
-returns, what is composed, stored and evaluated. sympy is only a view of it (for display and
-export), never the form that is counted, so sympy's automatic expansion of ``0.5*(x + y)`` into
-``0.5*x + 0.5*y`` cannot change a complexity.
+An :class:`Expr` is a tree over the operators of :mod:`geneqn.sr.operators` (the paper's
+{+, -, *, square, neg, exp, inv} by default; also /, ^, cube, log, sqrt, sin, cos, tanh, abs),
+with variables (named features) and constants as leaves, held as a tuple of tokens in prefix
+order. This is the canonical form of every equation in geneqn: complexity is counted on it, it is
+what a search returns, what is composed, stored and evaluated. sympy is only a view of it (for
+display and export, :mod:`geneqn.sr.export`), never the form that is counted, so sympy's
+automatic expansion of ``0.5*(x + y)`` into ``0.5*x + 0.5*y`` cannot change a complexity.
 
 Complexity is PySR's default: every operator, variable and constant counts 1, i.e. the number
-of tokens. ``0.5*(x + y + (z - 1.2)*(w + v)) - 0.1`` has 15.
+of tokens. ``0.5*(x + y + (z - 1.2)*(w + v)) - 0.1`` has 15. With PySR's
+``complexity_of_operators`` (and of constants and variables) each token counts its weight:
+:meth:`Expr.weighted_complexity`.
 
 Tokens are ``(op, arg)`` pairs: ``(CONST, value)``, ``(VAR, name)`` (or a column index inside
 the engines) and ``(op, None)`` for operators.
+
+Evaluation uses :mod:`geneqn.numeric`, whose results are the same to the bit on every machine.
 """
 
 from __future__ import annotations
@@ -22,15 +27,18 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from geneqn.errors import GeneqnError
+from geneqn import numeric
+from geneqn.sr.operators import (ABS, ADD, ARITY, CONST, COS, CUBE, DIV, EXP, INV, LOG, MUL, NEG, OP_CODES,
+                                 OP_NAMES, POW, SIN, SQRT, SQUARE, SUB, TANH, VAR, operator_codes)
 
-CONST, VAR, ADD, SUB, MUL, SQUARE, NEG, EXP, INV = range(9)
-ARITY = (0, 0, 2, 2, 2, 1, 1, 1, 1)
-OP_NAMES = ("const", "var", "add", "sub", "mul", "square", "neg", "exp", "inv")
-OP_CODES = {name: code for code, name in enumerate(OP_NAMES)}
-# the paper's operator names (config sr.operators) -> op codes
-OPERATORS = {"+": ADD, "-": SUB, "*": MUL, "square": SQUARE, "neg": NEG, "exp": EXP, "inv": INV}
-BINARY = (ADD, SUB, MUL)
-UNARY = (SQUARE, NEG, EXP, INV)
+__all__ = ["Expr", "evaluate", "evaluate_tokens", "evaluate_raw", "evaluate_with_gradient", "simplify",
+           "simplify_tokens", "subtree_end", "check_tokens", "operator_codes", "CONST", "VAR", "ADD", "SUB",
+           "MUL", "SQUARE", "NEG", "EXP", "INV", "DIV", "POW", "LOG", "SQRT", "SIN", "COS", "TANH", "ABS", "CUBE",
+           "ARITY", "OP_NAMES"]
+
+BINARY = (ADD, SUB, MUL, DIV, POW)
+_ALL_CODES = frozenset(range(len(ARITY)))
+UNARY = (SQUARE, NEG, EXP, INV, LOG, SQRT, SIN, COS, TANH, ABS, CUBE)
 
 Token = tuple  # (op code, arg)
 
@@ -87,6 +95,12 @@ class Expr:
         """PySR's default complexity: the number of operators, variables and constants."""
         return len(self.tokens)
 
+    def weighted_complexity(self, weights: Sequence[int] | None = None) -> int:
+        """Complexity with a weight per op code (:func:`geneqn.sr.operators.complexity_weights`)."""
+        if weights is None:
+            return len(self.tokens)
+        return int(sum(weights[op] for op, _ in self.tokens))
+
     def __len__(self) -> int:
         return len(self.tokens)
 
@@ -97,9 +111,13 @@ class Expr:
         return hash(self.tokens)
 
     def __repr__(self) -> str:
+        from geneqn.sr.export import to_infix
+
         return f"Expr({to_infix(self)!r})"
 
     def __str__(self) -> str:
+        from geneqn.sr.export import to_infix
+
         return to_infix(self)
 
     @property
@@ -115,6 +133,11 @@ class Expr:
     def is_constant(self) -> bool:
         return not any(op == VAR for op, _ in self.tokens)
 
+    @property
+    def operators(self) -> list[str]:
+        """Token names of the operators used (``add``, ``exp``, ...), in order of first appearance."""
+        return list(dict.fromkeys(OP_NAMES[op] for op, _ in self.tokens if op not in (CONST, VAR)))
+
     # ------------------------------------------------------------------ construction
     @classmethod
     def constant(cls, value: float) -> "Expr":
@@ -128,6 +151,15 @@ class Expr:
     def from_indexed(cls, tokens: Iterable[Token], names: Sequence[str]) -> "Expr":
         """From engine tokens whose variables are column indices into ``names``."""
         return cls((op, names[arg] if op == VAR else arg) for op, arg in tokens)
+
+    @classmethod
+    def parse(cls, text: str, names: Sequence[str], operators=None) -> "Expr":
+        """Read an equation written in Python/sympy/PySR notation (``0.5*x**2 + exp(-y)/z``)
+        over the variables ``names``, as data (a parser with a fixed grammar; nothing is
+        executed). ``operators``: the operator names the tree may use (default: all)."""
+        from geneqn.sr.export import parse_equation
+
+        return cls.from_indexed(parse_equation(text, list(names), operators), list(names))
 
     def indexed(self, names: Sequence[str]) -> tuple[Token, ...]:
         """Tokens with variables replaced by their column index in ``names``."""
@@ -181,19 +213,27 @@ class Expr:
                 raise GeneqnError(f"{where}: token {k} is not a list starting with an operator name.")
             name = item[0]
             if name not in OP_CODES:
-                raise GeneqnError(f"{where}: token {k}: unknown operator {name!r}; known: "
+                raise GeneqnError(f"{where}: token {k}: unknown operator {name[:40]!r}; known: "
                                   f"{', '.join(OP_NAMES)}.")
             op = OP_CODES[name]
             if op == CONST:
-                if len(item) != 2 or isinstance(item[1], bool) or not isinstance(item[1], (int, float)) \
-                        or not math.isfinite(item[1]):
+                value = item[1] if len(item) == 2 else None
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
                     raise GeneqnError(f"{where}: token {k}: a constant needs one finite number.")
-                tokens.append((CONST, float(item[1])))
+                try:
+                    value = float(value)
+                except OverflowError:  # a JSON integer of hundreds of digits
+                    raise GeneqnError(f"{where}: token {k}: the constant {str(item[1])[:20]}... is too large for a "
+                                      "floating-point number; the file is damaged or edited. Use the equations.json "
+                                      "of a geneqn run.") from None
+                if not math.isfinite(value):
+                    raise GeneqnError(f"{where}: token {k}: a constant needs one finite number.")
+                tokens.append((CONST, value))
             elif op == VAR:
                 if len(item) != 2 or not isinstance(item[1], str):
                     raise GeneqnError(f"{where}: token {k}: a variable needs one name.")
                 if allowed is not None and item[1] not in allowed:
-                    raise GeneqnError(f"{where}: token {k}: variable {item[1]!r} is not one of the "
+                    raise GeneqnError(f"{where}: token {k}: variable {item[1][:80]!r} is not one of the "
                                       "equation's features.")
                 tokens.append((VAR, item[1]))
             else:
@@ -212,17 +252,32 @@ def evaluate_tokens(tokens: Sequence[Token], columns) -> np.ndarray | np.floatin
     """Evaluate prefix tokens whose variables index ``columns`` (a sequence of 1-D arrays).
 
     Returns an array, or a numpy scalar for a constant tree. Invalid operations give inf/nan
-    (never an exception).
+    (never an exception). The bits of the result do not depend on the machine.
     """
     with np.errstate(all="ignore"):
         return evaluate_raw(tokens, columns)
+
+
+def _pow(a, b):
+    """PySR's safe power: a**b; NaN for 0 to a negative integer power and for a <= 0 to a
+    non-integer power (0 to a positive one is 0)."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    integer = b == np.rint(b)
+    odd = integer & (np.rint(b * 0.5) != b * 0.5)
+    mag = numeric.exp(b * numeric.log(np.abs(a)))
+    out = np.where((a < 0) & odd, -mag, mag)
+    out = np.where(b == 0, 1.0, out)
+    bad = ((a == 0) & (b < 0)) | (~integer & (a < 0))
+    out = np.where(bad, np.nan, out)
+    return out if out.ndim else out[()]
 
 
 def evaluate_raw(tokens: Sequence[Token], columns):
     """:func:`evaluate_tokens` without its floating-point error context (the caller sets one)."""
     stack: list = []
     pop, push = stack.pop, stack.append
-    f64, exp = np.float64, np.exp
+    f64 = np.float64
     for op, arg in reversed(tokens):
         if op == VAR:
             push(columns[arg])
@@ -243,9 +298,32 @@ def evaluate_raw(tokens: Sequence[Token], columns):
         elif op == NEG:
             push(-pop())
         elif op == EXP:
-            push(exp(pop()))
-        else:  # INV
+            push(numeric.exp(pop()))
+        elif op == INV:
             push(f64(1.0) / pop())
+        elif op == DIV:
+            a = pop()
+            push(a / pop())
+        elif op == POW:
+            a = pop()
+            push(_pow(a, pop()))
+        elif op == LOG:
+            push(numeric.log(pop()))
+        elif op == SQRT:
+            push(np.sqrt(pop()))
+        elif op == SIN:
+            push(numeric.sin(pop()))
+        elif op == COS:
+            push(numeric.cos(pop()))
+        elif op == TANH:
+            push(numeric.tanh(pop()))
+        elif op == ABS:
+            push(np.abs(pop()))
+        elif op == CUBE:
+            a = pop()
+            push(a * a * a)
+        else:  # pragma: no cover - check_tokens refuses unknown codes
+            raise ValueError(f"unknown operator code {op}")
     return stack[0]
 
 
@@ -260,9 +338,53 @@ def evaluate(expr: Expr, X, names: Sequence[str] | None = None) -> np.ndarray:
     if names is None:
         names = [f"x{i}" for i in range(X.shape[1])]
     tokens = expr.indexed(list(names))
-    columns = [X[:, j] for j in range(X.shape[1])]
+    columns = [np.ascontiguousarray(X[:, j]) for j in range(X.shape[1])]
     out = evaluate_tokens(tokens, columns)
     return np.broadcast_to(np.asarray(out, dtype=np.float64), (X.shape[0],)).copy()
+
+
+def _unary_derivative(op, a, v):
+    """d op(a) / d a, given a and v = op(a)."""
+    if op == SQUARE:
+        return 2.0 * a
+    if op == NEG:
+        return -1.0
+    if op == EXP:
+        return v
+    if op == INV:
+        return -(v * v)
+    if op == LOG:
+        return 1.0 / a
+    if op == SQRT:
+        return 0.5 / v
+    if op == SIN:
+        return numeric.cos(a)
+    if op == COS:
+        return -numeric.sin(a)
+    if op == TANH:
+        return 1.0 - v * v
+    if op == ABS:
+        return np.sign(a)
+    if op == CUBE:
+        return 3.0 * (a * a)
+    raise AssertionError(op)
+
+
+_UNARY_VALUE = {SQUARE: lambda a: a * a, NEG: lambda a: -a, EXP: numeric.exp, INV: lambda a: np.float64(1.0) / a,
+                LOG: numeric.log, SQRT: np.sqrt, SIN: numeric.sin, COS: numeric.cos, TANH: numeric.tanh,
+                ABS: np.abs, CUBE: lambda a: a * a * a}
+
+
+def _scaled(g, d):
+    return None if g is None else g * d
+
+
+def _plus(g, h, sign: float = 1.0):
+    if h is None:
+        return g
+    if g is None:
+        return h if sign > 0 else -h
+    return g + h if sign > 0 else g - h
 
 
 def evaluate_with_gradient(tokens: Sequence[Token], columns, n: int):
@@ -280,37 +402,27 @@ def evaluate_with_gradient(tokens: Sequence[Token], columns, n: int):
                 g = np.zeros((k, 1))
                 g[position[i], 0] = 1.0
                 stack.append((np.float64(arg), g))
-            elif op == ADD or op == SUB:
+            elif ARITY[op] == 2:
                 a, ga = stack.pop()
                 b, gb = stack.pop()
                 if op == ADD:
-                    v = a + b
-                    g = ga if gb is None else (gb if ga is None else ga + gb)
-                else:
-                    v = a - b
-                    g = ga if gb is None else (-gb if ga is None else ga - gb)
-                stack.append((v, g))
-            elif op == MUL:
+                    stack.append((a + b, _plus(ga, gb)))
+                elif op == SUB:
+                    stack.append((a - b, _plus(ga, gb, -1.0)))
+                elif op == MUL:
+                    stack.append((a * b, _plus(_scaled(ga, b), _scaled(gb, a))))
+                elif op == DIV:
+                    v = a / b
+                    stack.append((v, _plus(_scaled(ga, 1.0 / b), _scaled(gb, -v / b))))
+                else:  # POW
+                    v = _pow(a, b)
+                    da = _scaled(ga, b * _pow(a, b - 1.0)) if ga is not None else None
+                    db = _scaled(gb, v * numeric.log(a)) if gb is not None else None
+                    stack.append((v, _plus(da, db)))
+            else:
                 a, ga = stack.pop()
-                b, gb = stack.pop()
-                g = None if ga is None else ga * b
-                if gb is not None:
-                    g = gb * a if g is None else g + gb * a
-                stack.append((a * b, g))
-            elif op == SQUARE:
-                a, ga = stack.pop()
-                stack.append((a * a, None if ga is None else ga * (2.0 * a)))
-            elif op == NEG:
-                a, ga = stack.pop()
-                stack.append((-a, None if ga is None else -ga))
-            elif op == EXP:
-                a, ga = stack.pop()
-                e = np.exp(a)
-                stack.append((e, None if ga is None else ga * e))
-            elif op == INV:
-                a, ga = stack.pop()
-                v = np.float64(1.0) / a
-                stack.append((v, None if ga is None else ga * (-(v * v))))
+                v = _UNARY_VALUE[op](a)
+                stack.append((v, None if ga is None else ga * _unary_derivative(op, a, v)))
     f, g = stack[0]
     f = np.broadcast_to(np.asarray(f, dtype=np.float64), (n,))
     J = np.zeros((k, n)) if g is None else np.broadcast_to(g, (k, n))
@@ -319,100 +431,205 @@ def evaluate_with_gradient(tokens: Sequence[Token], columns, n: int):
 
 # ---------------------------------------------------------------------- simplification
 
-def simplify_tokens(tokens: Sequence[Token]) -> tuple[Token, ...]:
-    """Rewrites that never lengthen a tree and never change its values:
+def simplify_tokens(tokens: Sequence[Token], operators=None, full: bool = True) -> tuple[Token, ...]:
+    """Rewrites that never lengthen a tree and never change its values (a rule that brings in
+    an operator applies only when it is among ``operators``, op codes; default all):
 
     * a subtree without variables becomes one constant (when finite);
     * ``neg(neg(a))`` -> ``a``; ``neg(c)`` -> ``-c``;
     * ``a + neg(b)`` -> ``a - b``; ``a - neg(b)`` -> ``a + b``;
-    * ``a * 1`` and ``1 * a`` -> ``a``; ``a + 0``, ``0 + a``, ``a - 0`` -> ``a``.
+    * ``a * 1``, ``1 * a``, ``a / 1`` and ``a ^ 1`` -> ``a``; ``a + 0``, ``0 + a``, ``a - 0`` -> ``a``;
+      ``0 - a`` -> ``neg(a)``;
+    * two constants across one associative step become one: ``(x + c1) - c2`` -> ``x + c``,
+      ``c1*(c2*x)`` -> ``c*x``;
+    * ``a - a`` -> 0, ``a / a`` and ``a * inv(a)`` -> 1, ``a + a`` -> ``2*a`` (values kept
+      wherever ``a`` is finite); ``-1 * a`` -> ``neg(a)`` (these with ``full`` only: the search
+      applies the cheap rules to every child and the full set to what it returns).
     """
     tokens = tuple(tokens)
-    has_var = _has_var_flags(tokens)
-    if not _may_simplify(tokens, has_var):
+    if not full and not _may_simplify(tokens):
         return tokens
-    changed, first = True, True
-    while changed:
-        changed = False
-        if not first:
-            has_var = _has_var_flags(tokens)
-        first = False
-        out: list[Token] = []
-        i, n = 0, len(tokens)
-        while i < n:
-            op = tokens[i][0]
-            if ARITY[op] == 0:
-                out.append(tokens[i])
-                i += 1
-                continue
-            j = subtree_end(tokens, i)
-            if not has_var[i]:
-                v = float(evaluate_tokens(tokens[i:j], ()))
-                if math.isfinite(v):
-                    out.append((CONST, v))
-                    i, changed = j, True
-                    continue
-            if op == NEG and tokens[i + 1][0] == NEG:
-                i, changed = i + 2, True
-                continue
-            if ARITY[op] == 2:
-                a0 = i + 1
-                a1 = subtree_end(tokens, a0)
-                left, right = tokens[a0:a1], tokens[a1:j]
-                if op in (ADD, SUB) and right[0][0] == NEG:
-                    out.append((SUB if op == ADD else ADD, None))
-                    out.extend(left)
-                    out.extend(right[1:])
-                    i, changed = j, True
-                    continue
-                if op == MUL and _is_const(right, 1.0) or op in (ADD, SUB) and _is_const(right, 0.0):
-                    out.extend(left)
-                    i, changed = j, True
-                    continue
-                if op in (MUL,) and _is_const(left, 1.0) or op == ADD and _is_const(left, 0.0):
-                    out.extend(right)
-                    i, changed = j, True
-                    continue
-            out.append(tokens[i])
-            i += 1
-        tokens = tuple(out)
-    return tokens
+    allowed = _ALL_CODES if operators is None else set(operators)
+    while True:
+        ends, has_var = _structure(tokens)
+        out = _simplify_pass(tokens, ends, has_var, allowed, full)
+        if out is None:
+            return tokens
+        tokens = out
 
 
-def _may_simplify(tokens, has_var) -> bool:
-    """Cheap test: could any rule of :func:`simplify_tokens` apply?"""
-    for i, (op, arg) in enumerate(tokens):
+def _structure(tokens) -> tuple[list[int], list[bool]]:
+    """For each token, the index one past its subtree and whether the subtree holds a variable
+    (one backward pass)."""
+    n = len(tokens)
+    ends = [0] * n
+    flags = [False] * n
+    stack: list[int] = []
+    for i in range(n - 1, -1, -1):
+        op = tokens[i][0]
+        k = ARITY[op]
+        if k == 0:
+            ends[i] = i + 1
+            flags[i] = op == VAR
+            stack.append(i)
+        elif k == 1:
+            c = stack[-1]
+            ends[i], flags[i] = ends[c], flags[c]
+            stack[-1] = i
+        else:
+            left = stack.pop()
+            right = stack[-1]
+            ends[i] = ends[right]
+            flags[i] = flags[left] or flags[right]
+            stack[-1] = i
+    return ends, flags
+
+
+def _may_simplify(tokens) -> bool:
+    """Cheap test: could a rule apply? (No rule applies to a tree with one constant that is not
+    0 or +-1, no negation and no operator of a constant alone.)"""
+    consts = 0
+    previous = None
+    for op, arg in tokens:
         if op == NEG:
             return True
         if op == CONST:
-            if arg == 0.0 or arg == 1.0:
+            consts += 1
+            if consts > 1 or arg in (0.0, 1.0, -1.0) or (previous is not None and ARITY[previous] == 1):
                 return True
-        elif op != VAR and not has_var[i]:
-            return True
+        previous = op
     return False
 
 
-def _is_const(tokens: Sequence[Token], value: float) -> bool:
-    return len(tokens) == 1 and tokens[0][0] == CONST and float(tokens[0][1]) == value
-
-
-def _has_var_flags(tokens: Sequence[Token]) -> list[bool]:
-    """For each token, whether its subtree holds a variable (one backward pass)."""
-    flags = [False] * len(tokens)
-    stack: list[bool] = []
-    for i in range(len(tokens) - 1, -1, -1):
+def _simplify_pass(tokens, ends, has_var, allowed, full):
+    """One left-to-right pass of the rules; None when no rule applies."""
+    out: list[Token] = []
+    changed = False
+    i, n = 0, len(tokens)
+    while i < n:
         op = tokens[i][0]
-        if op == VAR:
-            v = True
-        elif op == CONST:
-            v = False
-        else:
-            v = False
-            for _ in range(ARITY[op]):
-                v = stack.pop() or v
-        flags[i] = v
-        stack.append(v)
-    return flags
+        k = ARITY[op]
+        if k == 0:
+            out.append(tokens[i])
+            i += 1
+            continue
+        j = ends[i]
+        if not has_var[i]:
+            v = float(evaluate_tokens(tokens[i:j], ()))
+            if math.isfinite(v):
+                out.append((CONST, v))
+                i, changed = j, True
+                continue
+        if op == NEG and tokens[i + 1][0] == NEG:
+            i, changed = i + 2, True
+            continue
+        if k == 2:
+            a1 = ends[i + 1]
+            lop, rop = tokens[i + 1][0], tokens[a1][0]
+            lconst, rconst = lop == CONST and a1 == i + 2, rop == CONST and j == a1 + 1
+            if lconst != rconst:
+                inner_op = rop if lconst else lop
+                if (op in (ADD, SUB) and inner_op in (ADD, SUB)) or (op == MUL and inner_op == MUL):
+                    merged = _merge_constants(op, tokens[i + 1:a1], tokens[a1:j])
+                    if merged is not None:
+                        out.extend(merged)
+                        i, changed = j, True
+                        continue
+            if op in (ADD, SUB) and rop == NEG:
+                out.append((SUB if op == ADD else ADD, None))
+                out.extend(tokens[i + 1:a1])
+                out.extend(tokens[a1 + 1:j])
+                i, changed = j, True
+                continue
+            if full and (a1 - i - 1) == (j - a1):
+                left, right = tokens[i + 1:a1], tokens[a1:j]
+                if left == right and op in (SUB, DIV):  # a - a, a / a
+                    out.append((CONST, 0.0 if op == SUB else 1.0))
+                    i, changed = j, True
+                    continue
+                if left == right and op == ADD and len(left) > 1 and MUL in allowed:  # a + a -> 2*a
+                    out.extend(((MUL, None), (CONST, 2.0)) + left)
+                    i, changed = j, True
+                    continue
+            if full and op == MUL and (rop == INV and tokens[a1 + 1:j] == tokens[i + 1:a1]
+                                       or lop == INV and tokens[i + 2:a1] == tokens[a1:j]):
+                out.append((CONST, 1.0))  # a * inv(a)
+                i, changed = j, True
+                continue
+            if full and op == MUL and NEG in allowed and (
+                    lconst and tokens[i + 1][1] == -1.0 or rconst and tokens[a1][1] == -1.0):
+                out.append((NEG, None))  # -1 * a -> neg(a)
+                out.extend(tokens[a1:j] if lconst else tokens[i + 1:a1])
+                i, changed = j, True
+                continue
+            if op == SUB and lconst and tokens[i + 1][1] == 0.0 and NEG in allowed:  # 0 - a -> neg(a)
+                out.append((NEG, None))
+                out.extend(tokens[a1:j])
+                i, changed = j, True
+                continue
+            if rconst and (op in (MUL, DIV, POW) and tokens[a1][1] == 1.0 or op in (ADD, SUB) and tokens[a1][1] == 0.0):
+                out.extend(tokens[i + 1:a1])
+                i, changed = j, True
+                continue
+            if lconst and (op == MUL and tokens[i + 1][1] == 1.0 or op == ADD and tokens[i + 1][1] == 0.0):
+                out.extend(tokens[a1:j])
+                i, changed = j, True
+                continue
+        out.append(tokens[i])
+        i += 1
+    return tuple(out) if changed else None
+
+
+def _split_constant(tokens):
+    """(other operand, constant, constant is left) of a binary node with exactly one constant
+    operand; None otherwise."""
+    a1 = subtree_end(tokens, 1)
+    left, right = tokens[1:a1], tokens[a1:]
+    lc = len(left) == 1 and left[0][0] == CONST
+    rc = len(right) == 1 and right[0][0] == CONST
+    if lc == rc:
+        return None
+    return (right, float(left[0][1]), True) if lc else (left, float(right[0][1]), False)
+
+
+def _merge_constants(op, left, right):
+    """``(x + c1) - c2`` -> ``x + c``, ``c1 - (x - c2)`` -> ``c - x``, ``c1*(c2*x)`` -> ``c*x``:
+    two constants across one associative step become one (shorter); None when not applicable."""
+    tokens = ((op, None),) + left + right
+    outer = _split_constant(tokens)
+    if outer is None:
+        return None
+    inner, c, c_left = outer
+    iop = inner[0][0]
+    if op in (ADD, SUB) and iop in (ADD, SUB):
+        split = _split_constant(inner)
+        if split is None:
+            return None
+        x, c0, c0_left = split
+        # inner = sx*x + k
+        sx = -1.0 if (iop == SUB and c0_left) else 1.0
+        k = c0 if (iop == ADD or c0_left) else -c0
+        if op == ADD:
+            sign, const = sx, k + c
+        elif c_left:            # c - inner
+            sign, const = -sx, c - k
+        else:                   # inner - c
+            sign, const = sx, k - c
+        if not math.isfinite(const):
+            return None
+        if sign > 0:
+            return ((ADD, None),) + x + ((CONST, const),)
+        return ((SUB, None), (CONST, const)) + x
+    if op == MUL and iop == MUL:
+        split = _split_constant(inner)
+        if split is None:
+            return None
+        x, c0, _ = split
+        const = c * c0
+        if not math.isfinite(const):
+            return None
+        return ((MUL, None), (CONST, const)) + x
+    return None
 
 
 def simplify(expr: Expr) -> Expr:
@@ -420,249 +637,11 @@ def simplify(expr: Expr) -> Expr:
     return Expr(simplify_tokens(expr.tokens))
 
 
-# ---------------------------------------------------------------------- printing
+# views and exports live in geneqn.sr.export; re-exported here for existing callers
+def __getattr__(name):
+    if name in ("to_infix", "to_latex", "to_mathml", "to_sympy", "to_python", "to_torch", "latex_escape",
+                "latex_feature"):
+        from geneqn.sr import export
 
-_PRECEDENCE = {ADD: 1, SUB: 1, MUL: 2}
-
-
-def _fmt_number(v: float, digits: int | None) -> str:
-    if digits is None:
-        return repr(float(v))
-    s = f"{float(v):.{digits}g}"
-    return s
-
-
-def to_infix(expr: Expr, digits: int | None = 4) -> str:
-    """Readable one-line form, e.g. ``0.193*((TF4 - 1.16)*(square(E10 - 0.725) + PC3)) - 0.0121``.
-
-    Parentheses appear only where precedence needs them; ``digits`` significant digits for
-    constants (None: full precision).
-    """
-    text, _ = _infix(expr.tokens, 0, digits)
-    return text[0]
-
-
-def _infix(tokens, i, digits):
-    """Return ((text, precedence), next index); a text starting with "-" is a negation."""
-    op, arg = tokens[i]
-    if op == VAR:
-        return (str(arg), 9), i + 1
-    if op == CONST:
-        s = _fmt_number(arg, digits)
-        return (s, 1.5 if s.startswith("-") else 9), i + 1
-    if ARITY[op] == 1:
-        (a, pa), j = _infix(tokens, i + 1, digits)
-        if op == NEG:
-            return (f"-{a}" if pa >= 2 and not a.startswith("-") else f"-({a})", 1.5), j
-        return (f"{OP_NAMES[op]}({a})", 9), j
-    (a, pa), j = _infix(tokens, i + 1, digits)
-    (b, pb), k = _infix(tokens, j, digits)
-    p = _PRECEDENCE[op]
-    if pa < p and not (op == MUL and pa == 1.5):  # -a*b reads as (-a)*b, the same value
-        a = f"({a})"
-    if pb < p or (op == SUB and pb == p) or b.startswith("-"):
-        b = f"({b})"
-    sym = {ADD: " + ", SUB: " - ", MUL: "*"}[op]
-    return (f"{a}{sym}{b}", p), k
-
-
-def to_latex(expr: Expr, digits: int = 3, name=None) -> str:
-    """LaTeX of the tree as searched (``square(a)`` as ``(a)^2``, ``inv(a)`` as a fraction).
-
-    ``name(feature) -> str`` gives the LaTeX of a variable (default: ``X_{name}`` with the name
-    in upright text and special characters escaped).
-    """
-    name = name or latex_feature
-    text, _ = _latex(expr.tokens, 0, digits, name)
-    return text[0]
-
-
-_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "$": r"\$", "#": r"\#",
-                  "&": r"\&", "{": r"\{", "}": r"\}", "^": r"\^{}", "~": r"\~{}"}
-
-
-def latex_escape(text: str) -> str:
-    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text))
-
-
-def latex_feature(feature: str) -> str:
-    return r"X_{\mathrm{" + latex_escape(feature) + "}}"
-
-
-def _latex_number(v: float, digits: int) -> str:
-    s = f"{float(v):.{digits}g}"
-    if "e" in s:
-        mant, ex = s.split("e")
-        return rf"{mant} \cdot 10^{{{int(ex)}}}"
-    return s
-
-
-def _latex(tokens, i, digits, name):
-    op, arg = tokens[i]
-    if op == VAR:
-        return (name(arg), 9), i + 1
-    if op == CONST:
-        s = _latex_number(arg, digits)
-        return (s, 9 if not s.startswith("-") else 1.5), i + 1
-    if ARITY[op] == 1:
-        (a, pa), j = _latex(tokens, i + 1, digits, name)
-        if op == SQUARE:
-            return ((f"\\left({a}\\right)^{{2}}" if pa < 9 or not _atomic(a) else f"{a}^{{2}}"), 8), j
-        if op == EXP:
-            return (f"e^{{{a}}}", 8), j
-        if op == INV:
-            return (f"\\frac{{1}}{{{a}}}", 9), j
-        return ((f"-{a}" if pa >= 2 else f"-\\left({a}\\right)"), 1.5), j
-    (a, pa), j = _latex(tokens, i + 1, digits, name)
-    (b, pb), k = _latex(tokens, j, digits, name)
-    p = _PRECEDENCE[op]
-    if pa < p and not (op == MUL and pa == 1.5):
-        a = f"\\left({a}\\right)"
-    if pb < p or (op == SUB and pb == p) or b.startswith("-"):
-        b = f"\\left({b}\\right)"
-    sym = {ADD: " + ", SUB: " - ", MUL: " \\, "}[op]
-    return (f"{a}{sym}{b}", p), k
-
-
-def _atomic(text: str) -> bool:
-    return not any(ch in text for ch in " +-")
-
-
-# ---------------------------------------------------------------------- other forms
-
-def to_sympy(expr: Expr):
-    """A sympy expression with the same value (sympy may reorder or expand it; its look is not
-    the counted form). Built from sympy constructors, never by parsing text."""
-    import sympy as sp
-
-    stack: list = []
-    for op, arg in reversed(expr.tokens):
-        if op == VAR:
-            stack.append(sp.Symbol(str(arg)))
-        elif op == CONST:
-            stack.append(sp.Float(float(arg)))
-        elif ARITY[op] == 2:
-            a, b = stack.pop(), stack.pop()
-            stack.append(a + b if op == ADD else a - b if op == SUB else a * b)
-        else:
-            a = stack.pop()
-            stack.append(a ** 2 if op == SQUARE else -a if op == NEG else sp.exp(a) if op == EXP else 1 / a)
-    return stack[0]
-
-
-def to_python(expr: Expr, function_name: str = "equation") -> str:
-    """Source of a numpy function ``f(X)`` taking a dict-like of feature columns (by name)."""
-    if not function_name.isidentifier():
-        raise ValueError(f"{function_name!r} is not a Python identifier")
-    body = _python(expr.tokens, 0)[0]
-    features = ", ".join(repr(v) for v in expr.variables)
-    return (f"import numpy as np\n\n\ndef {function_name}(X):\n"
-            f'    """X: mapping of feature name -> array; uses {features or "no feature"}."""\n'
-            f"    return {body}\n")
-
-
-def _python(tokens, i):
-    op, arg = tokens[i]
-    if op == VAR:
-        return f"X[{str(arg)!r}]", i + 1
-    if op == CONST:
-        return f"({float(arg)!r})", i + 1
-    if ARITY[op] == 1:
-        a, j = _python(tokens, i + 1)
-        return {SQUARE: f"({a})**2", NEG: f"(-{a})", EXP: f"np.exp({a})", INV: f"(1.0/{a})"}[op], j
-    a, j = _python(tokens, i + 1)
-    b, k = _python(tokens, j)
-    return f"({a} {'+' if op == ADD else '-' if op == SUB else '*'} {b})", k
-
-
-def to_mathml(expr: Expr, digits: int = 3, name=None) -> str:
-    """Presentation MathML (no ``<math>`` wrapper); feature names escaped, shown as X with the
-    name as a subscript in upright text."""
-    import html
-
-    def default(feature: str) -> str:
-        return f"<msub><mi>X</mi><mtext>{html.escape(str(feature))}</mtext></msub>"
-
-    name = name or default
-    return _mathml(expr.tokens, 0, digits, name)[0][0]
-
-
-def _mathml(tokens, i, digits, name):
-    op, arg = tokens[i]
-    if op == VAR:
-        return (name(arg), 9), i + 1
-    if op == CONST:
-        s = _fmt_number(arg, digits)
-        if s.startswith("-"):
-            return (f"<mrow><mo>&#x2212;</mo><mn>{s[1:]}</mn></mrow>", 1.5), i + 1
-        return (f"<mn>{s}</mn>", 9), i + 1
-
-    def paren(x):
-        return f"<mrow><mo>(</mo>{x}<mo>)</mo></mrow>"
-
-    if ARITY[op] == 1:
-        (a, pa), j = _mathml(tokens, i + 1, digits, name)
-        if op == SQUARE:
-            return (f"<msup>{a if pa >= 9 else paren(a)}<mn>2</mn></msup>", 8), j
-        if op == EXP:
-            return (f"<msup><mi>e</mi><mrow>{a}</mrow></msup>", 8), j
-        if op == INV:
-            return (f"<mfrac><mn>1</mn><mrow>{a}</mrow></mfrac>", 9), j
-        return (f"<mrow><mo>&#x2212;</mo>{a if pa >= 2 else paren(a)}</mrow>", 1.5), j
-    (a, pa), j = _mathml(tokens, i + 1, digits, name)
-    (b, pb), k = _mathml(tokens, j, digits, name)
-    p = _PRECEDENCE[op]
-    if pa < p and not (op == MUL and pa == 1.5):
-        a = paren(a)
-    if pb < p or (op == SUB and pb == p) or pb == 1.5:
-        b = paren(b)
-    sym = {ADD: "<mo>+</mo>", SUB: "<mo>&#x2212;</mo>", MUL: "<mo>&#x2062;</mo>"}[op]
-    return (f"<mrow>{a}{sym}{b}</mrow>", p), k
-
-
-def to_torch(expr: Expr, feature_names: Sequence[str]):
-    """A ``torch.nn.Module`` computing ``expr`` from a (n, d) tensor whose columns are
-    ``feature_names``; its constants are trainable parameters."""
-    import torch
-
-    tokens = expr.indexed(list(feature_names))
-
-    class EquationModule(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            consts = [float(arg) for op, arg in tokens if op == CONST]
-            self.constants = torch.nn.Parameter(torch.tensor(consts, dtype=torch.float64))
-            self.feature_names = list(feature_names)
-            self.equation = to_infix(expr)
-
-        def forward(self, X: torch.Tensor) -> torch.Tensor:
-            stack: list = []
-            c = len(tokens)
-            k = self.constants.shape[0]
-            for op, arg in reversed(tokens):
-                c -= 1
-                if op == VAR:
-                    stack.append(X[:, arg])
-                elif op == CONST:
-                    k -= 1
-                    stack.append(self.constants[k].to(X.dtype))
-                elif ARITY[op] == 2:
-                    a, b = stack.pop(), stack.pop()
-                    stack.append(a + b if op == ADD else a - b if op == SUB else a * b)
-                else:
-                    a = stack.pop()
-                    stack.append(a * a if op == SQUARE else -a if op == NEG else torch.exp(a) if op == EXP else 1.0 / a)
-            out = stack[0]
-            return out.expand(X.shape[0]) if out.dim() == 0 else out
-
-    return EquationModule()
-
-
-def operator_codes(operators: Iterable[str]) -> tuple[int, ...]:
-    """Op codes of the paper's operator names (``+``, ``-``, ``*``, ``square``, ``neg``,
-    ``exp``, ``inv``)."""
-    unknown = [o for o in operators if o not in OPERATORS]
-    if unknown:
-        raise GeneqnError(f"unknown operator(s) {', '.join(map(repr, unknown))}; the operators are "
-                          f"{', '.join(OPERATORS)}.")
-    return tuple(OPERATORS[o] for o in operators)
+        return getattr(export, name)
+    raise AttributeError(f"module 'geneqn.sr.expr' has no attribute {name!r}")
