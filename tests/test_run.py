@@ -143,8 +143,8 @@ def test_cli_config_show_set_and_errors(tmp_path):
     bad.write_text("[split]\ntest_fraction = 2\n")
     r = runner.invoke(app, ["config", "--config", str(bad)])
     assert r.exit_code == 2 and "split.test_fraction" in r.output
-    r = runner.invoke(app, ["config", "--set", "sr.operators=['+', 'sin']"])
-    assert r.exit_code == 2 and "unknown operator(s) 'sin'" in r.output
+    r = runner.invoke(app, ["config", "--set", "sr.operators=['+', 'erf']"])
+    assert r.exit_code == 2 and "unknown operator(s) 'erf'" in r.output
     r = runner.invoke(app, ["targets", str(tmp_path / "missing.h5ad"), "--run", str(tmp_path / "r")])
     assert r.exit_code == 2 and "expression input not found" in r.output
     assert "Traceback" not in r.output

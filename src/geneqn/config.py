@@ -33,7 +33,7 @@ PROVIDERS = ("sei", "table", "demo")
 BASELINES = ("expectosc",)
 SAMPLERS = ("tpe", "random", "reinforce")
 SR_ENGINES = ("geneqn", "operon", "pysr")
-SELECTIONS = ("accuracy", "best")
+SELECTIONS = ("validation", "accuracy", "best")
 PRECISIONS = ("auto", "fp32", "bf16")
 MIN_TRAIN_FRACTION = 0.2
 """The split must leave at least this fraction of the genes for training."""
@@ -209,11 +209,19 @@ class SRConfig:
     """geneqn (default: PySR's regularized evolution over exactly the space the limit counts) |
     operon (pyoperon) | pysr (only where `import pysr` works; needs Julia)"""
     operators: list[str] = field(default_factory=lambda: ["+", "-", "*", "square", "neg", "exp", "inv"])
+    """The paper's seven by default; PySR's names: + - * / ^ square cube neg inv exp log sqrt sin
+    cos tanh abs."""
     complexity_limit: int = 20
     """Per equation, counted the PySR way on the tree (every variable, constant and operator
-    counts 1)."""
-    selection: str = "accuracy"
-    """accuracy (lowest loss; the paper's) | best (PySR's: highest score with loss <= 1.5 x lowest)"""
+    counts 1, or its weight below)."""
+    complexity_of_operators: dict[str, int] = field(default_factory=dict)
+    """PySR's per-operator complexity, e.g. {exp = 2, "/" = 2} (1 each when absent)."""
+    complexity_of_constants: int = 1
+    complexity_of_variables: int = 1
+    selection: str = "validation"
+    """validation (the simplest equation whose MSE on the valid genes is within one paired
+    standard error, or 1%, of the lowest) | accuracy (lowest loss on the training genes; the paper's) |
+    best (PySR's: highest score with loss <= 1.5 x lowest)"""
     max_evaluations: int = 400000
     """Budget per SR fit in tree evaluations, shared by its restarts (with the seed, a fit is
     reproducible)."""
@@ -237,8 +245,8 @@ class SRConfig:
     active directions: the few combinations of features along which its prediction changes,
     from its input gradient, varimax-rotated; at most the latent width) | auto (both, keeping the
     equation with the higher r on the valid genes; twice the time)."""
-    sweep: list[str] = field(default_factory=lambda: ["3", "5", "7", "9", "18", "best", "accuracy"])
-    """Per-latent complexity limits of the paper's Table 2 (integers, best or accuracy)."""
+    sweep: list[str] = field(default_factory=lambda: ["3", "5", "7", "9", "18", "validation", "best", "accuracy"])
+    """Per-latent complexity limits of the paper's Table 2 (integers, validation, best or accuracy)."""
 
 
 @dataclass
@@ -344,8 +352,12 @@ class Config:
             raise GeneqnError(f"config: sr.max_samples = {self.sr.max_samples} is too few genes to "
                               "fit equations on; use 0 (all) or at least 50.")
         for item in self.sr.sweep:
-            if not (item in ("best", "accuracy") or (item.isdigit() and int(item) >= 1)):
-                raise GeneqnError(f"config: sr.sweep entry {item!r} must be a positive integer, best or accuracy.")
+            if not (item in SELECTIONS or (item.isdigit() and int(item) >= 1)):
+                raise GeneqnError(f"config: sr.sweep entry {item!r} must be a positive integer, validation, best "
+                                  "or accuracy.")
+        for key in ("complexity_of_constants", "complexity_of_variables"):
+            if getattr(self.sr, key) < 1:
+                raise GeneqnError(f"config: sr.{key} must be at least 1.")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -403,6 +415,11 @@ def _positive(key: str, value: float) -> None:
 def _coerce(key: str, value: Any, annotation: Any) -> Any:
     """Check ``value`` against a dataclass field annotation (str/int/float/bool/list[...])."""
     origin = typing.get_origin(annotation)
+    if origin is dict:
+        key_type, value_type = typing.get_args(annotation)
+        if not isinstance(value, dict):
+            raise GeneqnError(f"config: {key} must be a table, e.g. {{exp = 2}}, got {value!r}.")
+        return {_coerce(f"{key} key", k, key_type): _coerce(f"{key}.{k}", v, value_type) for k, v in value.items()}
     if origin in (list, tuple):
         (inner,) = typing.get_args(annotation)[:1]
         if not isinstance(value, list):

@@ -10,6 +10,7 @@ import pandas as pd
 
 from geneqn._io import atomic_path, read_json
 from geneqn.errors import GeneqnError
+from geneqn.targets import g_to_log2
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ def predict_frame(features: pd.DataFrame, equations=None, networks=(), log2: boo
                                   f"{p} needs.")
             values = net.predict(features[names].to_numpy(dtype=np.float64))
             if log2:
-                values = to_log2(values, net.extra.get("target_scaling"), str(p))
+                values = g_to_log2(values, net.extra.get("target_scaling"), str(p))
             cols[str(net.extra.get("cell_type", Path(p).stem))] = values
     else:
         if equations is None:
@@ -55,7 +56,7 @@ def predict_frame(features: pd.DataFrame, equations=None, networks=(), log2: boo
             except RecursionError:
                 raise GeneqnError(f"the equation of {ct} is nested too deeply to evaluate; it is damaged or not "
                                   "one geneqn wrote (its equations have complexity <= a few hundred).") from None
-            cols[ct] = to_log2(values, eq.target_scaling, f"the equation of {ct}") if log2 else values
+            cols[ct] = g_to_log2(values, eq.target_scaling, f"the equation of {ct}") if log2 else values
     df = pd.DataFrame(cols, index=features.index)
     bad = ~np.isfinite(df.to_numpy(dtype=np.float64))
     if bad.any():
@@ -71,34 +72,13 @@ def _read_equation(d, where: str, cell_type: str):
     from geneqn.sr.equation import GenomicEquation
 
     try:
-        eq = GenomicEquation.from_dict(d, where)
-        eq.cell_type = eq.cell_type or str(cell_type)
-        return eq
+        return GenomicEquation.from_dict(d, where, cell_type=str(cell_type))
     except OverflowError:
         raise GeneqnError(f"{where}: a constant is too large for a floating-point number; the file is damaged "
                           "or edited. Use the equations.json of a geneqn run.") from None
     except (RecursionError, ValueError, TypeError, AttributeError, KeyError) as e:
         raise GeneqnError(f"{where}: malformed equation ({type(e).__name__}); the file is damaged or edited. "
                           "Use the equations.json of a geneqn run.") from None
-
-
-def to_log2(values, scaling, where: str) -> np.ndarray:
-    """log2(expression + pseudocount) from g: g1 = (g + 1) / 2 * (max g1 - min g1) + min g1, with the
-    target scaling saved with a model (checked: two finite numbers, max above min)."""
-    if not scaling:
-        raise GeneqnError(f"{where} carries no target scaling, so --log2 cannot be applied; retrain it with "
-                          "geneqn >= 0.2, or predict g (without --log2).")
-    try:
-        lo, hi = float(scaling["g1_min"]), float(scaling["g1_max"])
-    except (KeyError, TypeError, ValueError, OverflowError):
-        raise GeneqnError(f"{where}: its target scaling {str(scaling)[:120]} lacks numbers g1_min and g1_max, so "
-                          "--log2 cannot be applied; the file is damaged or edited. Use the file of a geneqn "
-                          "run, or predict g (without --log2).") from None
-    if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
-        raise GeneqnError(f"{where}: its target scaling (g1_min {lo:g}, g1_max {hi:g}) is not a range of log2 "
-                          "expression, so --log2 cannot be applied; the file is damaged or edited. Use the file of "
-                          "a geneqn run, or predict g (without --log2).")
-    return (np.asarray(values, dtype=np.float64) + 1) / 2 * (hi - lo) + lo
 
 
 def predict_table(features_path, output, equations=None, networks=(), log2: bool = False) -> pd.DataFrame:

@@ -390,23 +390,28 @@ def search_cmd(config: Optional[Path] = ConfigOpt, run: Optional[Path] = RunOpt,
 
 
 EngineOpt = typer.Option(None, help="SR engine [default geneqn; operon; pysr needs Julia].")
-SelectionOpt = typer.Option(None, help="Equation chosen from each Pareto front [default accuracy (lowest loss; "
-                            "the paper's); best (PySR's rule)].")
+SelectionOpt = typer.Option(None, help="Equation chosen from each Pareto front [default validation (the simplest "
+                            "within one paired standard error, or 1%, of the lowest MSE on the valid genes); accuracy "
+                            "(lowest training loss; the paper's); best (PySR's rule)].")
+OperatorsOpt = typer.Option(None, help="Comma-separated SR operators, PySR's names, e.g. +,-,*,/,exp,log "
+                            "[sr.operators; default the paper's +,-,*,square,neg,exp,inv].")
 LimitOpt = typer.Option(None, min=5, help="Complexity limit per equation, PySR's count [default 20].")
 JobsOpt = typer.Option(None, min=0, help="Parallel SR processes [default 0: one per core].")
 EvalsOpt = typer.Option(None, min=1, help="SR budget per fit, in tree evaluations [default 400000].")
 
 
-def _sr_options(engine, selection, complexity_limit, n_jobs, max_evaluations) -> dict:
+def _sr_options(engine, selection, complexity_limit, n_jobs, max_evaluations, operators=None) -> dict:
+    ops = [o.strip() for o in operators.split(",") if o.strip()] if operators else None
     return {"sr.engine": engine, "sr.selection": selection, "sr.complexity_limit": complexity_limit,
-            "sr.n_jobs": n_jobs, "sr.max_evaluations": max_evaluations}
+            "sr.n_jobs": n_jobs, "sr.max_evaluations": max_evaluations, "sr.operators": ops}
 
 
 @app.command("distill")
 def distill_cmd(config: Optional[Path] = ConfigOpt, run: Optional[Path] = RunOpt,
                 engine: Optional[Engine] = EngineOpt, selection: Optional[Selection] = SelectionOpt,
                 complexity_limit: Optional[int] = LimitOpt, n_jobs: Optional[int] = JobsOpt,
-                max_evaluations: Optional[int] = EvalsOpt, sets: List[str] = SetOpt, force: bool = ForceOpt,
+                max_evaluations: Optional[int] = EvalsOpt, operators: Optional[str] = OperatorsOpt,
+                sets: List[str] = SetOpt, force: bool = ForceOpt,
                 verbose: bool = VerboseOpt, quiet: bool = QuietOpt, plain: bool = PlainOpt):
     """Distil the searched network into one genomic equation per cell type (two-stage SR).
 
@@ -415,25 +420,26 @@ def distill_cmd(config: Optional[Path] = ConfigOpt, run: Optional[Path] = RunOpt
     """
     with Session(verbose, quiet, plain) as session:
         stage_command("distill", config, run, sets, _sr_options(engine, selection, complexity_limit, n_jobs,
-                                                                max_evaluations), force, session)
+                                                                max_evaluations, operators), force, session)
         session.equations(load(config, run, sets, {}))
 
 
 @app.command("sr")
 def sr_cmd(config: Optional[Path] = ConfigOpt, run: Optional[Path] = RunOpt, engine: Optional[Engine] = EngineOpt,
            selection: Optional[Selection] = SelectionOpt, complexity_limit: Optional[int] = LimitOpt,
-           n_jobs: Optional[int] = JobsOpt, max_evaluations: Optional[int] = EvalsOpt, sets: List[str] = SetOpt,
+           n_jobs: Optional[int] = JobsOpt, max_evaluations: Optional[int] = EvalsOpt,
+           operators: Optional[str] = OperatorsOpt, sets: List[str] = SetOpt,
            force: bool = ForceOpt, verbose: bool = VerboseOpt, quiet: bool = QuietOpt, plain: bool = PlainOpt):
     """Direct symbolic regression from features to expression (the paper's "SR" baseline)."""
     with Session(verbose, quiet, plain) as session:
         stage_command("sr", config, run, sets, _sr_options(engine, selection, complexity_limit, n_jobs,
-                                                           max_evaluations), force, session)
+                                                           max_evaluations, operators), force, session)
 
 
 @app.command("sweep")
 def sweep_cmd(config: Optional[Path] = ConfigOpt, run: Optional[Path] = RunOpt,
               limits: Optional[str] = typer.Option(None, help="Comma-separated per-latent limits, e.g. "
-                                                   "3,5,7,9,18,best,accuracy [sr.sweep]."),
+                                                   "3,5,7,9,18,validation,best,accuracy [sr.sweep]."),
               sets: List[str] = SetOpt, force: bool = ForceOpt, verbose: bool = VerboseOpt, quiet: bool = QuietOpt,
               plain: bool = PlainOpt):
     """Complexity sweep (the paper's Table 2): per-latent limit -> features used and test r."""

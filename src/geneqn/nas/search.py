@@ -166,8 +166,9 @@ def reclaim_running(study: optuna.Study) -> int:
     return len({t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))} - before)
 
 
-def _rank(study: optuna.Study, trial_id: int) -> int:
-    return sum(1 for t in study.get_trials(deepcopy=False, states=LIVE) if t._trial_id < trial_id)
+def _rank(study: optuna.Study, number: int) -> int:
+    """How many live trials of the study were created before trial ``number`` (its public number)."""
+    return sum(1 for t in study.get_trials(deepcopy=False, states=LIVE) if t.number < number)
 
 
 @dataclass
@@ -371,7 +372,7 @@ def _run_shared(study, data, space, *, trials, sampler, seed, group_size, timeou
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 trial = study.ask()
-            if _rank(study, trial._trial_id) >= trials:
+            if _rank(study, trial.number) >= trials:
                 trial.set_user_attr("over_budget", True)
                 study.tell(trial, state=TrialState.FAIL)
                 break

@@ -108,7 +108,7 @@ def build_report(run_dir: str | Path) -> Path:
         c = res["cells"][ct]
         r = {m: t1[(t1.cell_type == ct) & (t1.model == m)].iloc[0] for m in models if
              ((t1.cell_type == ct) & (t1.model == m)).any()}
-        eq_text = GenomicEquation.from_dict(c["equation"], f"{ct}").composed
+        eq_text = GenomicEquation.from_dict(c["equation"], f"{ct}", cell_type=ct).composed
         text = esc(_short(str(eq_text)))
 
         def rcell(m):
@@ -234,11 +234,25 @@ def _significance(cmp: pd.DataFrame, cell_types: list[str]) -> str:
     return "<ul class='note'>" + "".join(out) + "</ul>" if out else ""
 
 
+def _selection_rule(rule: str) -> str:
+    """How a selection rule chose (for a sentence of the report)."""
+    rule = str(rule)
+    if rule == "validation":
+        return ("the validation rule: the simplest equation whose mean squared error on the valid genes is within "
+                "one paired standard error (or 1%) of the lowest (sr.selection = \"validation\")")
+    if rule == "accuracy":
+        return "the paper's rule: the lowest loss on the training genes (sr.selection = \"accuracy\")"
+    if rule == "best":
+        return ("PySR's rule: the highest score among equations with at most 1.5 x the lowest loss "
+                "(sr.selection = \"best\")")
+    return f"the lowest loss within complexity {rule} (sr.selection = {rule})"
+
+
 def _cell_section(ct: str, res: dict, preds: pd.DataFrame, t: dict, models: list[str], open_: bool) -> str:
     from geneqn.sr.equation import GenomicEquation
 
     c = res["cells"][ct]
-    eq = GenomicEquation.from_dict(c["equation"], ct)
+    eq = GenomicEquation.from_dict(c["equation"], ct, cell_type=ct)
     s = [f"<details class='cell'{' open' if open_ else ''}><summary>{esc(ct)}</summary>"]
     # equations
     s.append("<h3>Genomic equation (SR(NAS|NN))</h3>")
@@ -249,7 +263,8 @@ def _cell_section(ct: str, res: dict, preds: pd.DataFrame, t: dict, models: list
               if directions else "latent unit x<sub>j</sub> of the network")
     s.append(f"<p class='note'>Complexity {eq.complexity} (PySR's count on the composed tree); test r "
              f"{_f(c['equation']['test_r'])}; features: {esc(', '.join(eq.features_used))}. Stage 1 gives each "
-             f"{target} from the features X; stage 2 gives g&#770; from the x<sub>j</sub>.</p>")
+             f"{target} from the features X; stage 2 gives g&#770; from the x<sub>j</sub>. Each equation was "
+             f"chosen from its Pareto front by {esc(_selection_rule(eq.meta.get('selection', 'accuracy')))}.</p>")
     for lhs, rhs in eq.mathml():
         s.append(_math(lhs, rhs))
     fid = c["equation"]["stage1_fidelity"]

@@ -9,14 +9,18 @@ from geneqn.errors import GeneqnError
 def check(cfg: Config) -> Config:
     """Operators, the model space and the NN architecture of ``cfg``; GeneqnError naming the key."""
     from geneqn.nas.space import parse_architecture, space_from_config
-    from geneqn.sr.expr import operator_codes
+    from geneqn.sr.operators import operator_codes
+
+    from geneqn.sr.operators import ARITY, complexity_weights
 
     try:
-        operator_codes(cfg.sr.operators)
+        codes = operator_codes(cfg.sr.operators)
+        complexity_weights(cfg.sr.operators, cfg.sr.complexity_of_operators, cfg.sr.complexity_of_constants,
+                           cfg.sr.complexity_of_variables)
     except GeneqnError as e:
-        raise GeneqnError(f"config: sr.operators: {e}") from None
-    if not any(o in ("+", "-", "*") for o in cfg.sr.operators):
-        raise GeneqnError("config: sr.operators needs at least one of +, - and *.")
+        raise GeneqnError(f"config: sr: {e}") from None
+    if not any(ARITY[c] == 2 for c in codes):
+        raise GeneqnError("config: sr.operators needs at least one binary operator (+, -, *, / or ^).")
     if cfg.sr.engine == "pysr":
         from geneqn.sr.engines import pysr_available
 

@@ -35,12 +35,10 @@ import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from geneqn._parallel import parallel_map
 from geneqn.metrics import feature_scale, pearson_r
-from geneqn.sr.engines import run_job
 from geneqn.sr.equation import GenomicEquation
 from geneqn.sr.expr import Expr, evaluate
-from geneqn.sr.regressor import SymbolicRegressor, select
+from geneqn.sr.regressor import SymbolicRegressor, run_searches, select
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +117,8 @@ class GenomicEquationDistiller(RegressorMixin, BaseEstimator):
     latent_targets : "network" (the paper's: the latent units), "gradient" (the network's
         active directions; the network needs ``output_gradient``) or "auto" (both; the equation
         with the higher r on the valid genes is kept).
+    share : whether the stage-1 fits (one per latent unit or direction, all over the same
+        features) send each other their best trees at every migration, as a fit's restarts do.
     cell_type : a label carried by the equation.
 
     After ``fit``: ``network_``, ``equation_`` (:class:`GenomicEquation`), ``stage1_tables_``
@@ -130,13 +130,15 @@ class GenomicEquationDistiller(RegressorMixin, BaseEstimator):
     """
 
     def __init__(self, network=None, sr=None, stage2_input: str = "predicted", refit: str = "none",
-                 latent_prior: str = "uniform", latent_targets: str = "network", cell_type: str = ""):
+                 latent_prior: str = "uniform", latent_targets: str = "network", share: bool = False,
+                 cell_type: str = ""):
         self.network = network
         self.sr = sr
         self.stage2_input = stage2_input
         self.refit = refit
         self.latent_prior = latent_prior
         self.latent_targets = latent_targets
+        self.share = share
         self.cell_type = cell_type
 
     def _sr(self) -> SymbolicRegressor:
@@ -191,12 +193,19 @@ class GenomicEquationDistiller(RegressorMixin, BaseEstimator):
             priors = np.abs(self.directions_.T)
         elif self.latent_prior == "network" and hasattr(net, "sensitivity"):
             priors = np.asarray(net.sensitivity(self._for_network(X)), dtype=np.float64)
+        Xv = yv = Zv = None
+        if X_valid is not None:
+            Xv = validate_data(self, X_valid, reset=False, dtype=np.float64)
+            yv = np.asarray(y_valid, dtype=np.float64).ravel()
+            Zv = self._targets(Xv)
 
-        # stage 1: one regressor per non-constant unit; all restarts of all units in one pool
+        # stage 1: one regressor per non-constant unit; all restarts of all units in one pool,
+        # each unit's equation chosen on the valid genes' targets
         regs: dict[int, SymbolicRegressor] = {}
-        jobs, owners = [], []
+        job_lists = []
         constant = []
         Xdf = pd.DataFrame(X, columns=names)
+        Xvdf = None if Xv is None else pd.DataFrame(Xv, columns=names)
         for j in range(k):
             z = Z[:, j]
             if np.ptp(z) <= 1e-6 * max(1.0, float(np.abs(z).max())):
@@ -204,13 +213,12 @@ class GenomicEquationDistiller(RegressorMixin, BaseEstimator):
                 continue
             reg = clone(base).set_params(random_state=seed + j)
             w = None if priors is None else priors[j] / max(priors[j].max(), 1e-300) + 0.02
-            for job in reg.search_jobs(Xdf, z, w):
-                jobs.append(job)
-                owners.append(j)
+            job_lists.append(reg.search_jobs(Xdf, z, Xvdf, None if Zv is None else Zv[:, j], w))
             regs[j] = reg
-        results = parallel_map(run_job, jobs, base.n_jobs, description=f"SR stage 1 {self.cell_type}".strip())
-        for j, reg in regs.items():
-            reg.finish([r for r, o in zip(results, owners) if o == j])
+        results = run_searches(job_lists, base.n_jobs, description=f"SR stage 1 {self.cell_type}".strip(),
+                               share=self.share)
+        for (j, reg), res in zip(regs.items(), results):
+            reg.finish(res)
         if constant:
             log.info("%s: latent unit(s) %s are constant on the training genes: no SR needed",
                      self.cell_type or "stage 1", ", ".join(latent[j] for j in constant))
@@ -221,7 +229,7 @@ class GenomicEquationDistiller(RegressorMixin, BaseEstimator):
         self.constant_units_ = [latent[j] for j in constant]
         self.stage1_fidelity_ = {latent[j]: (pearson_r(Z[:, j], evaluate(exprs[latent[j]], X, names))
                                              if j in regs else 1.0) for j in range(k)}
-        self._fit_stage2(exprs, X, y, Z, names, latent, seed)
+        self._fit_stage2(exprs, X, y, Z, names, latent, seed, valid=None if Xv is None else (Xv, yv, Zv))
         self.diagnostics_ = self._diagnostics(X, y, Z, names, X_valid, y_valid)
         return self
 
@@ -250,13 +258,19 @@ class GenomicEquationDistiller(RegressorMixin, BaseEstimator):
         names = getattr(self.network_ if hasattr(self, "network_") else self.network, "feature_names_in_", None)
         return pd.DataFrame(X, columns=list(names)) if names is not None else X
 
-    def _fit_stage2(self, exprs, X, y, Z, names, latent, seed, stage2=None):
+    def _fit_stage2(self, exprs, X, y, Z, names, latent, seed, stage2=None, valid=None):
         Zhat = np.column_stack([evaluate(e, X, names) for e in exprs.values()])
         inputs = Zhat if self.stage2_input == "predicted" else Z
         reg = stage2 or clone(self._sr()).set_params(random_state=seed + STAGE2_SEED)
-        reg.fit(pd.DataFrame(inputs, columns=latent), y)
+        fit_valid = {}
+        if valid is not None:
+            Xv, yv, Zv = valid
+            Zv_in = np.column_stack([evaluate(e, Xv, names) for e in exprs.values()]) \
+                if self.stage2_input == "predicted" else Zv
+            fit_valid = {"X_valid": pd.DataFrame(Zv_in, columns=latent), "y_valid": yv}
+        reg.fit(pd.DataFrame(inputs, columns=latent), y, **fit_valid)
         eq = GenomicEquation(self.cell_type, list(names), dict(exprs), reg.expr_,
-                             {"selection": str(reg.selection), "complexity_limit": int(reg.complexity_limit),
+                             {"selection": str(reg.selection_), "complexity_limit": int(reg.complexity_limit),
                               "engine": reg.engine, "stage2_input": self.stage2_input, "refit": self.refit,
                               "latent_prior": self.latent_prior, "constant_units": list(self.constant_units_),
                               **self._targets_meta})
@@ -297,28 +311,36 @@ class GenomicEquationDistiller(RegressorMixin, BaseEstimator):
         X = validate_data(self, X, reset=False, dtype=np.float64)
         return self.equation_.predict(X)
 
-    def sweep(self, X, y, limits=("3", "5", "7", "9", "18", "best", "accuracy"), X_test=None, y_test=None) -> pd.DataFrame:
+    def sweep(self, X, y, limits=("3", "5", "7", "9", "18", "validation", "accuracy"), X_test=None, y_test=None,
+              X_valid=None, y_valid=None) -> pd.DataFrame:
         """The paper's Table 2 for this distillation (see :func:`complexity_sweep`)."""
         check_is_fitted(self, "equation_")
         X, y = validate_data(self, X, y, reset=False, y_numeric=True, dtype=np.float64)
         if X_test is not None:
             X_test = validate_data(self, X_test, reset=False, dtype=np.float64)
+        Zv = None
+        if X_valid is not None:
+            X_valid = validate_data(self, X_valid, reset=False, dtype=np.float64)
+            Zv = self._targets(X_valid)
         Z = self._targets(X)
         means = {k: float(Z[:, j].mean()) for j, k in enumerate(self.equation_.latents)}
         return complexity_sweep(self.stage1_tables_, means, X, y, list(self.equation_.feature_names), self._sr(),
-                                limits, X_test, y_test, stage2_input=self.stage2_input, Z=Z)
+                                limits, X_test, y_test, stage2_input=self.stage2_input, Z=Z, X_valid=X_valid,
+                                y_valid=y_valid, Z_valid=Zv)
 
 
 def complexity_sweep(stage1_tables: dict, latent_means: dict, X, y, feature_names: list[str], sr,
                      limits=("3", "5", "7", "9", "18", "best", "accuracy"), X_test=None, y_test=None,
-                     stage2_input: str = "predicted", Z=None, known: dict | None = None) -> pd.DataFrame:
+                     stage2_input: str = "predicted", Z=None, known: dict | None = None, X_valid=None,
+                     y_valid=None, Z_valid=None) -> pd.DataFrame:
     """The paper's Table 2: per-latent complexity limit -> features used, composed complexity
     and Pearson r (on the test genes when given, else the training genes).
 
     Stage-1 rows are re-selected from the same Pareto tables (``{latent: table or None}``; a
     None unit is its mean); stage 2 is refitted on the new stage-1 predictions (the ``sr``
-    settings, seed offset as in the distillation). ``known``: {limit: GenomicEquation} already
-    fitted this way (the distillation's own selection), used instead of fitting again."""
+    settings, seed offset as in the distillation; its equation chosen on ``X_valid, y_valid``
+    when given, as in the distillation). ``known``: {limit: GenomicEquation} already fitted this
+    way (the distillation's own selection), used instead of fitting again."""
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     latent = list(stage1_tables)
@@ -337,7 +359,13 @@ def complexity_sweep(stage1_tables: dict, latent_means: dict, X, y, feature_name
         Zhat = np.column_stack([evaluate(e, X, feature_names) for e in exprs.values()])
         reg = clone(sr).set_params(random_state=int(sr.random_state) + STAGE2_SEED)
         inputs = Zhat if stage2_input == "predicted" or Z is None else Z
-        reg.fit(pd.DataFrame(inputs, columns=latent), y)
+        fit_valid = {}
+        if X_valid is not None and y_valid is not None:
+            Xv = np.asarray(X_valid, dtype=np.float64)
+            Zv = np.column_stack([evaluate(e, Xv, feature_names) for e in exprs.values()]) \
+                if stage2_input == "predicted" or Z_valid is None else np.asarray(Z_valid, dtype=np.float64)
+            fit_valid = {"X_valid": pd.DataFrame(Zv, columns=latent), "y_valid": np.asarray(y_valid, dtype=np.float64)}
+        reg.fit(pd.DataFrame(inputs, columns=latent), y, **fit_valid)
         eq = GenomicEquation("", list(feature_names), exprs, reg.expr_)
         Xe, ye = (X, y) if X_test is None else (np.asarray(X_test, dtype=np.float64), np.asarray(y_test, dtype=np.float64))
         rows.append({"latent_limit": str(limit), "n_features": len(eq.features_used), "complexity": eq.complexity,
@@ -384,8 +412,9 @@ def joint_refit(eq: GenomicEquation, X: np.ndarray, y: np.ndarray, max_nfev: int
     return GenomicEquation(eq.cell_type, names, lat, outp, meta)
 
 
-def direct_sr(X, y, sr: SymbolicRegressor | None = None) -> SymbolicRegressor:
-    """The paper's "SR" baseline: one fit from the features straight to expression."""
+def direct_sr(X, y, sr: SymbolicRegressor | None = None, X_valid=None, y_valid=None) -> SymbolicRegressor:
+    """The paper's "SR" baseline: one fit from the features straight to expression (its equation
+    chosen on ``X_valid, y_valid`` when given)."""
     reg = clone(sr) if sr is not None else SymbolicRegressor()
     reg.set_params(random_state=int(reg.random_state) + DIRECT_SEED)
-    return reg.fit(X, y)
+    return reg.fit(X, y, X_valid, y_valid)

@@ -23,15 +23,16 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from geneqn.errors import GeneqnError
-from geneqn.sr.expr import (ADD, ARITY, CONST, EXP, INV, MUL, NEG, SQUARE, SUB, VAR,
-                            simplify_tokens)
+from geneqn.sr.export import parse_equation
+from geneqn.sr.expr import simplify_tokens
+from geneqn.sr.operators import (ABS, ADD, ARITY, CANONICAL, CONST, COS, CUBE, DIV, EXP, INV, LOG, MUL, NEG, POW,
+                                 SIN, SQRT, SQUARE, SUB, TANH, VAR)
 from geneqn.sr.search import Search, SearchSettings
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ ENGINES = ("geneqn", "operon", "pysr")
 
 @dataclass
 class SearchJob:
-    """One seeded search: inputs, budget and engine settings."""
+    """One seeded search (or, for the geneqn engine, one epoch of it): inputs, budget, settings."""
 
     engine: str
     X: np.ndarray
@@ -53,6 +54,18 @@ class SearchJob:
     settings: dict = field(default_factory=dict)
     prior: np.ndarray | None = None
     tag: object = None
+    weights: tuple | None = None
+    """Complexity of each op code (None: 1 each)."""
+    seeds: list | None = None
+    """Trees that start the populations (geneqn engine)."""
+    state: dict | None = None
+    """A geneqn search to continue (:meth:`geneqn.sr.search.Search.snapshot`)."""
+    migrants: list | None = None
+    """Trees from the other restarts' halls of fame, migrated in before this epoch."""
+    epochs: int = 1
+    """geneqn: the fit's budget runs in this many epochs (the restarts meet after each)."""
+    migration: bool = False
+    """geneqn: whether the restarts receive each other's best trees when they meet."""
 
 
 @dataclass
@@ -66,6 +79,9 @@ class Candidates:
     front_size: int = 0          # candidates the engine returned
     within_limit: int = 0        # of those, how many are within the complexity limit
     tag: object = None
+    state: dict | None = None    # geneqn: the search, to continue in the next epoch
+    exact: bool = False          # geneqn: a tree fits the data to rounding error
+
 
 
 def run_job(job: SearchJob) -> Candidates:
@@ -81,20 +97,31 @@ def run_job(job: SearchJob) -> Candidates:
 
 # ---------------------------------------------------------------------- geneqn
 
+def scale_offset_cost(weights) -> int:
+    """Complexity of the scale and offset terms of a*f + b (add, mul and two constants)."""
+    w = weights or (1,) * 32
+    return w[ADD] + w[MUL] + 2 * w[CONST]
+
+
 def _geneqn(job: SearchJob) -> Candidates:
-    # the scale and offset terms of a*f + b take 4 of the complexity budget
-    max_size = max(1, job.complexity_limit - 4)
+    max_size = max(1, job.complexity_limit - scale_offset_cost(job.weights))
     settings = SearchSettings(max_size=max_size, **job.settings)
-    search = Search(job.X, job.y, job.operators, settings, seed=job.seed, prior=job.prior)
-    hall = search.run(job.max_evaluations)
+    search = Search(job.X, job.y, job.operators, settings, seed=job.seed, prior=job.prior, weights=job.weights)
+    if job.state is not None:
+        with np.errstate(all="ignore"):
+            search.restore(job.state)
+            search.receive(job.migrants or [])
+    hall = search.run(job.max_evaluations, seeds=job.seeds)
     trees = [t for _, (_, t) in sorted(hall.items())]
     return Candidates(trees, scaled=False, evaluations=search.evaluations, front_size=len(trees),
-                      within_limit=len(trees), tag=job.tag)
+                      within_limit=len(trees), tag=job.tag, state=search.snapshot(), exact=search.exact)
 
 
 # ---------------------------------------------------------------------- operon
 
-_OPERON_SYMBOLS = {ADD: "add", SUB: "sub", MUL: "mul", SQUARE: "square", NEG: "sub", EXP: "exp", INV: "div"}
+_OPERON_SYMBOLS = {ADD: "add", SUB: "sub", MUL: "mul", DIV: "div", POW: "pow", SQUARE: "square", NEG: "sub",
+                   EXP: "exp", INV: "div", LOG: "log", SQRT: "sqrt", SIN: "sin", COS: "cos", TANH: "tanh",
+                   ABS: "abs"}  # no cube in Operon: a cube is found as x*square(x)
 
 
 def _operon(job: SearchJob) -> Candidates:
@@ -102,7 +129,7 @@ def _operon(job: SearchJob) -> Candidates:
         from pyoperon.sklearn import SymbolicRegressor as Operon
     except ImportError as e:  # pragma: no cover - pyoperon is a dependency
         raise GeneqnError(f"the operon engine needs pyoperon ({e}); pip install pyoperon.") from None
-    symbols = sorted({_OPERON_SYMBOLS[o] for o in job.operators}) + ["constant", "variable"]
+    symbols = sorted({_OPERON_SYMBOLS[o] for o in job.operators if o in _OPERON_SYMBOLS}) + ["constant", "variable"]
     opts = {"population_size": 500, "generations": 1000, "optimizer_iterations": 1, "max_depth": 10}
     opts.update({k: v for k, v in job.settings.items() if k in opts or k in ("max_length",)})
     max_length = opts.pop("max_length", job.complexity_limit)
@@ -115,7 +142,7 @@ def _operon(job: SearchJob) -> Candidates:
     trees = []
     for p in model.pareto_front_:
         try:
-            trees.append(simplify_tokens(operon_tokens(p["tree"], inputs)))
+            trees.append(simplify_tokens(operon_tokens(p["tree"], inputs, job.operators)))
         except ValueError as e:  # pragma: no cover - defensive
             log.debug("skipped an Operon tree: %s", e)
     within = sum(len(t) <= job.complexity_limit for t in trees)
@@ -123,16 +150,22 @@ def _operon(job: SearchJob) -> Candidates:
                       front_size=len(trees), within_limit=within, tag=job.tag)
 
 
-def operon_tokens(tree, inputs: list) -> tuple:
+def operon_tokens(tree, inputs: list, operators=None) -> tuple:
     """geneqn tokens of an Operon tree; a variable of weight w != 1 becomes ``w * x``.
 
     Operon stores nodes in postfix order; a node's first child is the subtree that ends just
-    before it, its second child the one before that.
+    before it, its second child the one before that. Operon's division becomes ``/`` when the
+    operators hold it, else ``a * inv(b)``; its unary minus and inverse are neg and inv.
     """
     import pyoperon as op
 
+    allowed = set(operators) if operators is not None else {DIV}
     column = {h: i for i, h in enumerate(inputs)}
     nodes = list(tree.Nodes)
+    unary = {op.NodeType.Square: SQUARE, op.NodeType.Exp: EXP, op.NodeType.Log: LOG, op.NodeType.Sqrt: SQRT,
+             op.NodeType.Sin: SIN, op.NodeType.Cos: COS, op.NodeType.Tanh: TANH, op.NodeType.Abs: ABS}
+    nary = {op.NodeType.Add: ADD, op.NodeType.Sub: SUB, op.NodeType.Mul: MUL, op.NodeType.Div: DIV,
+            op.NodeType.Pow: POW}
 
     def build(i: int) -> tuple:
         node = nodes[i]
@@ -148,18 +181,22 @@ def operon_tokens(tree, inputs: list) -> tuple:
             kids.append(j)
             j -= nodes[j].Length + 1
         args = [build(k) for k in kids]
-        if t in (op.NodeType.Square, op.NodeType.Exp):
+        if t in unary:
             if len(args) != 1:
                 raise ValueError("unary node with several children")
-            return (((SQUARE if t == op.NodeType.Square else EXP), None),) + args[0]
-        code = {op.NodeType.Add: ADD, op.NodeType.Sub: SUB, op.NodeType.Mul: MUL, op.NodeType.Div: None}.get(t, -1)
-        if code == -1:
+            return ((unary[t], None),) + args[0]
+        if t not in nary:
             raise ValueError(f"unsupported Operon node {node.Name}")
+        code = nary[t]
         if len(args) == 1:  # Operon's unary sub / div: -a, 1/a
-            return ((NEG if t == op.NodeType.Sub else INV, None),) + args[0] if code in (SUB, None) else args[0]
+            if code == SUB:
+                return ((NEG, None),) + args[0]
+            if code == DIV:
+                return ((INV, None),) + args[0]
+            return args[0]
         out = args[0]
         for a in args[1:]:
-            if code is None:  # division: a * inv(b)
+            if code == DIV and DIV not in allowed:
                 out = ((INV, None),) + a if out == ((CONST, 1.0),) else ((MUL, None),) + out + ((INV, None),) + a
             else:
                 out = ((code, None),) + out + a
@@ -178,7 +215,9 @@ def pysr_available() -> bool:
     return True
 
 
-_PYSR_UNARY = {SQUARE: "square", NEG: "neg", EXP: "exp", INV: "inv(x) = 1/x"}
+_PYSR_UNARY = {SQUARE: "square", CUBE: "cube", NEG: "neg", EXP: "exp", INV: "inv(x) = 1/x", LOG: "log",
+               SQRT: "sqrt", SIN: "sin", COS: "cos", TANH: "tanh", ABS: "abs"}
+_PYSR_BINARY = {ADD: "+", SUB: "-", MUL: "*", DIV: "/", POW: "^"}
 
 
 def _pysr(job: SearchJob) -> Candidates:  # pragma: no cover - needs Julia, absent here
@@ -190,102 +229,21 @@ def _pysr(job: SearchJob) -> Candidates:  # pragma: no cover - needs Julia, abse
 
     names = [f"x{i}" for i in range(job.X.shape[1])]
     model = PySRRegressor(
-        binary_operators=[{ADD: "+", SUB: "-", MUL: "*"}[o] for o in job.operators if ARITY[o] == 2],
+        binary_operators=[_PYSR_BINARY[o] for o in job.operators if ARITY[o] == 2],
         unary_operators=[_PYSR_UNARY[o] for o in job.operators if ARITY[o] == 1],
         extra_sympy_mappings={"inv": lambda x: 1 / x}, maxsize=job.complexity_limit,
         niterations=int(job.settings.get("niterations", 100)), random_state=job.seed, deterministic=True,
         parallelism="serial", progress=False, verbosity=0)
     model.fit(job.X, job.y, variable_names=names)
-    trees = [parse_pysr(text, names) for text in model.equations_["equation"]]
+    ops = [CANONICAL[o] for o in job.operators]
+    trees = [parse_equation(text, names, ops) for text in model.equations_["equation"]]
     return Candidates(trees, scaled=True, front_size=len(trees), within_limit=len(trees), tag=job.tag)
 
 
-_TOKEN = re.compile(r"\s*(?:(?P<num>[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)|(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<op>[-+*/^(),]))")
-
-
-def parse_pysr(text: str, names: list[str]) -> tuple:
-    """geneqn tokens of a PySR equation string such as ``(x0 * 2.1) + square(x1 - 0.5)``.
-
-    A small recursive-descent parser over numbers, the variables ``names``, ``+ - * /``, unary
-    minus, ``^2`` and the functions square, neg, exp, inv; anything else raises ValueError.
-    """
-    tokens = []
-    pos = 0
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if not m or m.end() == pos:
-            if text[pos:].strip() == "":
-                break
-            raise ValueError(f"unexpected character at {pos} in {text!r}")
-        pos = m.end()
-        kind = m.lastgroup
-        tokens.append((kind, m.group(kind)))
-    column = {n: i for i, n in enumerate(names)}
-    k = 0
-
-    def peek():
-        return tokens[k] if k < len(tokens) else (None, None)
-
-    def take(expected=None):
-        nonlocal k
-        tok = peek()
-        if expected is not None and tok[1] != expected:
-            raise ValueError(f"expected {expected!r} in {text!r}")
-        k += 1
-        return tok
-
-    def expr():
-        out = term()
-        while peek()[1] in ("+", "-"):
-            op = ADD if take()[1] == "+" else SUB
-            out = ((op, None),) + out + term()
-        return out
-
-    def term():
-        out = factor()
-        while peek()[1] in ("*", "/"):
-            if take()[1] == "*":
-                out = ((MUL, None),) + out + factor()
-            else:
-                out = ((MUL, None),) + out + ((INV, None),) + factor()
-        return out
-
-    def factor():
-        if peek()[1] == "-":
-            take()
-            return ((NEG, None),) + factor()
-        base = atom()
-        if peek()[1] == "^":
-            take()
-            kind, value = take()
-            if value not in ("2", "2.0"):
-                raise ValueError(f"only ^2 is supported, in {text!r}")
-            base = ((SQUARE, None),) + base
-        return base
-
-    def atom():
-        kind, value = take()
-        if kind == "num":
-            return ((CONST, float(value)),)
-        if value == "(":
-            out = expr()
-            take(")")
-            return out
-        if kind == "name":
-            if value in column:
-                return ((VAR, column[value]),)
-            funcs = {"square": SQUARE, "neg": NEG, "exp": EXP, "inv": INV}
-            if value in funcs:
-                take("(")
-                arg = expr()
-                take(")")
-                return ((funcs[value], None),) + arg
-        raise ValueError(f"unexpected {value!r} in {text!r}")
-
-    out = expr()
-    if k != len(tokens):
-        raise ValueError(f"trailing input in {text!r}")
-    return out
+def parse_pysr(text: str, names: list[str], operators=None) -> tuple:
+    """geneqn tokens of a PySR (or Python/sympy) equation string such as
+    ``(x0 * 2.1) + square(x1 - 0.5)``: :func:`geneqn.sr.export.parse_equation`."""
+    return parse_equation(text, names, operators)
 
 
 def is_finite_number(x) -> bool:

@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from geneqn.errors import GeneqnError
-from geneqn.sr.expr import Expr, evaluate, to_latex, to_mathml, to_python, to_sympy, to_torch
+from geneqn.sr.export import to_latex, to_mathml, to_python, to_sympy, to_torch
+from geneqn.sr.expr import Expr, evaluate
 
 FORMAT = "geneqn-equation-2"
 
@@ -94,13 +95,11 @@ class GenomicEquation:
         return self.meta.get("target_scaling")
 
     def to_log2(self, g) -> np.ndarray:
-        """log2(expression + pseudocount) from g: g1 = (g + 1) / 2 * (max g1 - min g1) + min g1."""
-        s = self.target_scaling
-        if not s:
-            raise GeneqnError(f"the equation of {self.cell_type} carries no target scaling (min and max "
-                              "of g1), so g cannot be turned into log2 expression; refit it with geneqn >= 0.2.")
-        g = np.asarray(g, dtype=np.float64)
-        return (g + 1) / 2 * (s["g1_max"] - s["g1_min"]) + s["g1_min"]
+        """log2(expression + pseudocount) from g: g1 = (g + 1) / 2 * (max g1 - min g1) + min g1
+        (:func:`geneqn.targets.g_to_log2`, which checks the scaling the equation carries)."""
+        from geneqn.targets import g_to_log2
+
+        return g_to_log2(g, self.target_scaling, f"the equation of {self.cell_type or 'this cell type'}")
 
     # ------------------------------------------------------------------ views and exports
     def sympy(self):
@@ -141,8 +140,9 @@ class GenomicEquation:
                 "latex": self.latex(), "meta": self.meta}
 
     @classmethod
-    def from_dict(cls, d: dict, where: str = "equation") -> "GenomicEquation":
-        """Read :meth:`to_dict` output (e.g. from a file someone sent): checked, never executed."""
+    def from_dict(cls, d: dict, where: str = "equation", cell_type: str = "") -> "GenomicEquation":
+        """Read :meth:`to_dict` output (e.g. from a file someone sent): checked, never executed.
+        ``cell_type`` names the equation when the file does not (e.g. the key it is stored under)."""
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise GeneqnError(f"{where}: not a geneqn equation (format {FORMAT}); equations written before "
                               "geneqn 0.2 must be distilled again.")
@@ -153,12 +153,13 @@ class GenomicEquation:
             meta = d.get("meta", {})
         except (KeyError, TypeError, AttributeError) as e:
             raise GeneqnError(f"{where}: malformed equation ({e}).") from None
-        return cls(str(d.get("cell_type", "")), names, latents, output, meta if isinstance(meta, dict) else {})
+        name = d.get("cell_type")
+        return cls(str(name) if name else cell_type, names, latents, output, meta if isinstance(meta, dict) else {})
 
 
 def _latent_tex(name: str) -> str:
     if name[:1].isalpha() and name[1:].isdigit():
         return f"{name[0]}_{{{name[1:]}}}"
-    from geneqn.sr.expr import latex_escape
+    from geneqn.sr.export import latex_escape
 
     return r"\mathrm{" + latex_escape(name) + "}"

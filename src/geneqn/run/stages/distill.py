@@ -20,14 +20,18 @@ def sr_estimator(cfg: Config):
     s = cfg.sr
     return SymbolicRegressor(engine=s.engine, operators=tuple(s.operators), complexity_limit=s.complexity_limit,
                              selection=s.selection, max_evaluations=s.max_evaluations, restarts=s.restarts,
-                             max_samples=s.max_samples, n_jobs=s.n_jobs, random_state=cfg.run.seed)
+                             max_samples=s.max_samples, complexity_of_operators=dict(s.complexity_of_operators) or None,
+                             complexity_of_constants=s.complexity_of_constants,
+                             complexity_of_variables=s.complexity_of_variables, n_jobs=s.n_jobs,
+                             random_state=cfg.run.seed)
 
 
 def pareto_csv(table: pd.DataFrame) -> pd.DataFrame:
     """A Pareto table for a CSV file (PySR's columns; ``tokens``: the tree as JSON, read back as data)."""
     import json
 
-    out = table[["complexity", "loss", "score", "equation"]].copy()
+    out = table[[c for c in ("complexity", "loss", "valid_loss", "valid_se", "score", "equation")
+                 if c in table]].copy()
     out["tokens"] = [json.dumps(e.to_json()) for e in table["expr"]]
     return out
 
@@ -92,7 +96,7 @@ def load_equations(path) -> dict:
         from geneqn.errors import GeneqnError
 
         raise GeneqnError(f"{path}: expected a JSON object of cell type -> equation.")
-    return {str(ct): GenomicEquation.from_dict(d, f"{path}: {ct}") for ct, d in data.items()}
+    return {str(ct): GenomicEquation.from_dict(d, f"{path}: {ct}", cell_type=str(ct)) for ct, d in data.items()}
 
 
 @stage("sr", sections=("sr", "run"), inputs=DATA, outputs=lambda L: model_outputs("sr")(L) + [L.root / "sr" / "tables"],
@@ -105,8 +109,9 @@ def direct_sr_stage(ctx: StageContext) -> dict:
     metrics, preds = {}, []
     for ct in ctx.cell_types():
         X, y = ds.xy(ct, "train")
+        Xv, yv = ds.xy(ct, "valid")
         Xt, yt = ds.xy(ct, "test")
-        reg = direct_sr(X, y, sr)
+        reg = direct_sr(X, y, sr, Xv, yv)
         write_tables(ctx.layout.root / "sr" / "tables" / _key(ct), {"pareto": reg.equations_})
         yhat = reg.predict(Xt)
         metrics[ct] = {"test_r": pearson_r(yt, yhat), "equation": str(reg.expr_), "tokens": reg.expr_.to_json(),
@@ -155,8 +160,10 @@ def sweep_stage(ctx: StageContext) -> dict:
         means = {k: float(Z[:, j].mean()) for j, k in enumerate(eq.latents)}
         # the distillation's own selection is a row of the sweep: reused, not fitted twice
         known = {cfg.sr.selection: eq} if cfg.sr.refit == "none" else {}
+        Xv, yv = ds.xy(ct, "valid")
         t = complexity_sweep(tables, means, X.to_numpy(), y.to_numpy(), ds.feature_names, sr, cfg.sr.sweep,
-                             Xt.to_numpy(), yt.to_numpy(), stage2_input=cfg.sr.stage2_input, Z=Z, known=known)
+                             Xt.to_numpy(), yt.to_numpy(), stage2_input=cfg.sr.stage2_input, Z=Z, known=known,
+                             X_valid=Xv.to_numpy(), y_valid=yv.to_numpy(), Z_valid=target_values(net, Xv, eq.meta))
         frames.append(t.rename(columns={"r": "test_r"}).assign(cell_type=ct))
     table = pd.concat(frames, ignore_index=True)
     write_csv(table[["cell_type", "latent_limit", "n_features", "complexity", "test_r", "equation"]], ctx.layout.table2)
