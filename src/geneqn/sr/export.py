@@ -337,6 +337,16 @@ def to_latex(expr: Expr, digits: int = 3, name=None) -> str:
     return _latex(expr.tokens, 0, digits, name)[0][0]
 
 
+def _join_factors(ks, render, paren, sep: str) -> str:
+    """Factors of a product, each rendered (text, precedence) and parenthesised where needed."""
+    parts = []
+    for n, k in enumerate(ks):
+        text, p = render(k)
+        wrap = (p < 2 and p != _NEGATIVE) or (p == _NEGATIVE and n > 0)
+        parts.append(paren(text) if wrap else text)
+    return sep.join(parts)
+
+
 def _paren_tex(a: str) -> str:
     return f"\\left({a}\\right)"
 
@@ -356,12 +366,7 @@ def _latex(tokens, i, digits, name):
         num = sorted(num, key=lambda k: tokens[k][0] != CONST)
 
         def join(ks):
-            parts = []
-            for n, k in enumerate(ks):
-                text, p = _latex(tokens, k, digits, name)[0]
-                wrap = (p < 2 and p != _NEGATIVE) or (p == _NEGATIVE and n > 0)
-                parts.append(_paren_tex(text) if wrap else text)
-            return " \\, ".join(parts)
+            return _join_factors(ks, lambda k: _latex(tokens, k, digits, name)[0], _paren_tex, " \\, ")
 
         top = join(num) if num else "1"
         if not den:
@@ -435,12 +440,7 @@ def _mathml(tokens, i, digits, name):
         num = sorted(num, key=lambda k: tokens[k][0] != CONST)
 
         def join(ks):
-            parts = []
-            for n, k in enumerate(ks):
-                text, p = _mathml(tokens, k, digits, name)[0]
-                wrap = (p < 2 and p != _NEGATIVE) or (p == _NEGATIVE and n > 0)
-                parts.append(_paren_ml(text) if wrap else text)
-            return "<mo>&#x2062;</mo>".join(parts)
+            return _join_factors(ks, lambda k: _mathml(tokens, k, digits, name)[0], _paren_ml, "<mo>&#x2062;</mo>")
 
         top = join(num) if num else "<mn>1</mn>"
         if not den:
