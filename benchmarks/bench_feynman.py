@@ -253,7 +253,7 @@ def summarize(rows: list[dict]) -> None:
         return
     df = pd.DataFrame(rows)
     df["accuracy"] = df["r2_test"] > 0.999
-    df["symbolic"] = df["symbolic"].fillna(False).astype(bool)
+    df["symbolic"] = df["symbolic"].map(lambda v: v is True)   # None: the check ran out of time
     df["subset"] = np.where(df["needs"].apply(lambda n: not (set(n) - {"exp"})), "paper-expressible", "other")
     g = df.groupby(["operators", "evaluations", "noise", "subset", "engine"])
     t = g.agg(problems=("problem", "count"), symbolic=("symbolic", "sum"), accuracy=("accuracy", "sum"),
