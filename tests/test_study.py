@@ -11,7 +11,7 @@ from scipy import stats
 
 from geneqn import metrics, study
 from geneqn.errors import GeneqnError
-from geneqn.run import STAGES, Runner, demo_config, run
+from geneqn.run import STAGES, Runner, cell_type_key, demo_config, run
 from helpers import demo_subset
 
 
@@ -124,13 +124,19 @@ def test_whole_study_outputs(tiny):
     assert set(c["equation"]["stage1_fidelity"]) == set(c["equation"]["latents"])
     assert c["equation"]["complexity"] == sum(1 for _ in c["equation"]["output"]) + sum(
         len(c["equation"]["latents"][k]) - 1 for op in c["equation"]["output"] if op[0] == "var" for k in [op[1]])
-    # predictions.csv: every model's prediction beside measured g and symbols
+    # predictions.csv: every gene of the dataset (its split beside it), every model's prediction
     p = pd.read_csv(L.predictions_csv)
-    assert {"gene", "symbol", "cell_type", "measured_g", "Ridge", "SR(NAS|NN)"} <= set(p.columns)
-    # each model's test r in Table 1 is scipy's Pearson r of its column there (an independent computation)
+    assert {"gene", "symbol", "cell_type", "split", "measured_g", "Ridge", "SR(NAS|NN)"} <= set(p.columns)
+    split = pd.read_parquet(L.split)
+    for ct in ("type B pancreatic cell", "pancreatic A cell"):
+        sub = p[p["cell_type"] == ct].set_index("gene")
+        assert len(sub) == res["dataset"]["n_genes"] and not sub[list(res["models"])].isna().any().any()
+        assert (sub["split"] == split["split"].reindex(sub.index.astype(str))).all()
+        assert {"INS", "GCG"} <= set(sub["symbol"].dropna())  # marker genes whichever split they fell in
+    # each model's test r in Table 1 is scipy's Pearson r of its column's test rows (an independent computation)
     t1 = pd.read_csv(L.table("table1"))
     for row in t1.itertuples():
-        sub = p[p["cell_type"] == row.cell_type]
+        sub = p[(p["cell_type"] == row.cell_type) & (p["split"] == "test")]
         assert row.pearson_r == pytest.approx(stats.pearsonr(sub["measured_g"], sub[row.model])[0], abs=1e-9)
     assert res["cells"]["type B pancreatic cell"]["equation"]["meta"]["target_scaling"]["g1_min"] < 0
 
@@ -245,3 +251,60 @@ def test_too_few_genes(tmp_path):
         Runner(cfg).run_stage("dataset")
     Runner(cfg).run_stage("features", force=True)
     assert Runner(cfg).run_stage("dataset")["n_genes"] == 2000
+
+
+def test_load_run_gives_the_run_back_as_objects(tiny, tmp_path):
+    """load_run's objects reproduce the files they come from (independent readers: pandas on
+    the CSVs, the predictions in predictions.csv), and the README's notebook example runs."""
+    import re
+
+    import geneqn
+    from geneqn.sr.regressor import SymbolicRegressor
+
+    cfg, _ = tiny
+    L = Runner(cfg).layout
+    r = geneqn.load_run(L.root)
+    assert r.cell_types == ["type B pancreatic cell", "pancreatic A cell"] and r.missing == []
+    p = pd.read_csv(L.predictions_csv)
+    ds_features = pd.read_parquet(L.features)
+    for ct in r.cell_types:
+        rows = p[p.cell_type == ct].set_index("gene")
+        X = ds_features.loc[rows.index.astype(str)]
+        assert np.allclose(r.equations[ct].predict(X), rows["SR(NAS|NN)"], atol=1e-9)
+        assert np.allclose(r.networks[ct].predict(X), rows["NAS|NN"], atol=1e-5)
+        front = r.pareto["sr"][ct]["pareto"]
+        csv = pd.read_csv(L.root / "sr" / "tables" / cell_type_key(ct) / "pareto.csv")
+        assert front.equations_["complexity"].tolist() == csv["complexity"].tolist()
+        assert np.allclose(front.predict(X), rows["SR"], atol=1e-9)  # its selection is the SR row's
+        knee = pd.read_csv(L.table2)
+        knee = knee[(knee.cell_type == ct) & knee.knee]
+        assert len(knee) == 1 and r.knee_equations[ct].complexity == int(knee.complexity.iloc[0])
+    with pytest.raises(KeyError, match="no nas networks for 'T cell'"):
+        r.networks["T cell"]
+    with pytest.raises(GeneqnError, match="not a geneqn run folder"):
+        geneqn.load_run(tmp_path)
+    with pytest.raises(GeneqnError, match="tokens"):
+        SymbolicRegressor.from_pareto(L.table("table1"), ["a"])
+    # the README's notebook example, on this run
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text[text.index("### A finished run in a notebook"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1).replace('"geneqn-run"', repr(str(L.root)))
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    assert scope["test"]["split"].eq("test").all() and len(scope["test"]) == res_n_test(L)
+
+
+def res_n_test(L) -> int:
+    return json.loads(L.results.read_text())["dataset"]["n_test"]
+
+
+def test_a_partial_run_loads_what_it_has(tmp_path):
+    import geneqn
+    from geneqn.run import run as run_stages
+
+    cfg = tiny_config(tmp_path / "run")
+    run_stages(cfg, stages=["targets", "tss", "features", "dataset"])
+    r = geneqn.load_run(cfg.run.folder)
+    assert r.equations == {} and len(r.networks) == 0 and r.cell_types
+    assert "distill/equations.json (the distill stage)" in r.missing and "results.json" in r.missing
+    assert "missing" in repr(r)

@@ -81,6 +81,8 @@ def build_report(run_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
     res = read_json(run_dir / "results.json")
     preds = read_csv(run_dir / "predictions.csv")
+    if "split" in preds:  # every gene is there; the figures show the test genes, as Table 1
+        preds = preds[preds["split"] == "test"]
     t = {n: read_csv(run_dir / "tables" / f"{n}.csv") for n in
          ("table1", "table2", "table3", "comparisons", "subsets", "residuals", "effects", "features_used")}
     cell_types = res["cell_types"]
@@ -108,8 +110,8 @@ def build_report(run_dir: str | Path) -> Path:
         c = res["cells"][ct]
         r = {m: t1[(t1.cell_type == ct) & (t1.model == m)].iloc[0] for m in models if
              ((t1.cell_type == ct) & (t1.model == m)).any()}
-        eq_text = GenomicEquation.from_dict(c["equation"], f"{ct}", cell_type=ct).composed
-        text = esc(_short(str(eq_text)))
+        eq = GenomicEquation.from_dict(c["equation"], f"{ct}", cell_type=ct)
+        text = "<br>".join(_breakable(f"{lhs} = {rhs}") for lhs, rhs in eq.system(3))
 
         def rcell(m):
             return (f"{_f(r[m]['pearson_r'])} <span class=note>{_ci(r[m]['pearson_r_ci_low'], r[m]['pearson_r_ci_high'])}"
@@ -117,9 +119,9 @@ def build_report(run_dir: str | Path) -> Path:
 
         rows.append([esc(ct), rcell("SR(NAS|NN)"), rcell("NAS|NN"), rcell("Ridge"), str(c["equation"]["complexity"]),
                      esc(", ".join(c["equation"]["features_used"][:12]) + (" ..." if len(c["equation"]["features_used"]) > 12 else "")),
-                     f"<span class=code>g&#770; = {text}</span>"])
+                     f"<span class=code>{text}</span>"])
     s.append(_table(["Cell type", "SR(NAS|NN) r", "NAS|NN r", "Ridge r", "Complexity", "Features used",
-                     "Genomic equation (composed; constants to 3 digits)"], rows, "summary", left=1))
+                     "Genomic equation (stage 1, then g; constants to 3 significant digits)"], rows, "summary", left=1))
     s.append(_significance(cmp, cell_types))
 
     # ------------------------------------------------------------------ tables 1, 2, 3
@@ -136,9 +138,12 @@ def build_report(run_dir: str | Path) -> Path:
     s.append("<h2>Table 2: genomic equations against complexity</h2><p class='note'>Stage-1 equations re-selected "
              "at each per-latent complexity limit (PySR's count); stage 2 refitted; complexity of the composed "
              "equation; features it uses; test Pearson r.</p>")
-    rows = [[esc(row.cell_type), esc(row.latent_limit), str(row.n_features), str(row.complexity), _f(row.test_r)]
-            for row in t2.itertuples()]
-    s.append(_table(["Cell type", "Per-latent limit", "Features used", "Complexity", "Test Pearson r"], rows, "table2"))
+    has_valid = "valid_r" in t2 and "knee" in t2
+    rows = [[esc(row.cell_type), esc(row.latent_limit), str(row.n_features), str(row.complexity)]
+            + ([_f(row.valid_r)] if has_valid else []) + [_f(row.test_r)]
+            + (["knee" if bool(row.knee) else ""] if has_valid else []) for row in t2.itertuples()]
+    s.append(_table(["Cell type", "Per-latent limit", "Features used", "Complexity"] + (["Valid r"] if has_valid else [])
+                    + ["Test Pearson r"] + (["Knee"] if has_valid else []), rows, "table2"))
     s.append("<h2>Table 3: every cell type</h2><p class='note'>Test Pearson r with its 95% bootstrap interval.</p>")
     rows = []
     for ct in cell_types:
@@ -171,8 +176,8 @@ def build_report(run_dir: str | Path) -> Path:
 
     # ------------------------------------------------------------------ downloads, config
     s.append("<h2>Downloads</h2><ul>"
-             "<li><a href='predictions.csv'>predictions.csv</a>: gene, symbol, cell type, measured g and every "
-             "model's test prediction</li>"
+             "<li><a href='predictions.csv'>predictions.csv</a>: gene, symbol, cell type, split (train, valid, "
+             "test), measured g and every model's prediction, for every gene</li>"
              "<li><a href='downloads/'>downloads/</a>: each equation as LaTeX, Python and JSON (with its target "
              "scaling), and the Pareto tables of every fit (PySR-style CSV)</li>"
              "<li><a href='results.json'>results.json</a>: every number of this report; <a href='tables/'>tables/</a>"
@@ -198,8 +203,29 @@ def build_report(run_dir: str | Path) -> Path:
     return write_text(page, run_dir / "report.html")
 
 
-def _short(text: str, n: int = 260) -> str:
-    return text if len(text) <= n else text[:n] + " ..."
+def _breakable(text: str) -> str:
+    """Equation text, escaped, that a browser may wrap only at token boundaries (after
+    `` + ``, `` - ``, ``*``, ``/``): never inside a name or a number, never cut."""
+    from geneqn.sr.equation import _BREAK
+
+    return "<wbr>".join(esc(p) for p in _BREAK.split(text) if p)
+
+
+def _knee(ct: str, sweep: pd.DataFrame, c: dict) -> str:
+    """The knee of the composed front beside the most accurate equation (both with test r)."""
+    if "knee" not in sweep or "valid_r" not in sweep or not sweep["knee"].astype(bool).any():
+        return ""
+    k = sweep[sweep["knee"].astype(bool)].iloc[0]
+    top = sweep.sort_values(["valid_r", "complexity"], ascending=[False, True]).iloc[0]
+    rows = [["knee (Kneedle rule on valid r)", esc(k.latent_limit), str(int(k.complexity)), _f(k.valid_r), _f(k.test_r),
+             f"<span class=code>g = {_breakable(str(k.equation))}</span>"],
+            ["most accurate on the valid genes", esc(top.latent_limit), str(int(top.complexity)), _f(top.valid_r),
+             _f(top.test_r), f"<span class=code>g = {_breakable(str(top.equation))}</span>"]]
+    return ("<p class='note'>The knee of the composed front (Table 2's rows, valid r against complexity): the row "
+            "farthest above the line from the simplest to the most accurate row, where more complexity stops buying "
+            "accuracy. Chosen on the valid genes; test r beside it.</p>" +
+            _table(["Equation", "Per-latent limit", "Complexity", "Valid r", "Test r", "Composed equation"], rows,
+                   f"knee-{ct}", left=1))
 
 
 def _signed(v) -> str:
@@ -295,7 +321,8 @@ def _cell_section(ct: str, res: dict, preds: pd.DataFrame, t: dict, models: list
     ds = c["direct_sr"]
     s.append(_img(figures.pareto(ds["front"], sweep, int(ds["complexity"]), f"{ct}: accuracy against complexity"),
                   "pareto"))
-    s.append(f"<p class='note'>Direct SR (the SR row): <span class=code>{esc(ds['equation'])}</span> "
+    s.append(_knee(ct, sweep, c))
+    s.append(f"<p class='note'>Direct SR (the SR row): <span class=code>{_breakable(ds['equation'])}</span> "
              f"(complexity {ds['complexity']}, test r {_f(ds['test_r'])}).</p>")
     s.append("</div></div>")
     # effects

@@ -16,7 +16,7 @@
     <model>/metrics.json     per cell type; <model>/predictions.parquet (gene, cell_type, y, yhat)
     <model>/networks/<ct>.pt networks (nn, nas, nas_sr); nas/study.db, nas/trials.csv
     distill/<ct>/            stage-1 / stage-2 Pareto tables; distill/equations.json
-    sweep/table2.csv         the complexity sweep
+    sweep/table2.csv         the complexity sweep (valid r, test r, the knee); sweep/equations.json
     expectosc/               ExPecto features (chunks) and the ExPectoSC model
     tables/*.csv, results.json, report.html, predictions.csv, downloads/
 
@@ -160,6 +160,11 @@ class RunLayout:
     @property
     def table2(self) -> Path:
         return self.root / "sweep" / "table2.csv"
+
+    @property
+    def sweep_equations(self) -> Path:
+        """{cell type: {per-latent limit: equation}} of the sweep (the knee among them)."""
+        return self.root / "sweep" / "equations.json"
 
     @property
     def expectosc_features(self) -> Path:

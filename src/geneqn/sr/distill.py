@@ -71,7 +71,7 @@ def gradient_directions(G: np.ndarray, max_directions: int, energy: float = GRAD
     (k at most ``max_directions``), varimax-rotated, each with its largest loading positive,
     ordered by the gradient energy along them (largest first)."""
     G = np.asarray(G, dtype=np.float64)
-    C = G.T @ G / max(len(G), 1)
+    C = _gram(G) / max(len(G), 1)
     w, V = np.linalg.eigh(C)
     w, V = w[::-1].clip(min=0), V[:, ::-1]
     share = np.cumsum(w) / w.sum() if w.sum() > 0 else np.ones_like(w)
@@ -79,8 +79,37 @@ def gradient_directions(G: np.ndarray, max_directions: int, energy: float = GRAD
     W = varimax(V[:, :k]) if k > 1 else V[:, :1].copy()
     W /= np.linalg.norm(W, axis=0, keepdims=True)
     W *= np.sign(W[np.abs(W).argmax(axis=0), np.arange(k)])
-    order = np.argsort(-((G @ W) ** 2).mean(axis=0), kind="stable")
+    # LAPACK's last bits depend on the CPU and its kernels: rounded, the directions (and so the
+    # targets the search fits) are the same bits on any machine
+    W = np.round(W, DIRECTION_DECIMALS)
+    order = np.argsort(-np.round((project(G, W) ** 2).mean(axis=0), 9), kind="stable")
     return W[:, order]
+
+
+DIRECTION_DECIMALS = 9
+
+
+def _gram(G: np.ndarray) -> np.ndarray:
+    """G^T G without BLAS: each entry a pairwise sum (the same bits on every machine)."""
+    from geneqn import numeric
+
+    cols = np.ascontiguousarray(G.T)
+    C = np.empty((len(cols), len(cols)))
+    for i in range(len(cols)):
+        for j in range(i, len(cols)):
+            C[i, j] = C[j, i] = numeric.total(cols[i] * cols[j])
+    return C
+
+
+def project(X: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """``X @ W`` without BLAS: the features' terms added in their order, elementwise (the same
+    bits on every machine, whatever BLAS kernel numpy would pick)."""
+    X = np.asarray(X, dtype=np.float64)
+    W = np.asarray(W, dtype=np.float64)
+    out = np.zeros((X.shape[0], W.shape[1]))
+    for i in range(W.shape[0]):
+        out += X[:, i:i + 1] * W[i]
+    return out
 
 
 def target_values(network, X, meta: dict) -> np.ndarray:
@@ -89,7 +118,7 @@ def target_values(network, X, meta: dict) -> np.ndarray:
     if meta.get("latent_targets", "network") == "gradient":
         X = np.asarray(X, dtype=np.float64)
         W = np.asarray(meta["directions"], dtype=np.float64)
-        return (X - np.asarray(meta["center"])) / np.asarray(meta["scale"]) @ W
+        return project((X - np.asarray(meta["center"])) / np.asarray(meta["scale"]), W)
     return np.asarray(network.latent(X), dtype=np.float64)
 
 
@@ -349,8 +378,7 @@ def complexity_sweep(stage1_tables: dict, latent_means: dict, X, y, feature_name
         if known and str(limit) in known:
             eq = known[str(limit)]
             Xe, ye = (X, y) if X_test is None else (np.asarray(X_test, dtype=np.float64), np.asarray(y_test, dtype=np.float64))
-            rows.append({"latent_limit": str(limit), "n_features": len(eq.features_used), "complexity": eq.complexity,
-                         "r": pearson_r(ye, eq.predict(Xe)), "equation": str(eq.composed)})
+            rows.append(_sweep_row(limit, eq, Xe, ye, X_valid, y_valid))
             continue
         exprs = {}
         for name in latent:
@@ -368,9 +396,50 @@ def complexity_sweep(stage1_tables: dict, latent_means: dict, X, y, feature_name
         reg.fit(pd.DataFrame(inputs, columns=latent), y, **fit_valid)
         eq = GenomicEquation("", list(feature_names), exprs, reg.expr_)
         Xe, ye = (X, y) if X_test is None else (np.asarray(X_test, dtype=np.float64), np.asarray(y_test, dtype=np.float64))
-        rows.append({"latent_limit": str(limit), "n_features": len(eq.features_used), "complexity": eq.complexity,
-                     "r": pearson_r(ye, eq.predict(Xe)), "equation": str(eq.composed)})
-    return pd.DataFrame(rows)
+        rows.append(_sweep_row(limit, eq, Xe, ye, X_valid, y_valid))
+    table = pd.DataFrame(rows)
+    if "valid_r" in table and len(table):
+        table["knee"] = False
+        table.loc[knee(table["complexity"], table["valid_r"]), "knee"] = True
+    return table
+
+
+def _sweep_row(limit, eq: GenomicEquation, Xe, ye, X_valid, y_valid) -> dict:
+    row = {"latent_limit": str(limit), "n_features": len(eq.features_used), "complexity": eq.complexity,
+           "r": pearson_r(ye, eq.predict(Xe)), "equation": str(eq.composed), "genomic_equation": eq}
+    if X_valid is not None and y_valid is not None:
+        row["valid_r"] = pearson_r(np.asarray(y_valid, dtype=np.float64), eq.predict(np.asarray(X_valid, dtype=np.float64)))
+    return row
+
+
+def knee(complexity, valid_r) -> int:
+    """Index (label) of the knee of an accuracy-complexity front, chosen on held-out genes.
+
+    The rows that no simpler row matches in valid r form the front; both axes are scaled to
+    [0, 1] over it, and the knee is the front row farthest above the chord from the simplest to
+    the most accurate row (the Kneedle rule: where more complexity stops buying accuracy). A
+    front of one row, or one with no row above the chord, has the most accurate row as its knee.
+    Ties go to the simpler row. Valid r is rounded to 4 decimals first, so that last-bit
+    differences between machines never move the knee.
+    """
+    c = pd.Series(np.asarray(complexity, dtype=float), index=getattr(complexity, "index", None))
+    r = pd.Series(np.round(np.asarray(valid_r, dtype=float), 4), index=c.index)
+    order = sorted(c.index, key=lambda i: (c[i], -r[i]))
+    front, best = [], -np.inf
+    for i in order:
+        if np.isfinite(r[i]) and r[i] > best:
+            front.append(i)
+            best = r[i]
+    if not front:
+        return order[0]
+    top = front[-1]
+    if len(front) < 2 or c[top] == c[front[0]] or r[top] == r[front[0]]:
+        return top
+    cn = (c[front] - c[front[0]]) / (c[top] - c[front[0]])
+    rn = (r[front] - r[front[0]]) / (r[top] - r[front[0]])
+    gain = np.round((rn - cn).to_numpy(), 9)
+    k = int(np.argmax(gain))  # the first maximum: the simpler row on ties
+    return front[k] if gain[k] > 0 else top
 
 
 def joint_refit(eq: GenomicEquation, X: np.ndarray, y: np.ndarray, max_nfev: int = 50) -> GenomicEquation:

@@ -9,7 +9,7 @@ from geneqn.config import Config
 from geneqn.metrics import pearson_r
 from geneqn.run.engine import StageContext, stage
 from geneqn.run.layout import RunLayout
-from geneqn.run.stages.models import (DATA, distiller_options, model_outputs, predictions_frame, target_scaling,
+from geneqn.run.stages.models import (DATA, distiller_options, model_outputs, split_predictions, target_scaling,
                                       write_model)
 
 
@@ -74,7 +74,7 @@ def distill_stage(ctx: StageContext) -> dict:
                        "stage1_complexity": {k: v.complexity for k, v in eq.latents.items()},
                        "stage2_complexity": eq.output.complexity}
         equations[ct] = eq.to_dict()
-        preds.append(predictions_frame(Xt.index, ct, yt.to_numpy(), yhat))
+        preds.append(split_predictions(ds, ct, eq.predict))
         tex.append(f"% {ct}\n\\[\n{eq.latex()}\n\\]\n")
     write_json(equations, ctx.layout.equations)
     write_text("\n".join(tex), ctx.layout.equations_tex)
@@ -118,7 +118,7 @@ def direct_sr_stage(ctx: StageContext) -> dict:
                        "complexity": reg.expr_.complexity,
                        "features_used": [f for f in ds.feature_names if f in set(reg.expr_.variables)],
                        "search": reg.search_stats_}
-        preds.append(predictions_frame(Xt.index, ct, yt.to_numpy(), yhat))
+        preds.append(split_predictions(ds, ct, reg.predict))
     return write_model(ctx, "sr", metrics, preds)
 
 
@@ -136,7 +136,7 @@ def read_pareto_csv(path, feature_names: list[str]) -> pd.DataFrame:
 
 @stage("sweep", sections=("sr", "run"), inputs=lambda L: DATA(L) + [L.networks("nas"), L.equations,
                                                                     L.root / "distill" / "tables"],
-       outputs=lambda L: [L.table2], help="complexity sweep (the paper's Table 2)")
+       outputs=lambda L: [L.table2, L.sweep_equations], help="complexity sweep (the paper's Table 2) and its knee")
 def sweep_stage(ctx: StageContext) -> dict:
     """Table 2: per-latent complexity limits, re-selected from the distill stage's stage-1
     Pareto tables, with stage 2 refitted."""
@@ -147,7 +147,7 @@ def sweep_stage(ctx: StageContext) -> dict:
     cfg = ctx.config
     sr = sr_estimator(cfg)
     equations = load_equations(ctx.layout.equations)
-    frames = []
+    frames, swept = [], {}
     for ct in ctx.cell_types():
         eq = equations[ct]
         net = BottleneckRegressor.load(ctx.layout.network("nas", ct))
@@ -164,7 +164,17 @@ def sweep_stage(ctx: StageContext) -> dict:
         t = complexity_sweep(tables, means, X.to_numpy(), y.to_numpy(), ds.feature_names, sr, cfg.sr.sweep,
                              Xt.to_numpy(), yt.to_numpy(), stage2_input=cfg.sr.stage2_input, Z=Z, known=known,
                              X_valid=Xv.to_numpy(), y_valid=yv.to_numpy(), Z_valid=target_values(net, Xv, eq.meta))
-        frames.append(t.rename(columns={"r": "test_r"}).assign(cell_type=ct))
+        meta = {**eq.meta, "target_scaling": target_scaling(ctx, ct)}
+        swept[ct] = {}
+        for row in t.itertuples():
+            e = row.genomic_equation
+            e.cell_type, e.meta = ct, {**meta, "sweep_limit": row.latent_limit, "knee": bool(row.knee)}
+            swept[ct][row.latent_limit] = e.to_dict()
+        frames.append(t.drop(columns="genomic_equation").rename(columns={"r": "test_r"}).assign(cell_type=ct))
     table = pd.concat(frames, ignore_index=True)
-    write_csv(table[["cell_type", "latent_limit", "n_features", "complexity", "test_r", "equation"]], ctx.layout.table2)
-    return {"rows": len(table)}
+    write_csv(table[["cell_type", "latent_limit", "n_features", "complexity", "valid_r", "test_r", "knee", "equation"]],
+              ctx.layout.table2)
+    write_json(swept, ctx.layout.sweep_equations)
+    knees = table[table["knee"]]
+    return {ct: f"knee {r.latent_limit}: complexity {r.complexity}, test r {r.test_r:.3f}"
+            for ct, r in zip(knees["cell_type"], knees.itertuples())}

@@ -10,7 +10,7 @@ from geneqn.config import Config
 from geneqn.errors import GeneqnError
 from geneqn.metrics import pearson_r
 from geneqn.run.engine import StageContext, stage
-from geneqn.run.stages.models import model_outputs, predictions_frame, write_model
+from geneqn.run.stages.models import SPLITS, model_outputs, predictions_frame, write_model
 
 
 def enabled(cfg: Config) -> bool:
@@ -74,6 +74,7 @@ def expectosc_stage(ctx: StageContext) -> dict:
         yhat = model.predict(Xt)
         metrics[ct] = {"alpha": model.alpha_, "valid_r": model.valid_r_[model.alpha_], "test_r": pearson_r(yt, yhat),
                        "n_features": int(feats.shape[1]), "n_test_genes": len(part["test"])}
-        preds.append(predictions_frame(part["test"], ct, yt.to_numpy(), yhat))
+        preds += [predictions_frame(part[p], ct, wide.loc[part[p], ct].to_numpy(), model.predict(feats.loc[part[p]]), p)
+                  for p in SPLITS]
     return write_model(ctx, "expectosc", metrics, preds)
 

@@ -19,8 +19,21 @@ log = logging.getLogger(__name__)
 DATA = lambda L: [L.targets, L.features, L.split]  # noqa: E731  the inputs of every model stage
 
 
-def predictions_frame(genes, cell_type: str, y, yhat) -> pd.DataFrame:
-    return pd.DataFrame({"gene": list(genes), "cell_type": cell_type, "y": y, "yhat": yhat})
+SPLITS = ("train", "valid", "test")
+
+
+def predictions_frame(genes, cell_type: str, y, yhat, split: str = "test") -> pd.DataFrame:
+    return pd.DataFrame({"gene": list(genes), "cell_type": cell_type, "split": split, "y": y, "yhat": yhat})
+
+
+def split_predictions(ds, ct: str, predict) -> pd.DataFrame:
+    """A model's predictions for every gene of the dataset, with its split (train/valid/test):
+    Table 1 reads the test rows; predictions.csv keeps them all (marker genes included)."""
+    frames = []
+    for part in SPLITS:
+        X, y = ds.xy(ct, part)
+        frames.append(predictions_frame(X.index, ct, y.to_numpy(), predict(X), part))
+    return pd.concat(frames, ignore_index=True)
 
 
 def write_model(ctx: StageContext, model: str, metrics: dict, preds: list[pd.DataFrame]) -> dict:
@@ -52,7 +65,7 @@ def ridge_stage(ctx: StageContext) -> dict:
         yhat = model.predict(Xt)
         metrics[ct] = {"alpha": model.alpha_, "valid_r": model.valid_r_[model.alpha_], "test_r": pearson_r(yt, yhat),
                        "coef": dict(zip(ds.feature_names, map(float, model.coef_))), "intercept": model.intercept_}
-        preds.append(predictions_frame(Xt.index, ct, yt.to_numpy(), yhat))
+        preds.append(split_predictions(ds, ct, model.predict))
     return write_model(ctx, "ridge", metrics, preds)
 
 
@@ -95,7 +108,7 @@ def fit_best(ctx: StageContext, ct: str, architectures: list, model: str) -> tup
     per_seed = [r.valid_r for c, _, r in done if c.arch == cand.arch]
     metrics = {"architecture": cand.arch.to_dict(), "architecture_text": str(cand.arch), "valid_r": res.valid_r,
                "valid_r_per_seed": per_seed, "epochs": res.epochs, "test_r": pearson_r(yt, yhat)}
-    return metrics, predictions_frame(Xt.index, ct, yt.to_numpy(), yhat)
+    return metrics, split_predictions(ds, ct, est.predict)
 
 
 def target_scaling(ctx: StageContext, ct: str) -> dict:
@@ -227,7 +240,7 @@ def nas_sr_stage(ctx: StageContext) -> dict:
                       "max_samples": small.max_samples}})
         metrics[ct] = m
         net_preds.append(p)
-        preds.append(predictions_frame(Xt.index, ct, yt.to_numpy(), yhat))
+        preds.append(split_predictions(ds, ct, d.predict))
     write_parquet(pd.concat(net_preds, ignore_index=True), ctx.layout.nas_net_predictions)
     return write_model(ctx, "nas_sr", metrics, preds)
 

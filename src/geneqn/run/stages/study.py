@@ -14,7 +14,7 @@ from geneqn.config import Config
 from geneqn.run.engine import STAGES, StageContext, stage
 from geneqn.run.layout import RunLayout, cell_type_key
 
-# Table 1 rows: name, the model folder, the file with its test predictions
+# Table 1 rows: name, the model folder, the file with its predictions (every gene; Table 1 reads the test rows)
 MODEL_FILES = [("ExPectoSC", "expectosc", "predictions"), ("Ridge", "ridge", "predictions"),
                ("NN", "nn", "predictions"), ("NAS|NN", "nas", "predictions"), ("SR", "sr", "predictions"),
                ("SR(NAS|NN)", "distill", "predictions"), ("NAS|SR", "nas_sr", "net"),
@@ -53,9 +53,11 @@ def evaluate_stage(ctx: StageContext) -> dict:
     seed = cfg.run.seed
     models = _models(cfg)
     explainable = dict(study.MODELS)
-    preds = {name: read_parquet(_pred_path(L, folder, kind)) for name, folder, kind in models}
-    modelled = list(dict.fromkeys(preds["SR(NAS|NN)"]["cell_type"]))
-    preds = {name: df[df["cell_type"].isin(modelled)] for name, df in preds.items()}  # ridge has them all
+    every = {name: _with_split(read_parquet(_pred_path(L, folder, kind))) for name, folder, kind in models}
+    modelled = list(dict.fromkeys(every["SR(NAS|NN)"]["cell_type"]))
+    every = {name: df[df["cell_type"].isin(modelled)] for name, df in every.items()}  # ridge has them all
+    # the tables and analyses are on the test genes; predictions.csv keeps every gene
+    preds = {name: df[df["split"] == "test"].drop(columns="split").reset_index(drop=True) for name, df in every.items()}
     targets = read_parquet(L.targets)
     symbols = targets.drop_duplicates("gene").set_index("gene")["symbol"].astype("string")
     equations = load_equations(L.equations)
@@ -140,7 +142,7 @@ def evaluate_stage(ctx: StageContext) -> dict:
               "features_used": pd.DataFrame(used_rows, columns=["cell_type", "model", "feature", "name", "group"])}
     for name, df in tables.items():
         write_csv(df, L.table(name))
-    _write_predictions_csv(L, preds, symbols, order)
+    _write_predictions_csv(L, every, symbols, order)
     _write_downloads(L, equations, metrics["sr"], ds.feature_names)
     results = {
         "geneqn_version": __version__, "created": _dt.datetime.now().isoformat(timespec="seconds"),
@@ -155,17 +157,21 @@ def evaluate_stage(ctx: StageContext) -> dict:
     return {ct: round(float(t3.loc[ct, "SR(NAS|NN)"]), 4) for ct in cell_types}
 
 
+def _with_split(df: pd.DataFrame) -> pd.DataFrame:
+    """Predictions of a model stage; folders written before geneqn kept every gene held only
+    the test genes, without a split column."""
+    return df if "split" in df else df.assign(split="test")
+
+
 def _write_predictions_csv(L: RunLayout, preds: dict, symbols: pd.Series, order: list[str]) -> None:
-    """predictions.csv: gene, symbol, cell type, measured g and every model's test prediction."""
-    frames = []
-    base = preds["Ridge"][["gene", "cell_type", "y"]]
-    wide = base.copy()
+    """predictions.csv: gene, symbol, cell type, split (train/valid/test), measured g and every
+    model's prediction, for every gene of the dataset (Table 1 uses the test rows)."""
+    wide = preds["Ridge"][["gene", "cell_type", "split", "y"]].copy()
     for name in order:
         d = preds[name][["gene", "cell_type", "yhat"]].rename(columns={"yhat": name})
         wide = wide.merge(d, on=["gene", "cell_type"], how="left")
     wide.insert(1, "symbol", wide["gene"].map(symbols).astype("string"))
-    frames.append(wide.rename(columns={"y": "measured_g"}))
-    write_csv(pd.concat(frames, ignore_index=True), L.predictions_csv)
+    write_csv(wide.rename(columns={"y": "measured_g"}), L.predictions_csv)
 
 
 def _write_downloads(L: RunLayout, equations: dict, sr_metrics: dict, feature_names: list[str]) -> None:
