@@ -34,8 +34,18 @@ from geneqn.sr.expr import Expr
 from geneqn.sr.regressor import SymbolicRegressor
 from geneqn.targets import targets
 
+
+
+def __getattr__(name):
+    if name == "load_run":  # the run layer is imported when it is first asked for
+        from geneqn.run.load import load_run
+
+        return load_run
+    raise AttributeError(f"module 'geneqn' has no attribute {name!r}")
+
+
 __all__ = [
     "BottleneckRegressor", "Dataset", "ExPectoSC", "Expr", "GeneqnError", "GenomicEquation", "GenomicEquationDistiller",
-    "Genome", "RidgeRegressor", "SymbolicRegressor", "__version__", "dataset", "one_hot", "show_progress",
+    "Genome", "load_run", "RidgeRegressor", "SymbolicRegressor", "__version__", "dataset", "one_hot", "show_progress",
     "targets", "tss", "windows",
 ]

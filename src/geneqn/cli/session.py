@@ -199,12 +199,17 @@ class Session:
     def equations(self, cfg, first_only: bool = False) -> None:
         from geneqn.run import RunLayout
         from geneqn.run.stages.distill import load_equations
+        from geneqn.sr.equation import wrap_equation
 
         eqs = load_equations(RunLayout(cfg.run.folder).equations)
         for ct, eq in list(eqs.items())[: 1 if first_only else None]:
             out.print(f"genomic equation of {ct} (complexity {eq.complexity}; features: "
                       f"{', '.join(eq.features_used)}):", markup=False)
-            out.print(f"  g = {eq.composed}", markup=False)
+            width = max(40, (out.width or 100) - 2)
+            for line in eq.text(width=width - 2).splitlines():
+                out.print(f"  {line}", markup=False, soft_wrap=True)
+            composed = wrap_equation(f"composed: g = {eq.composed}", width - 2, indent="    ")
+            out.print("  " + composed.replace("\n", "\n  "), markup=False, soft_wrap=True)
 
     def table2(self, cfg) -> None:
         from geneqn._io import read_csv

@@ -17,6 +17,7 @@ from geneqn.run.checks import check
 from geneqn.run.demo import DEMO_CELL_TYPES, demo_config
 from geneqn.run.engine import STAGES, Runner, StageContext
 from geneqn.run.layout import RunLayout, cell_type_key
+from geneqn.run.load import Run, load_run
 
 
 def run(config: Config, stages: list[str] | None = None, force: tuple[str, ...] = (), on_stage=None) -> dict:
@@ -26,5 +27,5 @@ def run(config: Config, stages: list[str] | None = None, force: tuple[str, ...] 
     return Runner(config).run(stages, force=force, on_stage=on_stage)
 
 
-__all__ = ["DEMO_CELL_TYPES", "STAGES", "RunLayout", "Runner", "StageContext", "cell_type_key", "check",
-           "demo_config", "run"]
+__all__ = ["DEMO_CELL_TYPES", "STAGES", "Run", "RunLayout", "Runner", "StageContext", "cell_type_key", "check",
+           "demo_config", "load_run", "run"]

@@ -14,13 +14,15 @@ can be turned back into log2 expression: :meth:`to_log2`.
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from geneqn.errors import GeneqnError
-from geneqn.sr.export import to_latex, to_mathml, to_python, to_sympy, to_torch
+from geneqn.sr.export import to_infix, to_latex, to_mathml, to_python, to_sympy, to_torch
 from geneqn.sr.expr import Expr, evaluate
 
 FORMAT = "geneqn-equation-2"
@@ -129,6 +131,18 @@ class GenomicEquation:
         """A torch module computing the composed equation from a (n, n_features) tensor."""
         return to_torch(self.composed, self.feature_names)
 
+    def system(self, digits: int | None = 4) -> list[tuple[str, str]]:
+        """The equation as a system in Python/sympy notation: (name, right-hand side) for each
+        stage-1 equation that stage 2 uses, then ("g", stage 2 of those names)."""
+        rows = [(k, to_infix(self.latents[k], digits)) for k in self.used_latents]
+        return rows + [("g", to_infix(self.output, digits))]
+
+    def text(self, width: int | None = 100, digits: int | None = 4) -> str:
+        """:meth:`system` as lines ``x1 = ...`` / ``g = ...``, wrapped at ``width`` characters
+        at token boundaries (never inside a name or number); ``width=None``: one line each."""
+        return "\n".join(wrap_equation(f"{lhs} = {rhs}", width, indent=" " * (len(lhs) + 3))
+                         for lhs, rhs in self.system(digits))
+
     def to_python(self, name: str = "genomic_equation") -> str:
         return to_python(self.composed, name)
 
@@ -163,3 +177,25 @@ def _latent_tex(name: str) -> str:
     from geneqn.sr.export import latex_escape
 
     return r"\mathrm{" + latex_escape(name) + "}"
+
+
+_BREAK = re.compile(r"(?<= [+-] )|(?<=[^*]\*)(?!\*)|(?<=/)|(?<=, )")
+
+
+def wrap_equation(text: str, width: int | None, indent: str = "    ") -> str:
+    """``text`` broken into lines of at most ``width`` characters where possible, only after
+    `` + ``/`` - ``, a product's ``*`` (never ``**``), ``/`` or ``, ``: names, numbers and
+    ``**`` stay whole. Continuation lines start with ``indent``."""
+    if width is None or len(text) <= width:
+        return text
+    pieces = [p for p in _BREAK.split(text) if p]
+    lines, line = [], ""
+    for piece in pieces:
+        limit = width - (len(indent) if lines else 0)
+        if line and len(line) + len(piece) > limit:
+            lines.append(line.rstrip())
+            line = piece.lstrip()
+        else:
+            line += piece
+    lines.append(line.rstrip())
+    return ("\n" + indent).join(lines)

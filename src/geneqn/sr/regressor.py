@@ -246,6 +246,40 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         return self
 
     # ------------------------------------------------------------------ results
+    @classmethod
+    def from_pareto(cls, table, feature_names: Sequence[str], selection="validation", **params) -> "SymbolicRegressor":
+        """A fitted regressor from a Pareto table: a DataFrame with ``complexity``, ``loss`` and
+        ``expr`` (trees), or a Pareto CSV that geneqn wrote (its ``tokens`` column is read as data,
+        never executed). ``equations_``, ``predict``, ``sympy(i)``, ``latex(i)`` work as after
+        :meth:`fit`; the row is chosen again by ``selection`` (``validation`` needs the table's
+        ``valid_loss``; without it, ``accuracy``)."""
+        import json as _json
+        from pathlib import Path as _Path
+
+        from geneqn._io import read_csv
+
+        names = [str(n) for n in feature_names]
+        if isinstance(table, (str, _Path)):
+            path = str(table)
+            table = read_csv(table)
+            if "tokens" not in table:
+                raise GeneqnError(f"{path}: not a geneqn Pareto table (no tokens column)")
+            try:
+                table["expr"] = [Expr.from_json(_json.loads(x), names, path) for x in table["tokens"]]
+            except (ValueError, TypeError) as e:
+                raise GeneqnError(f"{path}: malformed tokens ({e})") from None
+        if not {"complexity", "loss", "expr"} <= set(table.columns):
+            raise GeneqnError("a Pareto table needs the columns complexity, loss and expr (or tokens)")
+        est = cls(selection=selection, **params)
+        est.equations_ = table.reset_index(drop=True)
+        est.feature_names_in_ = np.asarray(names, dtype=object)
+        est.n_features_in_ = len(names)
+        rule = selection if selection != "validation" or "valid_loss" in est.equations_ else "accuracy"
+        est.selected_ = select(est.equations_, rule)
+        est.selection_ = str(rule)
+        est.expr_ = est.equations_.expr[est.selected_]
+        return est
+
     def _row(self, index):
         check_is_fitted(self, "equations_")
         if index is None:
