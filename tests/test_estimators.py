@@ -20,29 +20,17 @@ ESTIMATORS = [
     GenomicEquationDistiller(network=BottleneckRegressor(**SMALL_NET), sr=SymbolicRegressor(**SMALL_SR)),
 ]
 
-# Why a check is expected to fail (checked: each of these does fail, the rest pass).
+# Why a check is expected to fail (checked: each of these does fail, the rest pass). RidgeRegressor
+# has no expected failure.
 TINY_BUDGET = ("with the tiny training/search budget of these checks (fast tests), the fit is not good enough "
                "for the check's score threshold; the same estimators at their default budgets recover "
                "planted functions (test_sr, test_nas)")
-
-
-PEARSON_ALPHA = ("alpha is chosen by Pearson r on held-out genes (the paper's metric), which is blind to "
-                 "scale: on this check's data it picks alpha 316, whose shrunk predictions have r 0.89 but "
-                 "R^2 0.48 < the check's 0.5")
-
-
-HOLDOUT_ROWS = ("without X_valid, the validation genes are a seeded fraction of the rows, so repeating a row "
-                "changes which genes are held out; with X_valid given, integer weights equal repeated rows "
-                "(test_ridge_sample_weight_equals_repeated_rows)")
 
 
 def expected_failures(est):
     name = type(est).__name__
     if name in ("GenomicEquationDistiller", "BottleneckRegressor"):
         return {"check_regressors_train": TINY_BUDGET}
-    if name == "RidgeRegressor":
-        return {"check_regressors_train": PEARSON_ALPHA,
-                "check_sample_weight_equivalence_on_dense_data": HOLDOUT_ROWS}
     return {}
 
 

@@ -1,10 +1,11 @@
 """Baselines the paper compares genomic equations with.
 
-:class:`RidgeRegressor`: ridge regression on standardised features, its penalty chosen the
-scikit-learn way (``GridSearchCV`` over a ``PredefinedSplit``: train on the training genes, score
-Pearson r on the valid genes), then refitted on the training genes only, as every model of a run
-is. :class:`ExPectoSC`: the same on ExPecto's 20,020 features with ExPectoSC's penalties and gene
-weights (see :mod:`geneqn.features.expecto`).
+:class:`RidgeRegressor`: ridge regression on standardised features, fitted on the training
+genes for each alpha and scored on the valid genes by MSE (default) or Pearson r
+(``scoring="pearson"``, the paper's rule, which a run's ridge stage uses); the model is fitted on
+the training genes only, as every model of a run is. :class:`ExPectoSC`: the same on ExPecto's
+20,020 features with ExPectoSC's penalties (chosen by Pearson r) and gene weights (see
+:mod:`geneqn.features.expecto`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.linear_model import Ridge
-from sklearn.model_selection import GridSearchCV, PredefinedSplit
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -22,67 +22,136 @@ from geneqn.metrics import pearson_r
 DEFAULT_ALPHAS = tuple(float(a) for a in np.logspace(-3, 4, 15))
 
 
-def _pearson_scorer(estimator, X, y) -> float:
-    return pearson_r(y, estimator.predict(X))
+SCORINGS = ("mse", "pearson")
+
+
+def refuse_valid_through_pipeline(estimator, X_valid) -> None:
+    """Raise ValueError when ``estimator.fit`` got ``X_valid`` from a scikit-learn Pipeline with a
+    transformer before it (``Pipeline.fit(X, y, step__X_valid=Xv)``): the Pipeline transforms X
+    but hands fit parameters on untouched, so the validation rows would reach the estimator in
+    other units than X. The check is a heuristic: it looks up the call stack for a
+    ``sklearn.pipeline`` frame whose Pipeline has this estimator as its final step and a
+    transformer (not ``"passthrough"``/None) before it; a hand-written wrapper that transforms X
+    but not X_valid cannot be detected."""
+    if X_valid is None:
+        return
+    import sys
+
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_globals.get("__name__") == "sklearn.pipeline":
+            pipe = frame.f_locals.get("self")
+            steps = getattr(pipe, "steps", None)
+            if steps and steps[-1][1] is estimator and any(t not in (None, "passthrough") for _, t in steps[:-1]):
+                raise ValueError(
+                    f"{type(estimator).__name__} got X_valid through a Pipeline: the Pipeline transforms X but "
+                    "passes fit parameters such as X_valid on untransformed, so the validation rows would not "
+                    "match X. Leave X_valid out and let the estimator hold out its own validation rows "
+                    "(validation_fraction), or transform X_valid yourself and call fit on the last step.")
+        frame = frame.f_back
+
+
+def _row_keys(X: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
+    """A seeded 64-bit hash of each row's contents (X and y): identical rows get the same key."""
+    import hashlib
+
+    salt = np.int64(seed).tobytes()
+    rows = np.column_stack([X, y]) + 0.0  # -0.0 -> 0.0
+    keys = [int.from_bytes(hashlib.blake2b(salt + r.tobytes(), digest_size=8).digest(), "little") for r in rows]
+    return np.array(keys, dtype=np.uint64)
+
+
+def holdout_rows(X: np.ndarray, y: np.ndarray, fraction: float, seed: int, sample_weight=None) -> np.ndarray:
+    """Boolean mask of the validation rows of a seeded internal split.
+
+    Rows are grouped by content (a seeded hash of X and y) and the distinct rows with the
+    smallest keys (``round(fraction * n_distinct)``, at least 1) are held out, so repeated rows
+    always land on the same side and repeating a row (or giving it an integer weight) does not
+    change the split. Rows of weight 0 never decide the split (they stay in training, where they
+    count for nothing), so dropping them does not change it either."""
+    keys = _row_keys(X, y, seed)
+    active = np.ones(len(y), dtype=bool) if sample_weight is None else sample_weight > 0
+    distinct = np.unique(keys[active])
+    n_valid = max(1, int(round(len(distinct) * fraction)))
+    if len(distinct) - n_valid < 2:
+        raise ValueError(f"too few distinct samples (n_samples = {len(y)}, {len(distinct)} distinct) to hold out a "
+                         "validation set")
+    valid = np.isin(keys, distinct[:n_valid]) & active
+    return valid
 
 
 class RidgeRegressor(RegressorMixin, BaseEstimator):
-    """Ridge regression with alpha chosen by Pearson r on validation genes.
+    """Ridge regression on standardised features, alpha chosen on validation genes.
 
-    ``fit(X, y, X_valid, y_valid)``: alpha from ``alphas`` by valid Pearson r, then refitted on
-    (X, y). Without a valid set, a seeded ``validation_fraction`` of (X, y) is held out.
+    ``fit(X, y, X_valid, y_valid)``: for each alpha of ``alphas``, ridge on standardised (X, y),
+    scored on the valid set by ``scoring``: ``"mse"`` (default; the alpha of least mean squared
+    error) or ``"pearson"`` (the alpha of greatest Pearson r, the paper's rule; blind to scale, it
+    can over-shrink). The model of the chosen alpha is the one fitted on (X, y). Without a valid
+    set, a seeded ``validation_fraction`` of the distinct rows of (X, y) is held out (chosen by a
+    hash of row contents, so repeated rows go to the same side; :func:`holdout_rows`) and the
+    model is fitted on the rest. ``sample_weight`` weights the training rows and the valid rows'
+    errors (internal split) the same way, so integer weights equal repeated rows. Inside a
+    Pipeline, pass no X_valid (it would bypass the transformers and is refused).
 
-    After fit: ``alpha_``, ``valid_r_`` ({alpha: valid r}), ``coef_`` and ``intercept_`` in the
-    units of the raw features (so ``X @ coef_ + intercept_`` is the prediction), ``pipeline_``.
+    After fit: ``alpha_``, ``valid_score_`` ({alpha: valid MSE or r}), ``valid_r_`` ({alpha: valid
+    r}), ``coef_`` and ``intercept_`` in the units of the raw features (so
+    ``X @ coef_ + intercept_`` is the prediction), ``pipeline_``.
     """
 
-    def __init__(self, alphas=DEFAULT_ALPHAS, validation_fraction: float = 0.1, random_state: int = 0):
+    def __init__(self, alphas=DEFAULT_ALPHAS, scoring: str = "mse", validation_fraction: float = 0.1,
+                 random_state: int = 0):
         self.alphas = alphas
+        self.scoring = scoring
         self.validation_fraction = validation_fraction
         self.random_state = random_state
 
     def fit(self, X, y, X_valid=None, y_valid=None, sample_weight=None) -> "RidgeRegressor":
+        refuse_valid_through_pipeline(self, X_valid)
         X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
+        if self.scoring not in SCORINGS:
+            raise ValueError(f"scoring must be one of {', '.join(SCORINGS)}, got {self.scoring!r}")
         if sample_weight is not None:
             sample_weight = np.asarray(sample_weight, dtype=np.float64).ravel()
             if sample_weight.shape != y.shape or (sample_weight < 0).any() or not np.isfinite(sample_weight).all():
                 raise ValueError(f"sample_weight must hold {len(y)} finite non-negative numbers")
+            if not (sample_weight > 0).any():
+                raise ValueError("sample_weight is zero for every sample; at least one must be positive")
         alphas = [float(a) for a in np.atleast_1d(self.alphas)]
         if not alphas or any(not np.isfinite(a) or a <= 0 for a in alphas):
             raise ValueError(f"alphas must be positive numbers, got {self.alphas!r}")
         if (X_valid is None) != (y_valid is None):
             raise ValueError("give both X_valid and y_valid, or neither")
+        w_valid = None
         if X_valid is None:
             if not 0 < self.validation_fraction < 1:
                 raise ValueError(f"validation_fraction must lie in (0, 1), got {self.validation_fraction!r}")
-            order = np.random.default_rng(self.random_state).permutation(len(y))
-            n_valid = max(2, int(round(len(y) * self.validation_fraction)))
-            if len(y) - n_valid < 2:
-                raise ValueError(f"too few samples (n_samples = {len(y)}) to hold out a validation set")
-            valid, train = order[:n_valid], order[n_valid:]
-            X, y, X_valid, y_valid = X[train], y[train], X[valid], y[valid]
+            valid = holdout_rows(X, y, self.validation_fraction, self.random_state, sample_weight)
+            X, y, X_valid, y_valid = X[~valid], y[~valid], X[valid], y[valid]
             if sample_weight is not None:
-                sample_weight = sample_weight[train]
+                sample_weight, w_valid = sample_weight[~valid], sample_weight[valid]
         else:
             X_valid = validate_data(self, X_valid, reset=False, dtype=np.float64)
             y_valid = np.asarray(y_valid, dtype=np.float64).ravel()
-        Xa = np.vstack([X, X_valid])
-        ya = np.concatenate([y, y_valid])
-        fold = np.r_[np.full(len(y), -1), np.zeros(len(y_valid), dtype=int)]
-        search = GridSearchCV(make_pipeline(StandardScaler(), Ridge()), {"ridge__alpha": alphas},
-                              cv=PredefinedSplit(fold), scoring=_pearson_scorer, refit=False)
-        fit_params = {}
-        if sample_weight is not None:
-            w = np.r_[sample_weight, np.ones(len(y_valid))]
-            fit_params = {"standardscaler__sample_weight": w, "ridge__sample_weight": w}
-        search.fit(Xa, ya, **fit_params)
-        scores = search.cv_results_["mean_test_score"]
-        self.valid_r_ = {a: float(s) for a, s in zip(alphas, scores)}
-        self.alpha_ = alphas[int(np.argmax(scores))]  # the first of equal scores, as before
-        self.pipeline_ = make_pipeline(StandardScaler(), Ridge(alpha=self.alpha_))
+            if len(y_valid) != len(X_valid):
+                raise ValueError(f"X_valid has {len(X_valid)} rows, y_valid {len(y_valid)}")
         weights = {} if sample_weight is None else {"standardscaler__sample_weight": sample_weight,
                                                     "ridge__sample_weight": sample_weight}
-        self.pipeline_.fit(X, y, **weights)
+        fits, mse, r = [], [], []
+        for a in alphas:
+            model = make_pipeline(StandardScaler(), Ridge(alpha=a)).fit(X, y, **weights)
+            pred = model.predict(X_valid)
+            fits.append(model)
+            mse.append(float(np.average((y_valid - pred) ** 2, weights=w_valid)))
+            r.append(float(pearson_r(y_valid, pred)))
+        self.valid_r_ = dict(zip(alphas, r))
+        if self.scoring == "mse":
+            self.valid_score_ = dict(zip(alphas, mse))
+            best = int(np.argmin(mse))  # the first of equal scores
+        else:
+            self.valid_score_ = dict(self.valid_r_)
+            best = int(np.nanargmax(r)) if np.isfinite(r).any() else 0
+        self.alpha_ = alphas[best]
+        self.pipeline_ = fits[best]
         scaler, ridge = self.pipeline_[0], self.pipeline_[1]
         scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
         self.coef_ = ridge.coef_ / scale
@@ -100,8 +169,10 @@ EXPECTOSC_ALPHAS = (0.01, 0.1, 1.0, 10.0, 100.0)
 
 class ExPectoSC(RidgeRegressor):
     """ExPectoSC's model (Sokolova et al. 2023): ridge on ExPecto's features, its penalty from
-    ExPectoSC's grid {0.01, 0.1, 1, 10, 100} (chosen on valid genes), genes weighted by
+    ExPectoSC's grid {0.01, 0.1, 1, 10, 100} (chosen on valid genes by Pearson r, as before), genes weighted by
     ``sample_weight`` (ExPectoSC: :func:`geneqn.features.expecto.expression_weights`)."""
 
-    def __init__(self, alphas=EXPECTOSC_ALPHAS, validation_fraction: float = 0.1, random_state: int = 0):
-        super().__init__(alphas=alphas, validation_fraction=validation_fraction, random_state=random_state)
+    def __init__(self, alphas=EXPECTOSC_ALPHAS, scoring: str = "pearson", validation_fraction: float = 0.1,
+                 random_state: int = 0):
+        super().__init__(alphas=alphas, scoring=scoring, validation_fraction=validation_fraction,
+                         random_state=random_state)

@@ -106,7 +106,12 @@ class BottleneckRegressor(RegressorMixin, BaseEstimator):
                 "patience": self.patience, "l1_latent": self.l1_latent, "l1_input": self.l1_input}
 
     def fit(self, X, y, X_valid=None, y_valid=None) -> "BottleneckRegressor":
-        """Train on (X, y); stop early on (X_valid, y_valid) (default: a held-out fraction)."""
+        """Train on (X, y); stop early on (X_valid, y_valid) (default: a held-out seeded
+        ``validation_fraction``; inside a Pipeline give no X_valid, it would bypass the
+        transformers and is refused)."""
+        from geneqn.baselines import refuse_valid_through_pipeline
+
+        refuse_valid_through_pipeline(self, X_valid)
         from geneqn.nas.train import FLOOR_REWARD, Candidate, TrainData, train_candidates
 
         arch = self._check_params()

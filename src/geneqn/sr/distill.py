@@ -174,6 +174,12 @@ class GenomicEquationDistiller(RegressorMixin, BaseEstimator):
         return clone(self.sr) if self.sr is not None else SymbolicRegressor()
 
     def fit(self, X, y, X_valid=None, y_valid=None) -> "GenomicEquationDistiller":
+        """Fit the network (unless fitted) and distil it; (X_valid, y_valid) as the network's and
+        the search's valid set, else each holds out its own ``validation_fraction``. Inside a
+        Pipeline give no X_valid (it would bypass the transformers and is refused)."""
+        from geneqn.baselines import refuse_valid_through_pipeline
+
+        refuse_valid_through_pipeline(self, X_valid)
         for name, value, choices in (("stage2_input", self.stage2_input, ("predicted", "latent")),
                                      ("refit", self.refit, ("none", "joint")),
                                      ("latent_prior", self.latent_prior, ("uniform", "network")),

@@ -150,8 +150,12 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         ``X_valid, y_valid``: held-out rows for ``selection="validation"`` (without them a
         ``validation_fraction`` of the rows is held out). ``variable_weights``: optional weight
         per feature for drawing variables (the geneqn engine; e.g. a network's sensitivities).
+        Inside a Pipeline give no X_valid (it would bypass the transformers and is refused).
         Returns self.
         """
+        from geneqn.baselines import refuse_valid_through_pipeline
+
+        refuse_valid_through_pipeline(self, X_valid)
         jobs = self.search_jobs(X, y, X_valid, y_valid, variable_weights)
         results = run_searches([jobs], self.n_jobs, description="symbolic regression")[0]
         return self.finish(results)
