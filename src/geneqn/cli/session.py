@@ -106,7 +106,8 @@ def stage_line(name: str, summary: dict) -> str:
         detail = (f"{keys.get('n_genes', 0):,} genes: train {keys.get('n_train', 0):,}, valid {keys.get('n_valid', 0):,}, "
                   f"test {keys.get('n_test', 0):,}")
     elif name == "sweep":
-        detail = f"{keys.get('rows', 0)} rows of Table 2"
+        knee = "; ".join(f"{ct}: {v}" for ct, v in (keys.get("knee") or {}).items())
+        detail = f"{keys.get('rows', 0)} rows of Table 2" + (f"; knee {knee}" if knee else "")
     elif name == "report":
         detail = str(keys.get("report", ""))
     else:
@@ -204,7 +205,7 @@ class Session:
         eqs = load_equations(RunLayout(cfg.run.folder).equations)
         for ct, eq in list(eqs.items())[: 1 if first_only else None]:
             out.print(f"genomic equation of {ct} (complexity {eq.complexity}; features: "
-                      f"{', '.join(eq.features_used)}):", markup=False)
+                      f"{', '.join(eq.features_used)}):", markup=False, soft_wrap=False)
             width = max(40, (out.width or 100) - 2)
             for line in eq.text(width=width - 2).splitlines():
                 out.print(f"  {line}", markup=False, soft_wrap=True)

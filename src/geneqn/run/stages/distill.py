@@ -176,5 +176,5 @@ def sweep_stage(ctx: StageContext) -> dict:
               ctx.layout.table2)
     write_json(swept, ctx.layout.sweep_equations)
     knees = table[table["knee"]]
-    return {ct: f"knee {r.latent_limit}: complexity {r.complexity}, test r {r.test_r:.3f}"
-            for ct, r in zip(knees["cell_type"], knees.itertuples())}
+    return {"rows": len(table), "knee": {r.cell_type: f"limit {r.latent_limit}, complexity {r.complexity}, test r "
+                                                   f"{r.test_r:.3f}" for r in knees.itertuples()}}
