@@ -19,3 +19,5 @@ def test_readme_python_example_runs(capsys):
     r = np.corrcoef(eq.predict(Xt), yt)[0, 1]
     assert r > 0.35  # ridge reaches 0.45 on these genes; the equation is at least in its range
     assert "g = " in capsys.readouterr().out
+    t2 = scope["table2"]  # one knee, on the front of valid r against complexity
+    assert t2["knee"].sum() == 1 and {"valid_r", "r", "complexity", "genomic_equation"} <= set(t2.columns)

@@ -14,7 +14,9 @@ from geneqn.run import Runner, run
 from helpers import demo_subset
 
 HOSTILE_CT = "<img src=x onerror=\"document.title='PWNED'\">beta & co"
-HOSTILE_FEATURE = "<script>document.title='PWNED'</script>cov_Kidney"
+HOSTILE_FEATURE = "<script>document.title='PWNED'</script>cov_any"
+# cov_any: ridge's largest effect on these genes (0.21 against 0.05 for the next ridge feature),
+# so the report names it whichever equations the search finds
 HOSTILE_SYMBOL = "<b onmouseover=alert(1)>INS</b>"
 
 
@@ -39,7 +41,7 @@ def hostile_run(tmp_path_factory):
     expr.loc[expr["symbol"] == "INS", "symbol"] = HOSTILE_SYMBOL
     expr.to_parquet(tmp / "expression.parquet")
     feats = pd.read_parquet(demo_path("features.parquet"))
-    feats = feats.rename(columns={"cov_Kidney": HOSTILE_FEATURE})
+    feats = feats.rename(columns={"cov_any": HOSTILE_FEATURE})
     feats.to_parquet(tmp / "features.parquet")
     from geneqn.run import demo_config
 

@@ -31,5 +31,5 @@ def demo_config(folder: str | Path, seed: int = 0, quick: bool = True) -> Config
         data["search"] = {"trials": 8, "group_size": 8, "retrain_seeds": 2, "nas_sr_trials": 4,
                           "nas_sr_budget": 0.05}
         data["sr"] = {"max_evaluations": 60000, "restarts": 2, "max_samples": 2000,
-                      "sweep": ["3", "9", "accuracy"]}
+                      "sweep": ["3", "9", "validation", "accuracy"]}
     return from_dict(data)
