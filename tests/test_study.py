@@ -97,7 +97,8 @@ def tiny_config(folder):
         search={"trials": 3, "group_size": 3, "retrain_seeds": 1, "nas_sr_trials": 2, "nas_sr_budget": 0.5,
                 "dense_widths": [8, 16], "latent_widths": [2, 3]},
         nn={"layers": ["16-relu", "16-relu", "8-relu", "3-tanh", "8-relu", "16-relu", "16-relu"]},
-        sr={"max_evaluations": 3000, "restarts": 1, "max_samples": 800, "sweep": ["3", "accuracy"], "n_jobs": 1})
+        sr={"max_evaluations": 3000, "restarts": 1, "max_samples": 800, "sweep": ["3", "accuracy"], "n_jobs": 1},
+        stability={"seeds": 1, "bootstraps": 1, "constant_bootstraps": 3})
 
 
 @pytest.fixture(scope="module")
@@ -139,6 +140,15 @@ def test_whole_study_outputs(tiny):
         sub = p[(p["cell_type"] == row.cell_type) & (p["split"] == "test")]
         assert row.pearson_r == pytest.approx(stats.pearsonr(sub["measured_g"], sub[row.model])[0], abs=1e-9)
     assert res["cells"]["type B pancreatic cell"]["equation"]["meta"]["target_scaling"]["g1_min"] < 0
+    # stability: one seed and one bootstrap refit per cell type; shares are counts over 2 refits
+    refits = json.loads(L.stability.read_text())
+    for ct, c in res["cells"].items():
+        st = c["stability"]
+        assert st["n_refits"] == 2 and len(refits[ct]["refits"]) == 2
+        for f, share in st["features"].items():
+            assert share == sum(f in r["features"] for r in refits[ct]["refits"]) / 2
+        assert set(st["headline"]["features"]) == set(c["equation"]["features_used"])
+        assert st["test_r"]["values"] == [r["test_r"] for r in refits[ct]["refits"]]
 
 
 def test_every_stage_reads_only_what_it_declares(tiny):

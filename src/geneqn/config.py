@@ -250,6 +250,24 @@ class SRConfig:
 
 
 @dataclass
+class StabilityConfig:
+    """Stability of each equation: the distillation refitted over other SR seeds and bootstrap
+    resamples of the training genes (the stability stage; off while seeds and bootstraps are 0)."""
+
+    seeds: int = 0
+    """Refits with this many other SR seeds. Each refit costs one distillation (at budget x the
+    [sr] budget)."""
+    bootstraps: int = 0
+    """Refits on this many bootstrap resamples of the training genes."""
+    budget: float = 1.0
+    """Share of sr.max_evaluations each refit searches with (1: the distillation's own)."""
+    constant_bootstraps: int = 20
+    """Bootstrap samples for the 95% intervals of the chosen equation's constants."""
+    core_share: float = 0.8
+    """A feature is in the stable core when at least this share of refits uses it."""
+
+
+@dataclass
 class ReportConfig:
     marker_genes: list[str] = field(default_factory=lambda: [
         "INS", "GCG", "SST", "PPY", "GHRL", "LHB", "FSHB", "POMC", "GH1", "PRL", "TSHB", "CGA",
@@ -270,6 +288,7 @@ class Config:
     nn: NNConfig = field(default_factory=NNConfig)
     sr: SRConfig = field(default_factory=SRConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    stability: StabilityConfig = field(default_factory=StabilityConfig)
 
     def validate(self) -> "Config":
         """Check values that types alone do not; raise GeneqnError naming the key."""
@@ -351,6 +370,14 @@ class Config:
         if self.sr.max_samples and self.sr.max_samples < 50:
             raise GeneqnError(f"config: sr.max_samples = {self.sr.max_samples} is too few genes to "
                               "fit equations on; use 0 (all) or at least 50.")
+        st = self.stability
+        if min(st.seeds, st.bootstraps, st.constant_bootstraps) < 0:
+            raise GeneqnError("config: stability.seeds, stability.bootstraps and stability.constant_bootstraps "
+                              "must be 0 or more.")
+        if not 0 < st.budget <= 1:
+            raise GeneqnError(f"config: stability.budget must lie in (0, 1], got {st.budget!r}.")
+        if not 0 < st.core_share <= 1:
+            raise GeneqnError(f"config: stability.core_share must lie in (0, 1], got {st.core_share!r}.")
         for item in self.sr.sweep:
             if not (item in SELECTIONS or (item.isdigit() and int(item) >= 1)):
                 raise GeneqnError(f"config: sr.sweep entry {item!r} must be a positive integer, validation, best "

@@ -211,6 +211,39 @@ def _breakable(text: str) -> str:
     return "<wbr>".join(esc(p) for p in _BREAK.split(text) if p)
 
 
+def _stability(ct: str, st: dict | None, test_r) -> str:
+    """Which features and terms of the equation recur over refits; its stable core; constants."""
+    if not st:
+        return ("<p class='note'>Stability: not measured (set <span class=code>stability.seeds</span> and "
+                "<span class=code>stability.bootstraps</span> to refit over seeds and bootstrap resamples).</p>")
+    share = int(round(100 * st["core_share"]))
+    budget = st.get("budget", {})
+    head = st["headline"]
+    s = [f"<h4>Stability over {st['n_refits']} refits</h4><p class='note'>{st['n_seeds']} other SR seed(s) and "
+         f"{st['n_bootstraps']} bootstrap resample(s) of the training genes, each a whole distillation of the same "
+         f"network" + (f" at {int(budget['max_evaluations']):,} evaluations per fit" if budget else "") +
+         f". Test r over refits: {_f(st['test_r']['min'])} to {_f(st['test_r']['max'])} (mean "
+         f"{_f(st['test_r']['mean'])}). <b>Stable core</b> (features in &ge; {share}% of refits): "
+         f"{esc(', '.join(st['core']['features'])) or 'none'}; the equation with every other feature at its "
+         f"median, constants refitted: test r {_f(st['core']['r'])} (the whole equation: {_f(test_r)}).</p>"]
+    if head["below_core_share"]:
+        listed = ", ".join(f"{f} ({head['features'][f]:.0%})" for f in head["below_core_share"])
+        s.append(f"<p class='note'>Features of this equation in fewer than {share}% of refits: {esc(listed)}.</p>")
+    else:
+        s.append(f"<p class='note'>Every feature of this equation appears in &ge; {share}% of refits.</p>")
+    rows = [[esc(f), f"{v:.0%}", "yes" if f in head["features"] else ""] for f, v in list(st["features"].items())[:15]]
+    s.append(_table(["Feature", "Share of refits", "In this equation"], rows, f"stability-{ct}"))
+    trows = [[esc(k), esc(t), f"{v:.0%}"] for k, ts in st["terms"].items() for t, v in list(ts.items())[:6]]
+    crows = [[esc(c["equation"]), str(c["position"]), _f(c["value"], 4), _ci(c["lo"], c["hi"], 4)]
+             for c in st["constants"]]
+    s.append("<details><summary>Stage-1 terms over refits, and 95% intervals of the constants</summary>" +
+             _table(["Latent", "Term (constants as c)", "Share of refits"], trows, f"terms-{ct}", left=2) +
+             f"<p class='note'>Constants of this equation, its structure fixed, refitted together on "
+             f"{st['constant_bootstraps']} bootstrap samples of the training genes (2.5th and 97.5th percentiles):</p>" +
+             _table(["Equation", "Constant", "Value", "95% interval"], crows, f"constants-{ct}") + "</details>")
+    return "".join(s)
+
+
 def _knee(ct: str, sweep: pd.DataFrame, c: dict) -> str:
     """The knee of the composed front beside the most accurate equation (both with test r)."""
     if "knee" not in sweep or "valid_r" not in sweep or not sweep["knee"].astype(bool).any():
@@ -314,6 +347,7 @@ def _cell_section(ct: str, res: dict, preds: pd.DataFrame, t: dict, models: list
     rows += [[f"stage 2 on the network's {'directions' if directions else 'latents'}",
               _f(dg.get("stage2_on_network_latents_r"))],
              ["the genomic equation (stage 1 + stage 2)", _f(dg.get("equation_r"))]]
+    s.append(_stability(ct, c.get("stability"), c["equation"]["test_r"]))
     s.append(f"<p class='note'>Where accuracy is lost (Pearson r on the {esc(dg.get('genes', 'valid'))} genes):</p>")
     s.append(_table(["Model", "r"], rows, f"diagnostics-{ct}"))
     s.append("</div><div>")

@@ -32,4 +32,6 @@ def demo_config(folder: str | Path, seed: int = 0, quick: bool = True) -> Config
                           "nas_sr_budget": 0.05}
         data["sr"] = {"max_evaluations": 60000, "restarts": 2, "max_samples": 2000,
                       "sweep": ["3", "9", "validation", "accuracy"]}
+        # cheap: each refit at 10% of the budget, so the demo shows which terms recur
+        data["stability"] = {"seeds": 2, "bootstraps": 2, "budget": 0.1, "constant_bootstraps": 10}
     return from_dict(data)

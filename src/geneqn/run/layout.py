@@ -16,6 +16,7 @@
     <model>/metrics.json     per cell type; <model>/predictions.parquet (gene, cell_type, y, yhat)
     <model>/networks/<ct>.pt networks (nn, nas, nas_sr); nas/study.db, nas/trials.csv
     distill/<ct>/            stage-1 / stage-2 Pareto tables; distill/equations.json
+    stability/               stability.json and each refit (resumable) when [stability] seeds or bootstraps > 0
     sweep/table2.csv         the complexity sweep (valid r, test r, the knee); sweep/equations.json
     expectosc/               ExPecto features (chunks) and the ExPectoSC model
     tables/*.csv, results.json, report.html, predictions.csv, downloads/
@@ -173,6 +174,14 @@ class RunLayout:
     @property
     def expectosc_chunks(self) -> Path:
         return self.root / "expectosc" / "beluga_chunks"
+
+    @property
+    def stability(self) -> Path:
+        """{cell type: stability of its equation} (the [stability] section)."""
+        return self.root / "stability" / "stability.json"
+
+    def stability_refits(self, cell_type: str) -> Path:
+        return self.root / "stability" / "refits" / cell_type_key(cell_type)
 
     # study outputs
     @property

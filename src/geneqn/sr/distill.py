@@ -346,6 +346,17 @@ class GenomicEquationDistiller(RegressorMixin, BaseEstimator):
         X = validate_data(self, X, reset=False, dtype=np.float64)
         return self.equation_.predict(X)
 
+    def stability(self, X, y, X_valid=None, y_valid=None, X_test=None, y_test=None, **options) -> dict:
+        """Refit over SR seeds and bootstrap resamples of the training genes: how often each
+        feature and stage-1 term appears, 95% intervals of the constants, the stable core and its
+        accuracy (:func:`geneqn.sr.stability.equation_stability`; ``options``: n_seeds,
+        n_bootstraps, constant_bootstraps, core_share, n_jobs, cache_dir). Sets ``stability_``."""
+        from geneqn.sr.stability import equation_stability
+
+        check_is_fitted(self, "equation_")
+        self.stability_ = equation_stability(self, X, y, X_valid, y_valid, X_test, y_test, **options)
+        return self.stability_
+
     def sweep(self, X, y, limits=("3", "5", "7", "9", "18", "validation", "accuracy"), X_test=None, y_test=None,
               X_valid=None, y_valid=None) -> pd.DataFrame:
         """The paper's Table 2 for this distillation (see :func:`complexity_sweep`)."""

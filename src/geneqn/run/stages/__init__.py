@@ -4,7 +4,7 @@ from geneqn.run.engine import STAGES
 from geneqn.run.stages import data, distill, expectosc, models, study  # noqa: F401  (registration)
 
 ORDER = ["targets", "tss", "features", "dataset", "ridge", "expectosc", "nn", "search", "distill", "sr", "sweep",
-         "nas_sr", "evaluate", "report"]
+         "stability", "nas_sr", "evaluate", "report"]
 
 # the paper's order, whatever order the modules registered in
 _registered = dict(STAGES)

@@ -178,3 +178,37 @@ def sweep_stage(ctx: StageContext) -> dict:
     knees = table[table["knee"]]
     return {"rows": len(table), "knee": {r.cell_type: f"limit {r.latent_limit}, complexity {r.complexity}, test r "
                                                    f"{r.test_r:.3f}" for r in knees.itertuples()}}
+
+
+@stage("stability", sections=("stability", "sr", "run"), inputs=lambda L: DATA(L) + [L.networks("nas"), L.equations],
+       outputs=lambda L: [L.stability, L.root / "stability" / "refits"],
+       enabled=lambda cfg: cfg.stability.seeds + cfg.stability.bootstraps > 0,
+       help="refits over SR seeds and bootstrap resamples: stable features, terms and constants")
+def stability_stage(ctx: StageContext) -> dict:
+    """Each equation refitted ([stability] seeds and bootstraps, at its budget share of the [sr]
+    budget); every refit is kept as it finishes, so a killed run resumes."""
+    from geneqn.nas.estimator import BottleneckRegressor
+    from geneqn.sr.distill import GenomicEquationDistiller
+
+    cfg = ctx.config
+    s = cfg.stability
+    ds = ctx.dataset()
+    full = sr_estimator(cfg)
+    sr = full.set_params(max_evaluations=max(1000, int(full.max_evaluations * s.budget)))
+    equations = load_equations(ctx.layout.equations)
+    out, summary = {}, {}
+    for ct in ctx.cell_types():
+        net = BottleneckRegressor.load(ctx.layout.network("nas", ct))
+        d = GenomicEquationDistiller(net, sr=sr, cell_type=ct, **distiller_options(cfg))
+        d.equation_ = equations[ct]  # the run's equation; the refits distil the same network again
+        X, y = ds.xy(ct, "train")
+        Xv, yv = ds.xy(ct, "valid")
+        Xt, yt = ds.xy(ct, "test")
+        st = d.stability(X, y, Xv, yv, Xt, yt, n_seeds=s.seeds, n_bootstraps=s.bootstraps,
+                         constant_bootstraps=s.constant_bootstraps, core_share=s.core_share, n_jobs=cfg.sr.n_jobs,
+                         random_state=cfg.run.seed, cache_dir=ctx.layout.stability_refits(ct))
+        st["budget"] = {"max_evaluations": sr.max_evaluations, "share": s.budget}
+        out[ct] = st
+        summary[ct] = f"core {', '.join(st['core']['features']) or 'none'} (r {st['core']['r']:.3f})"
+    write_json(out, ctx.layout.stability)
+    return summary

@@ -33,7 +33,8 @@ def _evaluate_inputs(L: RunLayout, cfg: Config) -> list[Path]:
     files = [_pred_path(L, folder, kind) for _, folder, kind in _models(cfg)]
     return files + [L.targets, L.features, L.features_info, L.split, L.equations, L.table2,
                     L.metrics("ridge"), L.metrics("nn"), L.metrics("nas"), L.metrics("sr"), L.metrics("distill"),
-                    L.metrics("nas_sr"), L.trials, L.root / "sr" / "tables", L.root / "distill" / "tables"]
+                    L.metrics("nas_sr"), L.trials, L.root / "sr" / "tables", L.root / "distill" / "tables"] + (
+                        [L.stability] if cfg.stability.seeds + cfg.stability.bootstraps > 0 else [])
 
 
 def _evaluate_outputs(L: RunLayout) -> list[Path]:
@@ -42,7 +43,7 @@ def _evaluate_outputs(L: RunLayout) -> list[Path]:
                                                            "residuals", "effects", "features_used")]
 
 
-@stage("evaluate", sections=("run", "features", "report"), inputs=_evaluate_inputs, outputs=_evaluate_outputs,
+@stage("evaluate", sections=("run", "features", "report", "stability"), inputs=_evaluate_inputs, outputs=_evaluate_outputs,
        help="Tables 1-3, model comparisons, gene subsets, residuals, effects; results.json")
 def evaluate_stage(ctx: StageContext) -> dict:
     from geneqn import study
@@ -79,6 +80,7 @@ def evaluate_stage(ctx: StageContext) -> dict:
     feature_info = read_json(L.features_info)
     markers = [m for m in cfg.report.marker_genes]
 
+    stab = read_json(L.stability) if cfg.stability.seeds + cfg.stability.bootstraps > 0 else {}
     subset_rows, residual_rows, effect_rows, used_rows = [], [], [], []
     cells = {}
     for ct in cell_types:
@@ -134,6 +136,7 @@ def evaluate_stage(ctx: StageContext) -> dict:
                         "not_expressed_linear": int(((sub["subset"] == "linear") & (sub["g"] <= -1 + 1e-9)).sum())},
             "test_not_expressed": {"n": int((g_test <= -1 + 1e-9).sum()), "share": float((g_test <= -1 + 1e-9).mean())},
             "markers": marker_present,
+            "stability": {k: v for k, v in stab[ct].items() if k != "refits"} if ct in stab else None,
         }
     residuals = pd.concat(residual_rows, ignore_index=True)
     tables = {"table1": t1, "table2": table2, "table3": t3.reset_index(), "comparisons": comparisons,
