@@ -33,6 +33,7 @@ from geneqn.sr.equation import GenomicEquation
 from geneqn.sr.expr import Expr
 from geneqn.sr.regressor import SymbolicRegressor
 from geneqn.targets import targets
+from geneqn import pl, study  # noqa: E402  geneqn.pl (plots on an Axes), geneqn.study (the paper's tables)
 
 
 
@@ -46,6 +47,6 @@ def __getattr__(name):
 
 __all__ = [
     "BottleneckRegressor", "Dataset", "ExPectoSC", "Expr", "GeneqnError", "GenomicEquation", "GenomicEquationDistiller",
-    "Genome", "load_run", "RidgeRegressor", "SymbolicRegressor", "__version__", "dataset", "one_hot", "show_progress",
+    "Genome", "load_run", "RidgeRegressor", "SymbolicRegressor", "__version__", "dataset", "pl", "study", "one_hot", "show_progress",
     "targets", "tss", "windows",
 ]

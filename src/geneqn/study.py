@@ -27,7 +27,24 @@ MODELS = [("ExPectoSC", True), ("Ridge", True), ("SR", True), ("NN", False), ("N
 REFERENCE = "SR(NAS|NN)"
 
 
-def _per_cell_type(predictions: Mapping[str, pd.DataFrame]):
+def long_predictions(wide: pd.DataFrame, split: str | None = "test") -> dict[str, pd.DataFrame]:
+    """{model: gene, cell_type, y, yhat} from a wide table like a run's ``predictions.csv``
+    (gene, cell_type, measured_g, one column per model; with a ``split`` column, only the rows of
+    ``split``: Table 1 is on the test genes; None keeps every row)."""
+    need = {"gene", "cell_type", "measured_g"}
+    if not need <= set(wide.columns):
+        raise ValueError(f"a wide predictions table needs the columns {sorted(need)}; it has {list(wide.columns)}")
+    if split is not None and "split" in wide:
+        wide = wide[wide["split"] == split]
+    models = [c for c in wide.columns if c not in need | {"symbol", "split"}]
+    return {m: pd.DataFrame({"gene": wide["gene"].to_numpy(), "cell_type": wide["cell_type"].to_numpy(),
+                             "y": wide["measured_g"].to_numpy(dtype=float), "yhat": wide[m].to_numpy(dtype=float)})
+            for m in models}
+
+
+def _per_cell_type(predictions):
+    if isinstance(predictions, pd.DataFrame):
+        predictions = long_predictions(predictions)
     cell_types = list(dict.fromkeys(ct for df in predictions.values() for ct in df["cell_type"]))
     for ct in cell_types:
         yield ct, {name: df[df["cell_type"] == ct].set_index("gene") for name, df in predictions.items()
@@ -37,7 +54,9 @@ def _per_cell_type(predictions: Mapping[str, pd.DataFrame]):
 def table1(predictions: Mapping[str, pd.DataFrame], explainable: Mapping[str, bool] | None = None,
            seed: int = 0, n_boot: int = 1000) -> pd.DataFrame:
     """One row per (cell type, model): pearson_r, spearman_r and mse, each with a 95% percentile
-    bootstrap interval over genes (``*_ci_low``, ``*_ci_high``), and n_genes."""
+    bootstrap interval over genes (``*_ci_low``, ``*_ci_high``), and n_genes. ``predictions``:
+    {model: DataFrame of gene, cell_type, y, yhat}, or a wide table like ``predictions.csv``
+    (its test rows; :func:`long_predictions`)."""
     explainable = dict(explainable or dict(MODELS))
     rows = []
     for ct, per in _per_cell_type(predictions):

@@ -231,8 +231,10 @@ def _stability(ct: str, st: dict | None, test_r) -> str:
         s.append(f"<p class='note'>Features of this equation in fewer than {share}% of refits: {esc(listed)}.</p>")
     else:
         s.append(f"<p class='note'>Every feature of this equation appears in &ge; {share}% of refits.</p>")
+    s.append(_img(figures.stability(st, f"{ct}: features over refits"), "stability"))
     rows = [[esc(f), f"{v:.0%}", "yes" if f in head["features"] else ""] for f, v in list(st["features"].items())[:15]]
-    s.append(_table(["Feature", "Share of refits", "In this equation"], rows, f"stability-{ct}"))
+    s.append("<details><summary>Table of features over refits</summary>" +
+             _table(["Feature", "Share of refits", "In this equation"], rows, f"stability-{ct}") + "</details>")
     trows = [[esc(k), esc(t), f"{v:.0%}"] for k, ts in st["terms"].items() for t, v in list(ts.items())[:6]]
     crows = [[esc(c["equation"]), str(c["position"]), _f(c["value"], 4), _ci(c["lo"], c["hi"], 4)]
              for c in st["constants"]]
