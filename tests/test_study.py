@@ -214,8 +214,10 @@ def test_report_has_every_cell_type_and_numbers_of_results(tiny):
     assert {"summary", "table2", "table3", "comparisons", "versions"} <= set(p.tables)
     for ct in res["cell_types"]:
         assert f"table1-{ct}" in p.tables and f"latents-{ct}" in p.tables and f"effects-{ct}" in p.tables
-    # per cell type: Pareto, effects, search history, scatter, subsets, residuals; and the heatmap
-    assert all(s.startswith("data:image/png;base64,") for s in p.imgs) and len(p.imgs) == 1 + 6 * 2
+    # per cell type: stability, Pareto, effects, search history, scatter, subsets, residuals; and the heatmap
+    assert all(s.startswith("data:image/png;base64,") for s in p.imgs) and len(p.imgs) == 1 + 7 * 2
+    for ct in res["cell_types"]:  # the stability block and the knee beside the equation
+        assert f"stability-{ct}" in p.tables and f"constants-{ct}" in p.tables and f"knee-{ct}" in p.tables
     assert p.maths >= 4 and not p.scripts
     assert "http://" not in html.replace("http://www.w3.org", "") and "https://" not in html
     for row in res["table1"]:  # the numbers the report shows are results.json's
