@@ -83,7 +83,12 @@ def _summary(values) -> dict:
 def _refit(job) -> dict:
     """One refit: (distiller, kind, index, seed, X, y, Xv, yv, Xt, yt) -> its record."""
     distiller, kind, index, seed, X, y, Xv, yv, Xt, yt = job
+    import sys
+
     import pandas as pd
+
+    if "torch" in sys.modules:  # a forked worker: one torch thread (OpenMP's pool does not survive fork)
+        sys.modules["torch"].set_num_threads(1)
     from sklearn.base import clone
 
     names = list(distiller.equation_.feature_names)
