@@ -86,3 +86,26 @@ def test_bad_settings(fitted):
         d.stability(*data, n_seeds=0, n_bootstraps=0)
     with pytest.raises(GeneqnError, match="core_share"):
         d.stability(*data, n_seeds=1, n_bootstraps=0, core_share=1.5)
+
+
+def test_refits_of_a_torch_network_in_two_processes_finish(tmp_path):
+    """A BottleneckRegressor's refits in forked workers (a forked torch thread pool hangs unless
+    the workers use one thread): run in a subprocess with a deadline."""
+    import subprocess
+    import sys
+
+    code = """
+import numpy as np, pandas as pd
+from geneqn import BottleneckRegressor, GenomicEquationDistiller, SymbolicRegressor
+rng = np.random.default_rng(0)
+X = pd.DataFrame(rng.normal(size=(300, 3)), columns=["a", "b", "c"])
+y = X["a"] - 0.5 * X["b"] + 0.05 * rng.normal(size=300)
+net = BottleneckRegressor("8-tanh|[2-tanh]|8-tanh", max_epochs=5, patience=2).fit(X, y)
+net.predict(X)  # torch used in the parent before the workers fork
+d = GenomicEquationDistiller(net, sr=SymbolicRegressor(max_evaluations=1500, restarts=1)).fit(X, y)
+st = d.stability(X, y, n_seeds=1, n_bootstraps=1, constant_bootstraps=2, n_jobs=2)
+print(st["n_refits"])
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "2"
