@@ -31,6 +31,9 @@ import numpy as np
 from geneqn.metrics import pearson_r
 
 CORE_SHARE = 0.8
+# least-squares iterations per constant (+1) when constants are refitted from the chosen values:
+# a bootstrap sample moves the optimum little, and each iteration costs one evaluation per constant
+CONSTANT_STEPS = 1
 _NUMBER = re.compile(r"(?<![A-Za-z0-9_.])(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 
 
@@ -177,7 +180,7 @@ def equation_stability(distiller, X, y, X_valid=None, y_valid=None, X_test=None,
     draws = []
     for b in range(constant_bootstraps):
         rows = np.random.default_rng([base + 2001 + b, 11]).integers(0, len(y), len(y))
-        e = joint_refit(eq, X[rows], y[rows])
+        e = joint_refit(eq, X[rows], y[rows], max_nfev=CONSTANT_STEPS)
         draws.append([c for k in latent for c in e.latents[k].constants] + e.output.constants)
     constants = []
     if draws and len(values):
@@ -194,7 +197,7 @@ def equation_stability(distiller, X, y, X_valid=None, y_valid=None, X_test=None,
         off = [j for j, f in enumerate(eq.feature_names) if f not in core]
         Xc, Xec = X.copy(), Xe.copy()
         Xc[:, off], Xec[:, off] = med[off], med[off]
-        core_r = pearson_r(ye, joint_refit(eq, Xc, y).predict(Xec))
+        core_r = pearson_r(ye, joint_refit(eq, Xc, y, max_nfev=CONSTANT_STEPS).predict(Xec))
     return {
         "n_refits": n, "n_seeds": int(n_seeds), "n_bootstraps": int(n_bootstraps), "core_share": float(core_share),
         "features": features, "terms": term_share,
