@@ -236,12 +236,13 @@ def _stability(ct: str, st: dict | None, test_r) -> str:
     s.append("<details><summary>Table of features over refits</summary>" +
              _table(["Feature", "Share of refits", "In this equation"], rows, f"stability-{ct}") + "</details>")
     trows = [[esc(k), esc(t), f"{v:.0%}"] for k, ts in st["terms"].items() for t, v in list(ts.items())[:6]]
-    crows = [[esc(c["equation"]), str(c["position"]), _f(c["value"], 4), _ci(c["lo"], c["hi"], 4)]
-             for c in st["constants"]]
+    crows = [[esc(c["equation"]), str(c["position"]), _f(c["value"], 4),
+              _ci(c["lo"], c["hi"], 4) if c["lo"] is not None else "not moved by any refit"] for c in st["constants"]]
     s.append("<details><summary>Stage-1 terms over refits, and 95% intervals of the constants</summary>" +
              _table(["Latent", "Term (constants as c)", "Share of refits"], trows, f"terms-{ct}", left=2) +
              f"<p class='note'>Constants of this equation, its structure fixed, refitted together on "
-             f"{st['constant_bootstraps']} bootstrap samples of the training genes (2.5th and 97.5th percentiles):</p>" +
+             f"{st['constant_bootstraps']} bootstrap samples of the training genes, starting from its values (2.5th and "
+             "97.5th percentiles; the values come from the stage-wise fit and can lie outside):</p>" +
              _table(["Equation", "Constant", "Value", "95% interval"], crows, f"constants-{ct}") + "</details>")
     return "".join(s)
 

@@ -9,8 +9,10 @@ resamples of the training genes (``n_bootstraps``), and reports
   summands, constants written ``c``, so ``0.3*f1`` and ``-0.5*f1`` are the term ``f1``);
 * ``test_r`` / ``valid_r``: mean, sd, min, max and the values over refits;
 * ``constants``: for the chosen equation, its structure fixed, each constant refitted (all
-  together, :func:`geneqn.sr.distill.joint_refit`) on ``constant_bootstraps`` bootstrap samples:
-  the value and the 2.5 / 97.5 percentiles;
+  together, :func:`geneqn.sr.distill.joint_refit`, from the chosen values) on
+  ``constant_bootstraps`` bootstrap samples: the value and the 2.5 / 97.5 percentiles (None when
+  no refit moved it). The chosen values come from the stage-wise fit, so they can lie outside
+  the interval of the jointly refitted ones;
 * ``core``: the features in at least ``core_share`` (80%) of refits, and the chosen equation with
   every other feature held at its training median, constants refitted: its test (or valid) r;
 * ``headline``: each feature of the chosen equation with its share, and those below ``core_share``.
@@ -186,8 +188,11 @@ def equation_stability(distiller, X, y, X_valid=None, y_valid=None, X_test=None,
     if draws and len(values):
         D = np.asarray(draws, dtype=float)
         lo, hi = np.percentile(D, 2.5, axis=0), np.percentile(D, 97.5, axis=0)
-        constants = [{"equation": k, "position": j, "value": float(v), "lo": float(a), "hi": float(b)}
-                     for (k, j), v, a, b in zip(where, values, lo, hi)]
+        # a constant that no bootstrap refit moved has no interval (the refit did not lower the
+        # error there), rather than a zero-width one
+        moved = (D != values).any(axis=0)
+        constants = [{"equation": k, "position": j, "value": float(v), "lo": float(a) if m else None,
+                      "hi": float(b) if m else None} for (k, j), v, a, b, m in zip(where, values, lo, hi, moved)]
 
     core = [f for f in eq.feature_names if features.get(f, 0) >= core_share]
     core_r = None
