@@ -175,7 +175,7 @@ def equation_stability(distiller, X, y, X_valid=None, y_valid=None, X_test=None,
                   for k, v in sorted(term_counts.items())}
 
     # constants of the chosen equation, structure fixed, refitted on bootstrap samples
-    latent = list(eq.latents)
+    latent = list(eq.used_latents)  # a latent that g does not use has no say in the prediction
     where = [(k, j) for k in latent for j in range(len(eq.latents[k].constants))]
     where += [("g", j) for j in range(len(eq.output.constants))]
     values = np.array([c for k in latent for c in eq.latents[k].constants] + eq.output.constants, dtype=float)
