@@ -29,6 +29,7 @@ h3 { margin-bottom: 0.3em; }
 .eq { overflow-x: auto; background: #fafafa; border: 1px solid #eee; padding: 0.4em 0.9em; margin: 0.4em 0; }
 .note { color: #555; font-size: 0.88em; } pre { background: #f7f7f7; padding: 0.8em; overflow-x: auto; }
 .code { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 0.85em; word-break: break-all; }
+.eqn { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 0.85em; word-break: normal; overflow-wrap: normal; text-align: left; display: block; min-width: 24em; }
 img { max-width: 100%; } details { margin: 0.6em 0; } summary { cursor: pointer; font-weight: 600; }
 details.cell > summary { font-size: 1.15em; padding: 0.3em 0; border-bottom: 1px solid #ddd; }
 .grid { display: flex; flex-wrap: wrap; gap: 1em; } .grid > div { flex: 1 1 480px; }
@@ -119,7 +120,7 @@ def build_report(run_dir: str | Path) -> Path:
 
         rows.append([esc(ct), rcell("SR(NAS|NN)"), rcell("NAS|NN"), rcell("Ridge"), str(c["equation"]["complexity"]),
                      esc(", ".join(c["equation"]["features_used"][:12]) + (" ..." if len(c["equation"]["features_used"]) > 12 else "")),
-                     f"<span class=code>{text}</span>"])
+                     f"<span class=eqn>{text}</span>"])
     s.append(_table(["Cell type", "SR(NAS|NN) r", "NAS|NN r", "Ridge r", "Complexity", "Features used",
                      "Genomic equation (stage 1, then g; constants to 3 significant digits)"], rows, "summary", left=1))
     s.append(_significance(cmp, cell_types))
@@ -254,9 +255,11 @@ def _knee(ct: str, sweep: pd.DataFrame, c: dict) -> str:
     k = sweep[sweep["knee"].astype(bool)].iloc[0]
     top = sweep.sort_values(["valid_r", "complexity"], ascending=[False, True]).iloc[0]
     rows = [["knee (Kneedle rule on valid r)", esc(k.latent_limit), str(int(k.complexity)), _f(k.valid_r), _f(k.test_r),
-             f"<span class=code>g = {_breakable(str(k.equation))}</span>"],
+             f"<span class=eqn>g = {_breakable(str(k.equation))}</span>"],
             ["most accurate on the valid genes", esc(top.latent_limit), str(int(top.complexity)), _f(top.valid_r),
-             _f(top.test_r), f"<span class=code>g = {_breakable(str(top.equation))}</span>"]]
+             _f(top.test_r), f"<span class=eqn>g = {_breakable(str(top.equation))}</span>"]]
+    if k.latent_limit == top.latent_limit:  # one row: no simpler equation is worth its loss in accuracy
+        rows = [["knee = the most accurate on the valid genes"] + rows[0][1:]]
     return ("<p class='note'>The knee of the composed front (Table 2's rows, valid r against complexity): the row "
             "farthest above the line from the simplest to the most accurate row, where more complexity stops buying "
             "accuracy. Chosen on the valid genes; test r beside it.</p>" +
@@ -359,7 +362,7 @@ def _cell_section(ct: str, res: dict, preds: pd.DataFrame, t: dict, models: list
     s.append(_img(figures.pareto(ds["front"], sweep, int(ds["complexity"]), f"{ct}: accuracy against complexity"),
                   "pareto"))
     s.append(_knee(ct, sweep, c))
-    s.append(f"<p class='note'>Direct SR (the SR row): <span class=code>{_breakable(ds['equation'])}</span> "
+    s.append(f"<p class='note'>Direct SR (the SR row): <span class=eqn style='display:inline'>{_breakable(ds['equation'])}</span> "
              f"(complexity {ds['complexity']}, test r {_f(ds['test_r'])}).</p>")
     s.append("</div></div>")
     # effects
