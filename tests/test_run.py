@@ -123,7 +123,7 @@ def test_cell_type_keys_never_collide():
 def test_cli_help_everywhere():
     for cmd in [[], ["demo"], ["run"], ["config"], ["targets"], ["tss"], ["windows"], ["features"],
                 ["features", "table"], ["features", "sei"], ["fetch", "sei"], ["dataset"], ["ridge"], ["nn"],
-                ["search"], ["distill"], ["sr"], ["sweep"], ["nas-sr"], ["evaluate"], ["report"], ["predict"]]:
+                ["search"], ["distill"], ["sr"], ["sweep"], ["stability"], ["nas-sr"], ["evaluate"], ["report"], ["predict"]]:
         r = runner.invoke(app, cmd + ["--help"])
         assert r.exit_code == 0, (cmd, r.output)
         assert "Usage" in r.output

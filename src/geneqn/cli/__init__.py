@@ -336,11 +336,13 @@ def _simple_stage(name: str, doc: str):
     app.command(name.replace("_", "-"))(command)
 
 
-_simple_stage("ridge", "Ridge baseline (alpha chosen on valid): test Pearson r per cell type.")
+_simple_stage("ridge", "Ridge baseline (alpha of the highest valid Pearson r, the paper's rule): test r per cell type.")
 _simple_stage("expectosc", "The ExPectoSC baseline (features.baselines = [\"expectosc\"]): Beluga over +-20 kb of "
                            "each TSS, ExPecto's decay features, ExPectoSC's ridge.")
 _simple_stage("nn", "The hand-tuned network (config section nn), trained like every candidate.")
 _simple_stage("nas_sr", "The NAS|SR ablation: a search rewarded by each candidate's equations, then SR(NAS|SR).")
+_simple_stage("stability", "Refit each equation over SR seeds and bootstrap resamples ([stability] seeds, bootstraps): "
+              "which features and terms recur, the stable core, intervals of the constants.")
 _simple_stage("evaluate", "Tables 1-3, paired model comparisons, subsets, residuals, effects; results.json.")
 _simple_stage("report", "report.html: self-contained, readable offline.")
 
