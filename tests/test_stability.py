@@ -71,6 +71,10 @@ def test_planted_law_is_stable_and_its_constants_covered(fitted, monkeypatch, tm
     files[1].unlink()
     again = d.stability(*data, n_seeds=2, n_bootstraps=2, constant_bootstraps=8, cache_dir=tmp_path)
     assert len(calls) == 5 and again == st
+    # other data (or another equation) reuses none of the cached refits
+    X, y, *rest = data
+    d.stability(X, y * 1.01, *rest, n_seeds=2, n_bootstraps=2, constant_bootstraps=8, cache_dir=tmp_path)
+    assert len(calls) == 9
 
 
 def test_results_do_not_depend_on_the_number_of_processes(fitted):

@@ -85,6 +85,21 @@ def _summary(values) -> dict:
             "max": float(v.max()), "values": [float(x) for x in values]}
 
 
+def _fingerprint(distiller, *arrays) -> str:
+    """What a cached refit depends on: the data, the chosen equation and the settings (so a
+    cache_dir reused with other data or another equation reuses nothing)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(b"-" if a is None else np.ascontiguousarray(a, dtype=np.float64).tobytes())
+    h.update(json.dumps(distiller.equation_.to_dict(), sort_keys=True, default=str).encode())
+    params = {k: v for k, v in distiller.get_params(deep=False).items() if k not in ("network", "sr")}
+    h.update(repr(sorted(params.items())).encode())
+    h.update(repr(sorted(distiller._sr().get_params().items())).encode())
+    return h.hexdigest()[:12]
+
+
 def _refit(job) -> dict:
     """One refit: (distiller, kind, index, seed, X, y, Xv, yv, Xt, yt) -> its record."""
     distiller, kind, index, seed, X, y, Xv, yv, Xt, yt = job
@@ -139,10 +154,11 @@ def equation_stability(distiller, X, y, X_valid=None, y_valid=None, X_test=None,
     jobs = [(distiller, "seed", i, base + 1 + i, X, y, Xv, yv, Xt, yt) for i in range(n_seeds)]
     jobs += [(distiller, "bootstrap", b, base + 1001 + b, X, y, Xv, yv, Xt, yt) for b in range(n_bootstraps)]
     cache = Path(cache_dir) if cache_dir is not None else None
+    key = _fingerprint(distiller, X, y, Xv, yv, Xt, yt) if cache is not None else ""
     records: list = [None] * len(jobs)
     todo = []
     for i, job in enumerate(jobs):
-        path = cache / f"{job[1]}-{job[2]}-{job[3]}.json" if cache else None
+        path = cache / f"{job[1]}-{job[2]}-{job[3]}-{key}.json" if cache else None
         if path is not None and path.exists():
             try:
                 records[i] = json.loads(path.read_text())
@@ -157,7 +173,7 @@ def equation_stability(distiller, X, y, X_valid=None, y_valid=None, X_test=None,
         if cache is not None:
             from geneqn._io import write_json
 
-            write_json(rec, cache / f"{jobs[i][1]}-{jobs[i][2]}-{jobs[i][3]}.json")
+            write_json(rec, cache / f"{jobs[i][1]}-{jobs[i][2]}-{jobs[i][3]}-{key}.json")
 
     parallel_map(_refit, [jobs[i] for i in todo], n_jobs=n_jobs, description="stability refits", on_result=keep)
     n = len(records)
