@@ -154,3 +154,11 @@ def test_the_expectosc_row_end_to_end(world, monkeypatch):
     assert feats.shape[1] == 10 * 6 and len(feats) == 80
     preds = pd.read_parquet(tmp / "run" / "expectosc" / "predictions.parquet")
     assert set(preds.cell_type) == {"alpha", "beta"} and preds.yhat.notna().all()
+    # the model is saved (variant effects use it): its coefficients and intercept give its predictions
+    import json
+
+    coef = pd.read_parquet(tmp / "run" / "expectosc" / "coef.parquet")
+    metrics = json.loads((tmp / "run" / "expectosc" / "metrics.json").read_text())
+    p = preds[preds.cell_type == "alpha"]
+    np.testing.assert_allclose(feats.loc[p.gene.astype(str)].to_numpy(dtype=float) @ coef["alpha"].to_numpy()
+                               + metrics["alpha"]["intercept"], p.yhat, rtol=1e-5, atol=1e-6)

@@ -14,7 +14,7 @@ RANK = {
     "geneqn.targets": 1, "geneqn.genes": 1, "geneqn.genome": 1, "geneqn.dataset": 1, "geneqn.fetch": 1,
     "geneqn.features": 2, "geneqn.nas": 2, "geneqn.sr": 2, "geneqn.baselines": 2,
     "geneqn.study": 3, "geneqn.report": 3, "geneqn.predict": 3, "geneqn.pl": 3,
-    "geneqn.run": 4,
+    "geneqn.run": 4, "geneqn.variants": 4,
     "geneqn.cli": 5,
 }
 

@@ -57,6 +57,13 @@ def test_planted_law_is_stable_and_its_constants_covered(fitted, monkeypatch, tm
     assert st["features"].get("f2", 0.0) == st["features"].get("f3", 0.0) == 0.0
     assert st["terms"]["x0"] == {"f0": 1.0} and st["terms"]["x1"] == {"f1**2": 1.0}
     assert st["core"]["features"] == ["f0", "f1"] and st["core"]["r"] > 0.99
+    # the stable core as an equation (stored in the result): it gives the core r on the test genes
+    from geneqn.metrics import pearson_r
+    from geneqn.sr.equation import GenomicEquation
+
+    core = GenomicEquation.from_dict(st["core"]["equation"])
+    assert set(core.features_used) <= {"f0", "f1"}
+    assert pearson_r(data[5], core.predict(data[4])) == pytest.approx(st["core"]["r"], abs=1e-9)
     assert st["headline"]["below_core_share"] == []
     # the constants of g = 0.8*(x0 - 0.625*x1): tight intervals near the planted values
     c = {round(k["value"], 1): k for k in st["constants"] if k["equation"] == "g"}
@@ -113,3 +120,16 @@ print(st["n_refits"])
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "2"
+
+
+def test_core_only_fixes_the_other_features_at_their_medians():
+    from geneqn.sr.equation import GenomicEquation
+
+    names = ["f0", "f1", "f2"]
+    eq = GenomicEquation("ct", names, {"x0": Expr.parse("f0 + 2*f2", names), "x1": Expr.parse("f1*f2", names)},
+                         Expr.parse("3*x0 - x1", ["x0", "x1"]))
+    core = stability.core_only(eq, {"f2": 0.5})
+    X = np.array([[1.0, 2.0, 9.0], [-1.0, 4.0, -3.0]])
+    # by hand: 3*(f0 + 1) - 0.5*f1, whatever f2 is
+    np.testing.assert_allclose(core.predict(X), [3 * 2 - 1, 3 * 0 - 2], atol=1e-12)
+    assert core.features_used == ["f0", "f1"] and core.meta["fixed_at_median"] == {"f2": 0.5}

@@ -42,11 +42,15 @@ def __getattr__(name):
         from geneqn.run.load import load_run
 
         return load_run
+    if name in ("variant_effects", "read_variants"):  # variants read run folders: imported on first use
+        import geneqn.variants as variants
+
+        return getattr(variants, name)
     raise AttributeError(f"module 'geneqn' has no attribute {name!r}")
 
 
 __all__ = [
     "BottleneckRegressor", "Dataset", "ExPectoSC", "Expr", "GeneqnError", "GenomicEquation", "GenomicEquationDistiller",
     "Genome", "load_run", "RidgeRegressor", "SymbolicRegressor", "__version__", "dataset", "pl", "study", "one_hot", "show_progress",
-    "targets", "tss", "windows",
+    "read_variants", "targets", "tss", "variant_effects", "windows",
 ]

@@ -220,3 +220,54 @@ def features_used(used: pd.DataFrame, feature_order: list[str], cell_types: list
               bbox_to_anchor=(1.01, 1.0))
     ax.set_title("features used by each equation", fontsize=9)
     return ax
+
+
+def variant_waterfall(attributions: pd.DataFrame, g_ref: float | None = None, ax=None, *, top: int = 8,
+                      title: str | None = None):
+    """One variant's change of g split into its terms (:func:`geneqn.variant_effects`'s
+    ``attributions`` rows of one variant, gene and cell type, kind ``feature``): bars from the
+    reference's g (``g_ref``, or 0) to the alternative's, the ``top`` largest shares by size and
+    the rest as one bar; rises green, falls red, the total dark."""
+    ax = _ax(ax)
+    a = attributions[attributions["kind"] == "feature"] if "kind" in attributions else attributions
+    a = a.assign(_abs=a["share"].abs()).sort_values("_abs", ascending=False, kind="stable")
+    head, rest = a.iloc[:top], a.iloc[top:]
+    labels = head["term"].astype(str).tolist() + (["other terms"] if len(rest) else [])
+    values = head["share"].tolist() + ([float(rest["share"].sum())] if len(rest) else [])
+    start = 0.0 if g_ref is None else float(g_ref)
+    level = start
+    for i, v in enumerate(values):
+        ax.bar(i, v, bottom=level, color="#2ca02c" if v >= 0 else "#d62728", width=0.7)
+        level += v
+    total = level - start
+    ax.bar(len(values), total, bottom=start, color="#333333", width=0.7)
+    ax.axhline(start, color="black", lw=0.6, ls=":")
+    ax.set_xticks(range(len(values) + 1), labels + ["change of g"], rotation=45, ha="right", fontsize=7)
+    ax.set_ylabel("g (from the reference allele)" if g_ref is not None else "share of the change of g", fontsize=8)
+    ax.tick_params(axis="y", labelsize=7)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax
+
+
+def variant_effects(effects: pd.DataFrame, ax=None, *, x: str = "delta_ridge", y: str = "delta_sr",
+                    label: int = 5, title: str | None = None):
+    """Each (variant, gene) pair's change of g through two models (columns ``x`` and ``y`` of
+    :func:`geneqn.variant_effects`'s ``effects``, one cell type), the ``label`` largest by |y|
+    named by variant id and gene symbol."""
+    ax = _ax(ax)
+    df = effects.dropna(subset=[x, y])
+    ax.scatter(df[x], df[y], s=8, alpha=0.6, color="#1f77b4")
+    ax.axhline(0, color="black", lw=0.5)
+    ax.axvline(0, color="black", lw=0.5)
+    for _, row in df.loc[df[y].abs().sort_values(ascending=False, kind="stable").index[:label]].iterrows():
+        name = f"{row.get('id', row.get('variant', ''))} {row.get('symbol') or row.get('gene', '')}"
+        ax.annotate(name, (row[x], row[y]), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    names = {"delta_sr": "SR(NAS|NN)", "delta_core": "stable core", "delta_nas": "NAS|NN", "delta_ridge": "Ridge",
+             "delta_expectosc": "ExPectoSC"}
+    ax.set_xlabel(f"change of g, {names.get(x, x)}", fontsize=8)
+    ax.set_ylabel(f"change of g, {names.get(y, y)}", fontsize=8)
+    ax.tick_params(labelsize=7)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax

@@ -475,5 +475,56 @@ def predict_cmd(features: Path = typer.Argument(..., help="Feature table (CSV/TS
         session.result(f"{len(df):,} genes x {df.shape[1]} cell type(s) -> {output}")
 
 
+@app.command("variants")
+def variants_cmd(variants: Path = typer.Argument(..., help="VCF, VCF.gz or BCF (cyvcf2), or a TSV/CSV with columns "
+                                                 "chrom, pos (1-based), ref, alt [, id]."),
+                 run: Path = typer.Option(Path("geneqn-run"), "--run", "-r", help="A finished run folder (its "
+                                          "equations, networks, ridge and stable cores)."),
+                 output: Optional[Path] = typer.Option(None, "--out", "-o", help="Effects table: .parquet, or .csv/.tsv "
+                                                       "[default: RUN/variants/effects.parquet]; sidecar files beside "
+                                                       "it (.features.parquet, .attributions.parquet, .json)."),
+                 cell_type: List[str] = typer.Option([], "--cell-type", help="Only these cell types (repeatable)."),
+                 model: List[str] = typer.Option([], "--model", help="Models to score: sr, core, nas, ridge, "
+                                                 "expectosc (repeatable) [default: all the run has]."),
+                 genome: Optional[Path] = typer.Option(None, help="FASTA/2bit genome [default: the run's genome.path]."),
+                 model_dir: Optional[Path] = typer.Option(None, "--model-dir", help="Sei folder [default: the run's]."),
+                 device: Optional[str] = typer.Option(None, help="auto | cpu | cuda | cuda:N [default: the run's]."),
+                 batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Windows per Sei batch."),
+                 report: Optional[Path] = typer.Option(None, "--report", help="HTML report [default: the output "
+                                                       "with .html]."),
+                 top: int = typer.Option(3, "--top", help="Classes and latents named per effect."),
+                 verbose: bool = VerboseOpt, quiet: bool = QuietOpt, plain: bool = PlainOpt):
+    """Score genetic variants through a run's equations: per variant, gene and cell type, the
+    change of expression through SR(NAS|NN) (term by term), its stable core, NAS|NN, ridge and
+    ExPectoSC."""
+    from geneqn.variants import MODELS, variant_effects
+
+    with Session(verbose, quiet, plain) as session:
+        bad = [m for m in model if m not in MODELS]
+        if bad:
+            raise GeneqnError(f"--model {', '.join(bad)}: choose among {', '.join(MODELS)}.")
+        cfg = load(None, run, [], {"genome.path": _path(genome), "features.model_dir": _path(model_dir),
+                                   "features.device": device, "features.batch_size": batch_size})
+        fx = variant_effects(variants, run, config=cfg, genome=cfg.genome.path or None,
+                             cell_types=cell_type or None, models=tuple(model) or tuple(MODELS), top=top)
+        output = output or run / "variants" / "effects.parquet"
+        paths = fx.save(output)
+        html = fx.report(report or output.with_suffix(".html"))
+        s = fx.summary
+        left = ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in s["skipped"].items() if v)
+        session.result(f"{s['alleles_read']:,} alleles read; {s['variants_scored']:,} variants scored in "
+                       f"{s['pairs']:,} (variant, gene) pairs x {len(s['cell_types'])} cell type(s)"
+                       + (f"; left out: {left}" if left else ""))
+        for ct in s["cell_types"] if len(fx.effects) else []:
+            key = next(m for m in s["models"]["used"])
+            for _, r in fx.top(ct, n=3, model=key).iterrows():
+                terms = f"  [{r['top_classes']}]" if "top_classes" in r and r["top_classes"] else ""
+                log2 = f" (log2 {r[f'delta_{key}_log2']:+.4f})" if f"delta_{key}_log2" in r else ""
+                session.result(f"  {ct}: {r['id']} in {r['symbol'] or r['gene']} ({int(r['distance']):+,} bp): "
+                               f"delta g {MODELS[key]} {r[f'delta_{key}']:+.4f}{log2}{terms}")
+        session.result(f"-> {paths['effects']} (+ {paths['features'].name}, {paths['attributions'].name}, "
+                       f"{paths['summary'].name}); report {html}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

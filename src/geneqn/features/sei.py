@@ -26,7 +26,7 @@ from geneqn._io import require_file
 from geneqn._torch import load_tensors, resolve_device, resolve_dtype, strand_average
 from geneqn.errors import GeneqnError
 from geneqn.features.chunks import compute_in_chunks, file_id
-from geneqn.features.seqclass import N_TARGETS, class_labels, load_projection
+from geneqn.features.seqclass import N_CLASSES, N_TARGETS, class_labels, load_projection
 from geneqn.genome import WINDOW, Genome, iter_windows, one_hot, tss_on_genome
 
 log = logging.getLogger(__name__)
@@ -234,6 +234,41 @@ class SeiProvider:
                               f"has {model.n_targets} outputs.")
         return model, dev, torch.from_numpy(np.ascontiguousarray(self._projection)).float().to(dev)
 
+    @property
+    def feature_names(self) -> list[str]:
+        """The 40 sequence-class labels (columns of :meth:`compute` and :meth:`window_features`)."""
+        return class_labels()[:N_CLASSES]
+
+    def source(self) -> str:
+        """A digest of what the scores are computed from (genome, weights, settings): cached
+        chunks of another source are not reused."""
+        model, _, _ = self._load()
+        return file_id(self.genome_path, *[p for p in (self.model_dir / "sei.pth",
+                                                        self.model_dir / "projvec_targets.npy") if p.exists()],
+                       extra=f"{model.widths}{model.n_targets}{self.precision}")
+
+    def window_features(self, codes: np.ndarray) -> np.ndarray:
+        """Sequence-class scores of windows given as uint8 codes, shape (n, 4096) -> (n, 40),
+        ``batch_size`` windows at a time (each with its reverse complement). Variant scoring
+        (:func:`geneqn.variant_effects`) calls this on reference and alternative windows."""
+        codes = np.asarray(codes, dtype=np.uint8)
+        if codes.ndim != 2 or codes.shape[1] != WINDOW:
+            raise GeneqnError(f"Sei reads windows of {WINDOW} bp; got an array of shape {codes.shape}.")
+        model, dev, unit = self._load()
+        dtype = resolve_dtype(self.precision, dev)
+        autocast = dtype == torch.bfloat16 and dev.type == "cuda"
+        if dtype == torch.bfloat16 and dev.type == "cpu":
+            model = model.to(torch.bfloat16)
+        out = []
+        for lo in range(0, len(codes), self.batch_size):
+            x = torch.from_numpy(one_hot(codes[lo:lo + self.batch_size])).to(dev, non_blocking=True)
+            if dtype == torch.bfloat16 and dev.type == "cpu":
+                x = x.to(torch.bfloat16)
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=autocast):
+                p = predict(model, x)
+            out.append((p.double() @ unit.double().T).cpu().numpy())  # fp64: variant deltas are not rounded to fp32
+        return np.concatenate(out) if out else np.zeros((0, unit.shape[0]), dtype=np.float64)
+
     def compute(self, tss: pd.DataFrame, cache_dir: Path | None = None) -> pd.DataFrame:
         """Class scores of every TSS window; chunks of results go to ``cache_dir`` (default: a
         ``sei_chunks`` folder in the current folder) so an interrupted run resumes."""
@@ -246,23 +281,12 @@ class SeiProvider:
         tss, skipped = tss_on_genome(genome, tss, self.window)
         model, dev, unit = self._load()
         labels = class_labels()[: unit.shape[0]]
-        dtype = resolve_dtype(self.precision, dev)
-        autocast = dtype == torch.bfloat16 and dev.type == "cuda"
-        if dtype == torch.bfloat16 and dev.type == "cpu":
-            model = model.to(torch.bfloat16)
-        source = file_id(self.genome_path, *[p for p in (self.model_dir / "sei.pth",
-                                                          self.model_dir / "projvec_targets.npy") if p.exists()],
-                         extra=f"{model.widths}{model.n_targets}{self.precision}")
+        source = self.source()
 
         def chunk(part: pd.DataFrame, bar) -> pd.DataFrame:
             scores, names = [], []
             for batch in iter_windows(genome, part, self.batch_size, model.sequence_length):
-                x = torch.from_numpy(one_hot(batch.codes)).to(dev, non_blocking=True)
-                if dtype == torch.bfloat16 and dev.type == "cpu":
-                    x = x.to(torch.bfloat16)
-                with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=autocast):
-                    p = predict(model, x)
-                scores.append((p.float() @ unit.T).cpu().numpy())
+                scores.append(self.window_features(batch.codes))
                 names += batch.genes
                 bar.advance(len(batch.genes))
             return pd.DataFrame(np.concatenate(scores), columns=labels, index=pd.Index(names, name="gene"))

@@ -82,3 +82,15 @@ def features_heatmap(used: pd.DataFrame, feature_order: list[str], cell_types: l
     fig, ax = _one(1.6 + 1.0 * len(cell_types), 0.9 + 0.26 * len(labels))
     pl.features_used(used, feature_order, cell_types, ax)
     return _png(fig)
+
+
+def variant_waterfall(attributions: pd.DataFrame, g_ref: float, title: str) -> bytes:
+    fig, ax = _one(6.0, 3.2)
+    pl.variant_waterfall(attributions, g_ref, ax, title=title)
+    return _png(fig)
+
+
+def variant_scatter(effects: pd.DataFrame, x: str, y: str, title: str) -> bytes:
+    fig, ax = _one(4.6, 3.6)
+    pl.variant_effects(effects, ax, x=x, y=y, title=title)
+    return _png(fig)

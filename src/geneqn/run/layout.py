@@ -18,7 +18,7 @@
     distill/<ct>/            stage-1 / stage-2 Pareto tables; distill/equations.json
     stability/               stability.json and each refit (resumable) when [stability] seeds or bootstraps > 0
     sweep/table2.csv         the complexity sweep (valid r, test r, the knee); sweep/equations.json
-    expectosc/               ExPecto features (chunks) and the ExPectoSC model
+    expectosc/               ExPecto features (chunks) and the ExPectoSC model (coef.parquet)
     tables/*.csv, results.json, report.html, predictions.csv, downloads/
 
 Cell types become file names through :func:`cell_type_key`, which never maps two names to one.
@@ -170,6 +170,11 @@ class RunLayout:
     @property
     def expectosc_features(self) -> Path:
         return self.root / "expectosc" / "features.parquet"
+
+    @property
+    def expectosc_coef(self) -> Path:
+        """ExPectoSC's ridge: feature x cell type coefficients (raw feature units; intercepts in metrics.json)."""
+        return self.root / "expectosc" / "coef.parquet"
 
     @property
     def expectosc_chunks(self) -> Path:

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from geneqn.metrics import pearson_r
+from geneqn.sr.equation import GenomicEquation
 
 CORE_SHARE = 0.8
 # least-squares iterations per constant (+1) when constants are refitted from the chosen values:
@@ -211,22 +212,36 @@ def equation_stability(distiller, X, y, X_valid=None, y_valid=None, X_test=None,
                       "hi": float(b) if m else None} for (k, j), v, a, b, m in zip(where, values, lo, hi, moved)]
 
     core = [f for f in eq.feature_names if features.get(f, 0) >= core_share]
-    core_r = None
+    core_r = core_equation = None
     Xe, ye = (Xt, yt) if Xt is not None else (Xv, yv)
     if Xe is not None:
         med = np.median(X, axis=0)
         off = [j for j, f in enumerate(eq.feature_names) if f not in core]
         Xc, Xec = X.copy(), Xe.copy()
         Xc[:, off], Xec[:, off] = med[off], med[off]
-        core_r = pearson_r(ye, joint_refit(eq, Xc, y, max_nfev=CONSTANT_STEPS).predict(Xec))
+        refit = joint_refit(eq, Xc, y, max_nfev=CONSTANT_STEPS)
+        core_r = pearson_r(ye, refit.predict(Xec))
+        core_equation = core_only(refit, {eq.feature_names[j]: float(med[j]) for j in off}).to_dict()
     return {
         "n_refits": n, "n_seeds": int(n_seeds), "n_bootstraps": int(n_bootstraps), "core_share": float(core_share),
         "features": features, "terms": term_share,
         "test_r": _summary([r["test_r"] for r in records]), "valid_r": _summary([r["valid_r"] for r in records]),
         "complexity": _summary([r["complexity"] for r in records]),
         "constants": constants, "constant_bootstraps": int(constant_bootstraps),
-        "core": {"features": core, "r": core_r, "genes": "test" if Xt is not None else "valid"},
+        "core": {"features": core, "r": core_r, "genes": "test" if Xt is not None else "valid",
+                 "equation": core_equation},
         "headline": {"features": {f: features.get(f, 0.0) for f in eq.features_used},
                      "below_core_share": [f for f in eq.features_used if features.get(f, 0.0) < core_share]},
         "refits": records,
     }
+
+
+def core_only(eq: GenomicEquation, fixed: dict[str, float]) -> GenomicEquation:
+    """``eq`` with the features of ``fixed`` replaced by constants (their training medians): the
+    stable core as an equation of the core features alone (its constants refitted beforehand)."""
+    from geneqn.sr.expr import Expr
+
+    consts = {f: Expr.constant(v) for f, v in fixed.items()}
+    latents = {k: e.substitute(consts) for k, e in eq.latents.items()}
+    return GenomicEquation(eq.cell_type, list(eq.feature_names), latents, eq.output,
+                           {**eq.meta, "stable_core": True, "fixed_at_median": dict(fixed)})

@@ -41,7 +41,7 @@ def provider(cfg: Config):
 
 
 @stage("expectosc", sections=("features", "genome", "run"), inputs=lambda L: [L.targets, L.tss, L.split],
-       outputs=lambda L: model_outputs("expectosc")(L) + [L.expectosc_features], external=_files, enabled=enabled,
+       outputs=lambda L: model_outputs("expectosc")(L) + [L.expectosc_features, L.expectosc_coef], external=_files, enabled=enabled,
        help="the ExPectoSC baseline: ExPecto features and ExPectoSC's ridge per cell type")
 def expectosc_stage(ctx: StageContext) -> dict:
     from geneqn.baselines import ExPectoSC
@@ -63,7 +63,7 @@ def expectosc_stage(ctx: StageContext) -> dict:
     if len(genes) < 10:
         raise GeneqnError(f"only {len(genes)} gene(s) have ExPecto features; ExPectoSC needs the genes of the split.")
     weights = expression_weights(wide.loc[genes])
-    metrics, preds = {}, []
+    metrics, preds, coef = {}, [], {}
     cell_types = ctx.config.run.cell_types or list(wide.columns)
     for ct in cell_types:
         part = {p: split.index[(split == p)].intersection(genes) for p in ("train", "valid", "test")}
@@ -73,8 +73,13 @@ def expectosc_stage(ctx: StageContext) -> dict:
         Xt, yt = feats.loc[part["test"]], wide.loc[part["test"], ct]
         yhat = model.predict(Xt)
         metrics[ct] = {"alpha": model.alpha_, "valid_r": model.valid_r_[model.alpha_], "test_r": pearson_r(yt, yhat),
-                       "n_features": int(feats.shape[1]), "n_test_genes": len(part["test"])}
+                       "n_features": int(feats.shape[1]), "n_test_genes": len(part["test"]),
+                       "intercept": float(model.intercept_)}
+        coef[ct] = model.coef_
         preds += [predictions_frame(part[p], ct, wide.loc[part[p], ct].to_numpy(), model.predict(feats.loc[part[p]]), p)
                   for p in SPLITS]
+    import pandas as pd
+
+    write_parquet(pd.DataFrame(coef, index=pd.Index([str(c) for c in feats.columns], name="feature")), L.expectosc_coef)
     return write_model(ctx, "expectosc", metrics, preds)
 
