@@ -274,6 +274,7 @@ def test_sei_deltas_equal_separately_scored_windows(tmp_path):
     eq = GenomicEquation(CT, labels, {"x0": Expr.parse(f"2*{labels[0]} - {labels[1]}*{labels[2]}", labels),
                                       "x1": Expr.parse(f"exp({labels[3]})", labels)},
                          Expr.parse("x0 + 0.5*x1*x0", ["x0", "x1"]))
+    eq.meta["target_scaling"] = {"g1_min": 1.0, "g1_max": 4.0}  # no targets.parquet: log2 from the equation's
     L.equations.parent.mkdir(parents=True)
     write_json({CT: eq.to_dict()}, L.equations)
     variants = pd.DataFrame({"chrom": ["chr1", "chr1"], "pos": [5101, 6001],
@@ -294,6 +295,7 @@ def test_sei_deltas_equal_separately_scored_windows(tmp_path):
                             & (fx.attributions["kind"] == "feature")]
         assert abs(a["share"].sum() - row.delta_sr) <= row.attribution_error + 1e-12
         assert row.attribution_error < 1e-9
+        assert row.delta_sr_log2 == pytest.approx(1.5 * row.delta_sr, rel=1e-12)
 
 
 def test_cli_writes_effects_sidecars_and_report(planted, tmp_path, monkeypatch):

@@ -230,17 +230,22 @@ def variant_waterfall(attributions: pd.DataFrame, g_ref: float | None = None, ax
     the rest as one bar; rises green, falls red, the total dark."""
     ax = _ax(ax)
     a = attributions[attributions["kind"] == "feature"] if "kind" in attributions else attributions
+    a = a[a["share"] != 0]  # features the variant does not move
     a = a.assign(_abs=a["share"].abs()).sort_values("_abs", ascending=False, kind="stable")
     head, rest = a.iloc[:top], a.iloc[top:]
     labels = head["term"].astype(str).tolist() + (["other terms"] if len(rest) else [])
     values = head["share"].tolist() + ([float(rest["share"].sum())] if len(rest) else [])
     start = 0.0 if g_ref is None else float(g_ref)
-    level = start
+    level, levels = start, [start]
     for i, v in enumerate(values):
         ax.bar(i, v, bottom=level, color="#2ca02c" if v >= 0 else "#d62728", width=0.7)
         level += v
+        levels.append(level)
     total = level - start
     ax.bar(len(values), total, bottom=start, color="#333333", width=0.7)
+    lo, hi = min(levels), max(levels)
+    pad = 0.08 * (hi - lo) if hi > lo else 0.05 * max(abs(start), 1e-3)
+    ax.set_ylim(lo - pad, hi + pad)  # bars drawn from a bottom other than 0 are not autoscaled
     ax.axhline(start, color="black", lw=0.6, ls=":")
     ax.set_xticks(range(len(values) + 1), labels + ["change of g"], rotation=45, ha="right", fontsize=7)
     ax.set_ylabel("g (from the reference allele)" if g_ref is not None else "share of the change of g", fontsize=8)

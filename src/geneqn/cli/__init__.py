@@ -497,6 +497,8 @@ def variants_cmd(variants: Path = typer.Argument(..., help="VCF, VCF.gz or BCF (
     """Score genetic variants through a run's equations: per variant, gene and cell type, the
     change of expression through SR(NAS|NN) (term by term), its stable core, NAS|NN, ridge and
     ExPectoSC."""
+    import pandas as pd
+
     from geneqn.variants import MODELS, variant_effects
 
     with Session(verbose, quiet, plain) as session:
@@ -519,7 +521,8 @@ def variants_cmd(variants: Path = typer.Argument(..., help="VCF, VCF.gz or BCF (
             key = next(m for m in s["models"]["used"])
             for _, r in fx.top(ct, n=3, model=key).iterrows():
                 terms = f"  [{r['top_classes']}]" if "top_classes" in r and r["top_classes"] else ""
-                log2 = f" (log2 {r[f'delta_{key}_log2']:+.4f})" if f"delta_{key}_log2" in r else ""
+                log2 = (f" (log2 {r[f'delta_{key}_log2']:+.4f})" if f"delta_{key}_log2" in r
+                        and pd.notna(r[f"delta_{key}_log2"]) else "")
                 session.result(f"  {ct}: {r['id']} in {r['symbol'] or r['gene']} ({int(r['distance']):+,} bp): "
                                f"delta g {MODELS[key]} {r[f'delta_{key}']:+.4f}{log2}{terms}")
         session.result(f"-> {paths['effects']} (+ {paths['features'].name}, {paths['attributions'].name}, "

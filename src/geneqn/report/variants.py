@@ -67,7 +67,9 @@ def build_variant_report(effects: pd.DataFrame, attributions: pd.DataFrame, summ
                 cells += [f"<span class=code>{esc(r['top_classes'])}</span>", f"<span class=code>{esc(r['top_latents'])}</span>"]
             body.append(cells)
         figs = []
-        first = shown.iloc[0]
+        # the waterfall: the largest effect with more than one term, else the largest
+        several = shown[shown["top_classes"].astype(str).str.contains(",")] if "top_classes" in shown else shown
+        first = (several if len(several) else shown).iloc[0]
         if len(attributions) and "top_classes" in df:
             a = attributions[(attributions["variant"] == first["variant"]) & (attributions["gene"] == first["gene"])
                              & (attributions["cell_type"].astype(str) == str(ct))]

@@ -166,12 +166,16 @@ def _check_assembly(variants: pd.DataFrame, genome) -> pd.DataFrame:
 
 
 def _scaling(run, ct: str) -> dict | None:
+    """The cell type's target scaling (min and max of g1): from targets.parquet, else the one
+    saved with its equation; None when neither is there (then no log2 column)."""
     L = run.layout
-    if not L.targets.exists():
-        return None
-    t = read_parquet(L.targets, columns=["cell_type", "g1"])
-    g1 = t.loc[t["cell_type"].astype(str) == ct, "g1"]
-    return {"g1_min": float(g1.min()), "g1_max": float(g1.max())} if len(g1) else None
+    if L.targets.exists():
+        t = read_parquet(L.targets, columns=["cell_type", "g1"])
+        g1 = t.loc[t["cell_type"].astype(str) == ct, "g1"]
+        if len(g1):
+            return {"g1_min": float(g1.min()), "g1_max": float(g1.max())}
+    eq = run.equations.get(ct)
+    return eq.target_scaling if eq is not None and eq.target_scaling else None
 
 
 def _stable_cores(run) -> dict:
@@ -459,7 +463,7 @@ def variant_effects(variants, run, *, provider=None, genome=None, cell_types=Non
         if "expectosc" in used and ct in expecto_coef.columns:
             df["delta_expectosc"] = dX @ expecto_coef[ct].to_numpy(dtype=np.float64)
         for m in used:
-            if f"delta_{m}" in df.columns:
+            if f"delta_{m}" in df.columns:  # NaN where the run holds no target scaling
                 df[f"delta_{m}_log2"] = df[f"delta_{m}"] * factor
         frames.append(df)
     effects = pd.concat(frames, ignore_index=True)
