@@ -208,6 +208,12 @@ def test_vcf_multiallelic_naming_and_assembly(planted, tmp_path):
     with gzip.open(path, "wt") as fh:
         fh.write(text)
     v = read_variants(path)
+    # bgzip (BGZF, what bcftools and tabix write) reads the same
+    from Bio import bgzf
+
+    with bgzf.BgzfWriter(str(tmp_path / "calls.bgz.vcf.gz"), "wb") as fh:
+        fh.write(text.encode())
+    pd.testing.assert_frame_equal(read_variants(tmp_path / "calls.bgz.vcf.gz"), v)
     assert v["alt"].tolist() == others[:2] and v["id"].tolist() == ["rs1", "rs1"]
     assert v.attrs["skipped"]["symbolic_or_missing"] == 2 and v.attrs["contigs"] == {"1": 3000}
     fx = variant_effects(path, L.root, provider=KmerProvider(), genome=root / "g.fa", cache_dir=tmp_path / "c")
@@ -390,3 +396,21 @@ def test_expectosc_delta_equals_the_alternative_genomes_features(planted, tmp_pa
     # the reference's features are float32 (as the run stores them): agreement to their precision
     assert fx.effects["delta_expectosc"].iloc[0] == pytest.approx(truth, rel=1e-3, abs=1e-6)
     assert fx.effects["delta_expectosc_log2"].iloc[0] == pytest.approx(4 * fx.effects["delta_expectosc"].iloc[0])
+
+
+def test_waterfall_bars_add_up_to_the_change():
+    from matplotlib.figure import Figure
+
+    from geneqn import pl
+
+    a = pd.DataFrame({"kind": ["feature"] * 4 + ["latent"], "term": ["E1", "P2", "TN1", "L1", "x0"],
+                      "share": [0.30, -0.12, 0.0, 0.05, 9.0]})
+    ax = Figure().add_subplot()
+    pl.variant_waterfall(a, g_ref=0.5, ax=ax, top=2)
+    bars = ax.patches
+    # E1, P2, then "other terms" (L1; TN1 moved nothing and is left out), then the total
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["E1", "P2", "other terms", "change of g"]
+    assert [round(b.get_height(), 12) for b in bars] == [0.30, -0.12, 0.05, round(0.30 - 0.12 + 0.05, 12)]
+    assert [round(b.get_y(), 12) for b in bars] == [0.5, 0.8, 0.68, 0.5]
+    lo, hi = ax.get_ylim()
+    assert lo < 0.5 and hi > 0.8  # every bar inside the axes
