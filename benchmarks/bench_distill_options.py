@@ -56,7 +56,7 @@ def main() -> None:
     from geneqn import BottleneckRegressor, GenomicEquationDistiller
     from geneqn.metrics import pearson_r
     from geneqn.run import Runner, demo_config
-    from geneqn.run.stages.distill import sr_estimator
+    from geneqn.run.common import sr_estimator
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cell-type", default="type B pancreatic cell")

@@ -129,7 +129,7 @@ def direct_seeds(cfg_path: Path, truth: pd.Series, n: int) -> None:
     equation (r >= 0.99 against the truth on the test genes) and with which complexity."""
     from geneqn.config import load_config
     from geneqn.run import Runner
-    from geneqn.run.stages.distill import sr_estimator
+    from geneqn.run.common import sr_estimator
 
     cfg = load_config(cfg_path)
     ds = Runner(cfg).context().dataset()
@@ -152,7 +152,7 @@ def gradient_distillation(cfg_path: Path, truth: pd.Series) -> tuple[float, int]
     from geneqn import BottleneckRegressor, GenomicEquationDistiller
     from geneqn.config import load_config
     from geneqn.run import Runner
-    from geneqn.run.stages.distill import sr_estimator
+    from geneqn.run.common import sr_estimator
 
     cfg = load_config(cfg_path)
     runner = Runner(cfg)

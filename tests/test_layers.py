@@ -15,6 +15,7 @@ RANK = {
     "geneqn.features": 2, "geneqn.nas": 2, "geneqn.sr": 2, "geneqn.baselines": 2,
     "geneqn.study": 3, "geneqn.report": 3, "geneqn.predict": 3, "geneqn.pl": 3,
     "geneqn.run": 4, "geneqn.variants": 4,
+    "geneqn.run.layout": 1,  # every run-folder path; pure paths, so the report and variants may name them
     "geneqn.cli": 5,
 }
 
@@ -81,3 +82,36 @@ def test_public_face():
                                    "GenomicEquation", "GeneqnError"}
     for name in geneqn.__all__:
         assert getattr(geneqn, name) is not None
+
+
+def test_no_stage_imports_another_stage():
+    """What stages share lives in run/common.py; a stage imports no sibling stage."""
+    wrong = []
+    for name, path in modules():
+        if name.startswith("geneqn.run.stages.") :
+            for target in imports(path, name):
+                if target.startswith("geneqn.run.stages.") and not target.startswith(name):
+                    wrong.append(f"{name} imports {target}")
+    assert not wrong, "\n".join(wrong)
+
+
+RUN_ENTRIES = ("distill", "sr", "nas", "nn", "ridge", "nas_sr", "expectosc", "sweep", "stability", "variants",
+               "tables", "downloads", "networks", "refits", "chunks", "results.json", "predictions.csv",
+               "report.html", "config.toml", "targets.parquet", "tss.parquet", "features.parquet", "features.json",
+               "split.parquet", "equations.json", "metrics.json", "predictions.parquet", "sei_chunks")
+
+
+def test_run_folder_paths_are_named_only_in_the_layout():
+    """No path of the run folder is built by hand (``root / "distill" / "tables"``) outside
+    run/layout.py: every module asks RunLayout."""
+    import re
+
+    joined = re.compile(r'/\s*f?"(%s)"' % "|".join(re.escape(e) for e in RUN_ENTRIES))
+    wrong = []
+    for name, path in modules():
+        if name == "geneqn.run.layout":
+            continue
+        for i, line in enumerate(path.read_text().splitlines(), 1):
+            if joined.search(line) and not line.lstrip().startswith("#"):
+                wrong.append(f"{path.relative_to(SRC.parent)}:{i}: {line.strip()}")
+    assert not wrong, "\n".join(wrong)

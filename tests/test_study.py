@@ -230,7 +230,7 @@ def test_predict_applies_saved_equations_and_networks(tiny, tmp_path):
     from typer.testing import CliRunner
 
     from geneqn.cli import app
-    from geneqn.run.stages.distill import load_equations
+    from geneqn.run.common import load_equations
 
     cfg, _ = tiny
     L = Runner(cfg).layout

@@ -470,7 +470,9 @@ def predict_cmd(features: Path = typer.Argument(..., help="Feature table (CSV/TS
 
     with Session(verbose, quiet, plain) as session:
         if not network:
-            equations = equations or (run or Path("geneqn-run")) / "distill" / "equations.json"
+            from geneqn.run.layout import RunLayout
+
+            equations = equations or RunLayout(run or Path("geneqn-run")).equations
         df = predict_table(features, output, equations=None if network else equations, networks=network, log2=log2)
         session.result(f"{len(df):,} genes x {df.shape[1]} cell type(s) -> {output}")
 
@@ -509,7 +511,9 @@ def variants_cmd(variants: Path = typer.Argument(..., help="VCF, VCF.gz or BCF (
                                    "features.device": device, "features.batch_size": batch_size})
         fx = variant_effects(variants, run, config=cfg, genome=cfg.genome.path or None,
                              cell_types=cell_type or None, models=tuple(model) or tuple(MODELS), top=top)
-        output = output or run / "variants" / "effects.parquet"
+        from geneqn.run.layout import RunLayout
+
+        output = output or RunLayout(run).variant_effects
         paths = fx.save(output)
         html = fx.report(report or output.with_suffix(".html"))
         s = fx.summary

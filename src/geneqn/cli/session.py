@@ -199,7 +199,7 @@ class Session:
 
     def equations(self, cfg, first_only: bool = False) -> None:
         from geneqn.run import RunLayout
-        from geneqn.run.stages.distill import load_equations
+        from geneqn.run.common import load_equations
         from geneqn.sr.equation import wrap_equation
 
         eqs = load_equations(RunLayout(cfg.run.folder).equations)

@@ -403,7 +403,10 @@ def trials_table(study: optuna.Study):
 
 
 def default_storage(run_dir: Path) -> str:
-    path = Path(run_dir) / "nas" / "study.db"
+    """The run folder's SQLite study storage (nas/study.db)."""
+    from geneqn.run.layout import RunLayout
+
+    path = RunLayout(run_dir).study_db
     path.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{path.resolve()}"
 

@@ -79,12 +79,14 @@ def build_report(run_dir: str | Path) -> Path:
     """Write ``report.html`` of a finished run folder and return its path."""
     from geneqn.sr.equation import GenomicEquation
 
-    run_dir = Path(run_dir)
-    res = read_json(run_dir / "results.json")
-    preds = read_csv(run_dir / "predictions.csv")
+    from geneqn.run.layout import RunLayout
+
+    L = RunLayout(run_dir)
+    res = read_json(L.results)
+    preds = read_csv(L.predictions_csv)
     if "split" in preds:  # every gene is there; the figures show the test genes, as Table 1
         preds = preds[preds["split"] == "test"]
-    t = {n: read_csv(run_dir / "tables" / f"{n}.csv") for n in
+    t = {n: read_csv(L.table(n)) for n in
          ("table1", "table2", "table3", "comparisons", "subsets", "residuals", "effects", "features_used")}
     cell_types = res["cell_types"]
     models = res["models"]
@@ -201,7 +203,7 @@ def build_report(run_dir: str | Path) -> Path:
             "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; "
             "style-src 'unsafe-inline'\">"
             f"<style>{CSS}</style></head><body>{''.join(s)}</body></html>")
-    return write_text(page, run_dir / "report.html")
+    return write_text(page, L.report)
 
 
 def _breakable(text: str) -> str:

@@ -17,6 +17,7 @@
     <model>/networks/<ct>.pt networks (nn, nas, nas_sr); nas/study.db, nas/trials.csv
     distill/<ct>/            stage-1 / stage-2 Pareto tables; distill/equations.json
     stability/               stability.json and each refit (resumable) when [stability] seeds or bootstraps > 0
+    variants/                geneqn variants: effects.parquet (+ sidecars, report) and chunks/ of window features
     sweep/table2.csv         the complexity sweep (valid r, test r, the knee); sweep/equations.json
     expectosc/               ExPecto features (chunks) and the ExPectoSC model (coef.parquet)
     tables/*.csv, results.json, report.html, predictions.csv, downloads/
@@ -146,9 +147,13 @@ class RunLayout:
     def trials(self) -> Path:
         return self.root / "nas" / "trials.csv"
 
-    def sr_tables(self, model: str, cell_type: str) -> Path:
-        """Folder of the Pareto tables of one cell type's fits (model: distill, sr or nas_sr)."""
-        return self.model_dir(model) / cell_type_key(cell_type)
+    def pareto_root(self, model: str) -> Path:
+        """Folder of every cell type's Pareto tables of a model's fits (distill or sr)."""
+        return self.model_dir(model) / "tables"
+
+    def pareto_tables(self, model: str, cell_type: str) -> Path:
+        """Folder of one cell type's Pareto tables (distill: stage1_x0.csv ..., stage2.csv; sr: pareto.csv)."""
+        return self.pareto_root(model) / cell_type_key(cell_type)
 
     @property
     def equations(self) -> Path:
@@ -185,8 +190,22 @@ class RunLayout:
         """{cell type: stability of its equation} (the [stability] section)."""
         return self.root / "stability" / "stability.json"
 
+    @property
+    def stability_refits_root(self) -> Path:
+        return self.root / "stability" / "refits"
+
     def stability_refits(self, cell_type: str) -> Path:
-        return self.root / "stability" / "refits" / cell_type_key(cell_type)
+        return self.stability_refits_root / cell_type_key(cell_type)
+
+    # variant effects (geneqn variants; not a stage)
+    @property
+    def variant_effects(self) -> Path:
+        """The default output of ``geneqn variants`` (sidecar files beside it)."""
+        return self.root / "variants" / "effects.parquet"
+
+    def variant_chunks(self, digest: str) -> Path:
+        """Resumable window features of one set of (variant, gene) pairs."""
+        return self.root / "variants" / "chunks" / digest
 
     # study outputs
     @property

@@ -95,7 +95,7 @@ class Run:
         return GenomicEquation.from_dict(d, where, cell_type=str(ct))
 
     def _equations(self) -> dict:
-        from geneqn.run.stages.distill import load_equations
+        from geneqn.run.common import load_equations
 
         if not self.layout.equations.exists():
             self.missing.append("distill/equations.json (the distill stage)")
@@ -132,7 +132,7 @@ class Run:
     def _pareto(self, model: str) -> dict:
         from geneqn.sr.regressor import SymbolicRegressor
 
-        root = self.layout.model_dir(model) / "tables"
+        root = self.layout.pareto_root(model)
         if not root.exists():
             self.missing.append(f"{model}/tables/")
             return {}

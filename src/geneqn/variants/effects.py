@@ -418,7 +418,7 @@ def variant_effects(variants, run, *, provider=None, genome=None, cell_types=Non
     key = pairs["variant"] + "|" + pairs["gene"]
     if cache_dir is None:
         digest = hashlib.sha256("\n".join(key).encode()).hexdigest()[:12]
-        cache_dir = r.layout.root / "variants" / "chunks" / digest
+        cache_dir = r.layout.variant_chunks(digest)
     ref, alt = _pair_features(pairs, g, prov, Path(cache_dir), chunk_size, names)
     ref, alt = ref.loc[key], alt.loc[key]
     Xr, Xa = ref.to_numpy(dtype=np.float64), alt.to_numpy(dtype=np.float64)

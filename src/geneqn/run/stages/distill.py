@@ -4,46 +4,16 @@ from __future__ import annotations
 
 import pandas as pd
 
-from geneqn._io import read_json, write_csv, write_json, write_text
-from geneqn.config import Config
+from geneqn._io import write_csv, write_json, write_text
 from geneqn.metrics import pearson_r
 from geneqn.run.engine import StageContext, stage
 from geneqn.run.layout import RunLayout
-from geneqn.run.stages.models import (DATA, distiller_options, model_outputs, split_predictions, target_scaling,
-                                      write_model)
-
-
-def sr_estimator(cfg: Config):
-    """The SymbolicRegressor that the [sr] section describes (seeded by run.seed)."""
-    from geneqn.sr.regressor import SymbolicRegressor
-
-    s = cfg.sr
-    return SymbolicRegressor(engine=s.engine, operators=tuple(s.operators), complexity_limit=s.complexity_limit,
-                             selection=s.selection, max_evaluations=s.max_evaluations, restarts=s.restarts,
-                             max_samples=s.max_samples, complexity_of_operators=dict(s.complexity_of_operators) or None,
-                             complexity_of_constants=s.complexity_of_constants,
-                             complexity_of_variables=s.complexity_of_variables, n_jobs=s.n_jobs,
-                             random_state=cfg.run.seed)
-
-
-def pareto_csv(table: pd.DataFrame) -> pd.DataFrame:
-    """A Pareto table for a CSV file (PySR's columns; ``tokens``: the tree as JSON, read back as data)."""
-    import json
-
-    out = table[[c for c in ("complexity", "loss", "valid_loss", "valid_se", "score", "equation")
-                 if c in table]].copy()
-    out["tokens"] = [json.dumps(e.to_json()) for e in table["expr"]]
-    return out
-
-
-def write_tables(folder, tables: dict) -> None:
-    for name, t in tables.items():
-        if t is not None:
-            write_csv(pareto_csv(t), folder / f"{name}.csv")
+from geneqn.run.common import (DATA, distiller_options, load_equations, model_outputs, read_pareto_csv,
+                               split_predictions, sr_estimator, target_scaling, write_model, write_tables)
 
 
 def _distill_outputs(L: RunLayout):
-    return model_outputs("distill")(L) + [L.equations, L.equations_tex, L.root / "distill" / "tables"]
+    return model_outputs("distill")(L) + [L.equations, L.equations_tex, L.pareto_root("distill")]
 
 
 @stage("distill", sections=("sr", "run", "expression"), inputs=lambda L: DATA(L) + [L.networks("nas")],
@@ -64,7 +34,7 @@ def distill_stage(ctx: StageContext) -> dict:
         d = GenomicEquationDistiller(net, sr=sr, cell_type=ct, **distiller_options(cfg)).fit(X, y, Xv, yv)
         eq = d.equation_
         eq.meta["target_scaling"] = target_scaling(ctx, ct)
-        write_tables(ctx.layout.root / "distill" / "tables" / _key(ct),
+        write_tables(ctx.layout.pareto_tables("distill", ct),
                      {**{f"stage1_{k}": t for k, t in d.stage1_tables_.items()}, "stage2": d.stage2_table_})
         yhat = eq.predict(Xt)
         metrics[ct] = {"test_r": pearson_r(yt, yhat), "valid_r": pearson_r(yv, eq.predict(Xv)),
@@ -81,25 +51,7 @@ def distill_stage(ctx: StageContext) -> dict:
     return write_model(ctx, "distill", metrics, preds)
 
 
-def _key(ct: str) -> str:
-    from geneqn.run.layout import cell_type_key
-
-    return cell_type_key(ct)
-
-
-def load_equations(path) -> dict:
-    """{cell type: GenomicEquation} of an equations.json (read as data)."""
-    from geneqn.sr.equation import GenomicEquation
-
-    data = read_json(path)
-    if not isinstance(data, dict):
-        from geneqn.errors import GeneqnError
-
-        raise GeneqnError(f"{path}: expected a JSON object of cell type -> equation.")
-    return {str(ct): GenomicEquation.from_dict(d, f"{path}: {ct}", cell_type=str(ct)) for ct, d in data.items()}
-
-
-@stage("sr", sections=("sr", "run"), inputs=DATA, outputs=lambda L: model_outputs("sr")(L) + [L.root / "sr" / "tables"],
+@stage("sr", sections=("sr", "run"), inputs=DATA, outputs=lambda L: model_outputs("sr")(L) + [L.pareto_root("sr")],
        help="direct symbolic regression from features to expression (the SR row)")
 def direct_sr_stage(ctx: StageContext) -> dict:
     from geneqn.sr.distill import direct_sr
@@ -112,7 +64,7 @@ def direct_sr_stage(ctx: StageContext) -> dict:
         Xv, yv = ds.xy(ct, "valid")
         Xt, yt = ds.xy(ct, "test")
         reg = direct_sr(X, y, sr, Xv, yv)
-        write_tables(ctx.layout.root / "sr" / "tables" / _key(ct), {"pareto": reg.equations_})
+        write_tables(ctx.layout.pareto_tables("sr", ct), {"pareto": reg.equations_})
         yhat = reg.predict(Xt)
         metrics[ct] = {"test_r": pearson_r(yt, yhat), "equation": str(reg.expr_), "tokens": reg.expr_.to_json(),
                        "complexity": reg.expr_.complexity,
@@ -122,20 +74,8 @@ def direct_sr_stage(ctx: StageContext) -> dict:
     return write_model(ctx, "sr", metrics, preds)
 
 
-def read_pareto_csv(path, feature_names: list[str]) -> pd.DataFrame:
-    """A Pareto table written by :func:`write_tables`, its trees read back as data."""
-    import json
-
-    from geneqn._io import read_csv
-    from geneqn.sr.expr import Expr
-
-    t = read_csv(path)
-    t["expr"] = [Expr.from_json(json.loads(x), feature_names, f"{path}") for x in t["tokens"]]
-    return t
-
-
 @stage("sweep", sections=("sr", "run"), inputs=lambda L: DATA(L) + [L.networks("nas"), L.equations,
-                                                                    L.root / "distill" / "tables"],
+                                                                    L.pareto_root("distill")],
        outputs=lambda L: [L.table2, L.sweep_equations], help="complexity sweep (the paper's Table 2) and its knee")
 def sweep_stage(ctx: StageContext) -> dict:
     """Table 2: per-latent complexity limits, re-selected from the distill stage's stage-1
@@ -154,7 +94,7 @@ def sweep_stage(ctx: StageContext) -> dict:
         X, y = ds.xy(ct, "train")
         Xt, yt = ds.xy(ct, "test")
         Z = target_values(net, X, eq.meta)
-        folder = ctx.layout.root / "distill" / "tables" / _key(ct)
+        folder = ctx.layout.pareto_tables("distill", ct)
         tables = {k: (None if k in eq.meta.get("constant_units", []) else
                       read_pareto_csv(folder / f"stage1_{k}.csv", ds.feature_names)) for k in eq.latents}
         means = {k: float(Z[:, j].mean()) for j, k in enumerate(eq.latents)}
@@ -181,7 +121,7 @@ def sweep_stage(ctx: StageContext) -> dict:
 
 
 @stage("stability", sections=("stability", "sr", "run"), inputs=lambda L: DATA(L) + [L.networks("nas"), L.equations],
-       outputs=lambda L: [L.stability, L.root / "stability" / "refits"],
+       outputs=lambda L: [L.stability, L.stability_refits_root],
        enabled=lambda cfg: cfg.stability.seeds + cfg.stability.bootstraps > 0,
        help="refits over SR seeds and bootstrap resamples: stable features, terms and constants")
 def stability_stage(ctx: StageContext) -> dict:

@@ -10,7 +10,7 @@ from geneqn.config import Config
 from geneqn.errors import GeneqnError
 from geneqn.metrics import pearson_r
 from geneqn.run.engine import StageContext, stage
-from geneqn.run.stages.models import SPLITS, model_outputs, predictions_frame, write_model
+from geneqn.run.common import SPLITS, model_outputs, predictions_frame, write_model
 
 
 def enabled(cfg: Config) -> bool:

@@ -8,46 +8,14 @@ import time
 
 import pandas as pd
 
-from geneqn._io import write_csv, write_json, write_parquet
+from geneqn._io import write_csv, write_parquet
 from geneqn.config import Config
 from geneqn.metrics import pearson_r
+from geneqn.run.common import DATA, distiller_options, model_outputs, split_predictions, target_scaling, write_model
 from geneqn.run.engine import StageContext, stage
 from geneqn.run.layout import RunLayout, cell_type_key
 
 log = logging.getLogger(__name__)
-
-DATA = lambda L: [L.targets, L.features, L.split]  # noqa: E731  the inputs of every model stage
-
-
-SPLITS = ("train", "valid", "test")
-
-
-def predictions_frame(genes, cell_type: str, y, yhat, split: str = "test") -> pd.DataFrame:
-    return pd.DataFrame({"gene": list(genes), "cell_type": cell_type, "split": split, "y": y, "yhat": yhat})
-
-
-def split_predictions(ds, ct: str, predict) -> pd.DataFrame:
-    """A model's predictions for every gene of the dataset, with its split (train/valid/test):
-    Table 1 reads the test rows; predictions.csv keeps them all (marker genes included)."""
-    frames = []
-    for part in SPLITS:
-        X, y = ds.xy(ct, part)
-        frames.append(predictions_frame(X.index, ct, y.to_numpy(), predict(X), part))
-    return pd.concat(frames, ignore_index=True)
-
-
-def write_model(ctx: StageContext, model: str, metrics: dict, preds: list[pd.DataFrame]) -> dict:
-    write_parquet(pd.concat(preds, ignore_index=True), ctx.layout.predictions(model))
-    write_json(metrics, ctx.layout.metrics(model))
-    return {ct: round(m["test_r"], 4) for ct, m in metrics.items()}
-
-
-def model_outputs(model: str, networks: bool = False):
-    def outputs(L: RunLayout):
-        out = [L.metrics(model), L.predictions(model)]
-        return out + ([L.networks(model)] if networks else [])
-    return outputs
-
 
 @stage("ridge", sections=("run",), inputs=DATA, outputs=model_outputs("ridge"),
        help="ridge regression (alpha chosen on valid by Pearson r, the paper's rule)")
@@ -109,16 +77,6 @@ def fit_best(ctx: StageContext, ct: str, architectures: list, model: str) -> tup
     metrics = {"architecture": cand.arch.to_dict(), "architecture_text": str(cand.arch), "valid_r": res.valid_r,
                "valid_r_per_seed": per_seed, "epochs": res.epochs, "test_r": pearson_r(yt, yhat)}
     return metrics, split_predictions(ds, ct, est.predict)
-
-
-def target_scaling(ctx: StageContext, ct: str) -> dict:
-    """min and max of g1 of a cell type (turn g back into log2 expression)."""
-    from geneqn._io import read_parquet
-
-    t = read_parquet(ctx.layout.targets, columns=["cell_type", "g1"])
-    g1 = t.loc[t["cell_type"] == ct, "g1"]
-    return {"g1_min": float(g1.min()), "g1_max": float(g1.max()),
-            "pseudocount": float(ctx.config.expression.pseudocount)}
 
 
 @stage("nn", sections=("nn", "train", "run", "search"), inputs=DATA, outputs=model_outputs("nn", True),
@@ -205,7 +163,7 @@ def nas_sr_stage(ctx: StageContext) -> dict:
     """The ablation NAS|SR: the search's reward is the valid r of equations distilled from each
     candidate (with a small SR budget); the best is retrained and distilled with the full budget."""
     from geneqn.nas.estimator import BottleneckRegressor
-    from geneqn.run.stages.distill import sr_estimator
+    from geneqn.run.common import sr_estimator
     from geneqn.sr.distill import GenomicEquationDistiller
 
     ds = ctx.dataset()
@@ -245,6 +203,3 @@ def nas_sr_stage(ctx: StageContext) -> dict:
     return write_model(ctx, "nas_sr", metrics, preds)
 
 
-def distiller_options(cfg: Config) -> dict:
-    return {"stage2_input": cfg.sr.stage2_input, "refit": cfg.sr.refit, "latent_prior": cfg.sr.latent_prior,
-            "latent_targets": cfg.sr.latent_targets}

@@ -33,7 +33,7 @@ def _evaluate_inputs(L: RunLayout, cfg: Config) -> list[Path]:
     files = [_pred_path(L, folder, kind) for _, folder, kind in _models(cfg)]
     return files + [L.targets, L.features, L.features_info, L.split, L.equations, L.table2,
                     L.metrics("ridge"), L.metrics("nn"), L.metrics("nas"), L.metrics("sr"), L.metrics("distill"),
-                    L.metrics("nas_sr"), L.trials, L.root / "sr" / "tables", L.root / "distill" / "tables"] + (
+                    L.metrics("nas_sr"), L.trials, L.pareto_root("sr"), L.pareto_root("distill")] + (
                         [L.stability] if cfg.stability.seeds + cfg.stability.bootstraps > 0 else [])
 
 
@@ -48,7 +48,7 @@ def _evaluate_outputs(L: RunLayout) -> list[Path]:
 def evaluate_stage(ctx: StageContext) -> dict:
     from geneqn import study
     from geneqn.features.seqclass import describe
-    from geneqn.run.stages.distill import load_equations, read_pareto_csv
+    from geneqn.run.common import load_equations, read_pareto_csv
 
     L, cfg = ctx.layout, ctx.config
     seed = cfg.run.seed
@@ -103,7 +103,7 @@ def evaluate_stage(ctx: StageContext) -> dict:
                 name, group = describe(f)
                 used_rows.append({"cell_type": ct, "model": model_name, "feature": f, "name": name, "group": group})
         Xt, yt = ds.xy(ct, "test")
-        direct = read_pareto_csv(L.root / "sr" / "tables" / cell_type_key(ct) / "pareto.csv", ds.feature_names)
+        direct = read_pareto_csv(L.pareto_tables("sr", ct) / "pareto.csv", ds.feature_names)
         from geneqn.metrics import pearson_r
         from geneqn.sr.expr import evaluate
 
@@ -188,7 +188,7 @@ def _write_downloads(L: RunLayout, equations: dict, sr_metrics: dict, feature_na
         write_text(eq.to_python(), out / f"{key}.equation.py")
         write_json(eq.to_dict(), out / f"{key}.equation.json")
     for folder in ("distill", "sr"):
-        src = L.root / folder / "tables"
+        src = L.pareto_root(folder)
         if src.exists():
             for f in sorted(src.rglob("*.csv")):
                 dest = out / "pareto" / folder / f.relative_to(src)

@@ -1,0 +1,112 @@
+"""What several stages share (kept out of the stages, so that no stage imports another):
+the inputs of model stages, predictions and metrics writers, the estimators the config
+describes, and the Pareto-table and equation files."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from geneqn._io import read_json, write_csv, write_json, write_parquet
+from geneqn.config import Config
+from geneqn.run.engine import StageContext
+from geneqn.run.layout import RunLayout
+
+DATA = lambda L: [L.targets, L.features, L.split]  # noqa: E731  the inputs of every model stage
+
+
+SPLITS = ("train", "valid", "test")
+
+
+def predictions_frame(genes, cell_type: str, y, yhat, split: str = "test") -> pd.DataFrame:
+    return pd.DataFrame({"gene": list(genes), "cell_type": cell_type, "split": split, "y": y, "yhat": yhat})
+
+
+def split_predictions(ds, ct: str, predict) -> pd.DataFrame:
+    """A model's predictions for every gene of the dataset, with its split (train/valid/test):
+    Table 1 reads the test rows; predictions.csv keeps them all (marker genes included)."""
+    frames = []
+    for part in SPLITS:
+        X, y = ds.xy(ct, part)
+        frames.append(predictions_frame(X.index, ct, y.to_numpy(), predict(X), part))
+    return pd.concat(frames, ignore_index=True)
+
+
+def write_model(ctx: StageContext, model: str, metrics: dict, preds: list[pd.DataFrame]) -> dict:
+    write_parquet(pd.concat(preds, ignore_index=True), ctx.layout.predictions(model))
+    write_json(metrics, ctx.layout.metrics(model))
+    return {ct: round(m["test_r"], 4) for ct, m in metrics.items()}
+
+
+def model_outputs(model: str, networks: bool = False):
+    def outputs(L: RunLayout):
+        out = [L.metrics(model), L.predictions(model)]
+        return out + ([L.networks(model)] if networks else [])
+    return outputs
+
+
+def target_scaling(ctx: StageContext, ct: str) -> dict:
+    """min and max of g1 of a cell type (turn g back into log2 expression)."""
+    from geneqn._io import read_parquet
+
+    t = read_parquet(ctx.layout.targets, columns=["cell_type", "g1"])
+    g1 = t.loc[t["cell_type"] == ct, "g1"]
+    return {"g1_min": float(g1.min()), "g1_max": float(g1.max()),
+            "pseudocount": float(ctx.config.expression.pseudocount)}
+
+
+def distiller_options(cfg: Config) -> dict:
+    return {"stage2_input": cfg.sr.stage2_input, "refit": cfg.sr.refit, "latent_prior": cfg.sr.latent_prior,
+            "latent_targets": cfg.sr.latent_targets}
+
+
+def sr_estimator(cfg: Config):
+    """The SymbolicRegressor that the [sr] section describes (seeded by run.seed)."""
+    from geneqn.sr.regressor import SymbolicRegressor
+
+    s = cfg.sr
+    return SymbolicRegressor(engine=s.engine, operators=tuple(s.operators), complexity_limit=s.complexity_limit,
+                             selection=s.selection, max_evaluations=s.max_evaluations, restarts=s.restarts,
+                             max_samples=s.max_samples, complexity_of_operators=dict(s.complexity_of_operators) or None,
+                             complexity_of_constants=s.complexity_of_constants,
+                             complexity_of_variables=s.complexity_of_variables, n_jobs=s.n_jobs,
+                             random_state=cfg.run.seed)
+
+
+def pareto_csv(table: pd.DataFrame) -> pd.DataFrame:
+    """A Pareto table for a CSV file (PySR's columns; ``tokens``: the tree as JSON, read back as data)."""
+    import json
+
+    out = table[[c for c in ("complexity", "loss", "valid_loss", "valid_se", "score", "equation")
+                 if c in table]].copy()
+    out["tokens"] = [json.dumps(e.to_json()) for e in table["expr"]]
+    return out
+
+
+def write_tables(folder, tables: dict) -> None:
+    for name, t in tables.items():
+        if t is not None:
+            write_csv(pareto_csv(t), folder / f"{name}.csv")
+
+
+def load_equations(path) -> dict:
+    """{cell type: GenomicEquation} of an equations.json (read as data)."""
+    from geneqn.sr.equation import GenomicEquation
+
+    data = read_json(path)
+    if not isinstance(data, dict):
+        from geneqn.errors import GeneqnError
+
+        raise GeneqnError(f"{path}: expected a JSON object of cell type -> equation.")
+    return {str(ct): GenomicEquation.from_dict(d, f"{path}: {ct}", cell_type=str(ct)) for ct, d in data.items()}
+
+
+def read_pareto_csv(path, feature_names: list[str]) -> pd.DataFrame:
+    """A Pareto table written by :func:`write_tables`, its trees read back as data."""
+    import json
+
+    from geneqn._io import read_csv
+    from geneqn.sr.expr import Expr
+
+    t = read_csv(path)
+    t["expr"] = [Expr.from_json(json.loads(x), feature_names, f"{path}") for x in t["tokens"]]
+    return t
