@@ -193,3 +193,49 @@ def test_many_undetected_genes_are_reported(caplog):
     means = pd.DataFrame({"gene": [f"G{i}" for i in range(10)], "a": [0.0] * 6 + [1.0, 2.0, 3.0, 4.0]})
     targets(means)
     assert "6 of 10 genes (60%) have zero mean expression" in caplog.text
+
+
+@pytest.mark.parametrize("storage", ["csr", "dense", "csc"])
+def test_h5ad_is_streamed_in_slices_with_the_in_memory_means(tmp_path, monkeypatch, caplog, storage):
+    """An h5ad is averaged slice by slice (never read whole: anndata.read_h5ad is not called and no
+    slice holds all cells), with the means of a hand computation on the whole matrix; a CSC matrix
+    (rows scattered over the file) is read once and said so."""
+    import sys
+
+    import anndata as ad
+
+    tg = sys.modules["geneqn.targets"]  # (geneqn.targets is also the function)
+    rng = np.random.default_rng(0)
+    n, genes = 1200, 30
+    counts = rng.poisson(rng.gamma(0.6, 2.0, size=genes), size=(n, genes)).astype(np.float32)
+    counts[:, 0] += 1  # no empty cell
+    labels = rng.choice(["alpha", "beta", "delta", "rare"], size=n, p=[0.5, 0.3, 0.19, 0.01])
+    obs = pd.DataFrame({"cell_type": labels}, index=[f"c{i}" for i in range(n)])
+    var = pd.DataFrame(index=[f"G{j}" for j in range(genes)])
+    x = {"csr": sp.csr_matrix(counts), "dense": counts, "csc": sp.csc_matrix(counts)}[storage]
+    ad.AnnData(X=x, obs=obs, var=var).write_h5ad(tmp_path / "x.h5ad")
+    # by hand on the whole matrix: counts per 10,000 of each cell, mean per cell type
+    cp10k = counts / counts.sum(axis=1, keepdims=True) * 1e4
+    truth = {ct: cp10k[labels == ct].mean(axis=0) for ct in ("alpha", "beta", "delta")}
+
+    slices = []
+    real_on_disk = tg._on_disk
+
+    class Spy:
+        def __init__(self, m):
+            self.m, self.shape = m, m.shape
+
+        def __getitem__(self, key):
+            part = self.m[key]
+            slices.append(part.shape[0])
+            return part
+
+    monkeypatch.setattr(tg, "_on_disk", lambda node: Spy(real_on_disk(node)))
+    monkeypatch.setattr(ad, "read_h5ad", lambda *a, **k: pytest.fail("the h5ad was read whole"))
+    monkeypatch.setattr(tg, "CHUNK_VALUES", 3000)  # about 100-200 cells a slice here
+    t = compute_targets(tmp_path / "x.h5ad", min_cells=50)
+    assert sorted(t.cell_type.unique()) == ["alpha", "beta", "delta"]  # "rare" has too few cells
+    for ct, means in truth.items():
+        np.testing.assert_allclose(t[t.cell_type == ct].set_index("gene").loc[var.index, "g0"], means, rtol=1e-6)
+    assert len(slices) > 5 and max(slices) < n
+    assert ("stored column by column (CSC)" in caplog.text) == (storage == "csc")

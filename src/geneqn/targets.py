@@ -167,16 +167,39 @@ def _sample_values(x) -> np.ndarray:
     return sample.data if sp.issparse(sample) else np.asarray(sample).ravel()
 
 
+def _expm1(x):
+    if sp.issparse(x):
+        x = x.astype(np.float64)
+        x.data = np.expm1(x.data)  # expm1(0) = 0 keeps the sparsity
+        return x
+    return np.expm1(np.asarray(x, dtype=np.float64))
+
+
+def _per_10k(x):
+    totals = np.asarray(x.sum(axis=1)).ravel().astype(np.float64)
+    scale = np.divide(1e4, totals, out=np.zeros_like(totals), where=totals > 0)
+    if sp.issparse(x):
+        return sp.diags(scale) @ x.astype(np.float64)
+    return np.asarray(x, dtype=np.float64) * scale[:, None]
+
+
+def _as_is(x):
+    return x.astype(np.float64) if sp.issparse(x) else np.asarray(x, dtype=np.float64)
+
+
 def _matrix_for(adata, values: str, source: str):
-    """The cells x genes matrix to average, as asked by ``values``."""
+    """The cells x genes matrix to average, as asked by ``values``: ``(x, what, var, names,
+    transform)``, where ``x`` is sliced by rows (in memory, or an h5ad element on disk) and
+    ``transform`` turns a slice of rows into the values averaged (expm1 of log1p, counts per
+    10,000 of each cell, or as they are)."""
     if values == "X":
-        return adata.X, ".X", adata.var, adata.var_names
+        return adata.X, ".X", adata.var, adata.var_names, _as_is
     if values == "log1p":
         if adata.raw is not None:
             x, what, var, names = adata.raw.X, ".raw.X", adata.raw.var, adata.raw.var_names
         else:
             x, what, var, names = adata.X, ".X", adata.var, adata.var_names
-        _check_values(x, source, what)
+        _check_values(x[: min(SAMPLE_ROWS, x.shape[0])], source, what)
         sample = _sample_values(x)
         if sample.size and np.allclose(sample, np.round(sample)) and sample.max() > 30:
             raise GeneqnError(f"{source}: {what} holds integer counts (max {sample.max():g}), not "
@@ -194,18 +217,13 @@ def _matrix_for(adata, values: str, source: str):
                               "of counts (nor does 2^x - 1). The values may be scaled, regressed out, "
                               "batch-corrected or another transform, whose means are not expression. Point at raw "
                               "counts (--values cp10k reads .raw.X or layers['counts'], or layer:NAME).")
-        if sp.issparse(x):
-            x = x.astype(np.float64)
-            x.data = np.expm1(x.data)  # expm1(0) = 0 keeps the sparsity
-        else:
-            x = np.expm1(np.asarray(x, dtype=np.float64))
-        return x, f"{what} (log-normalised; averaged after expm1)", var, names
+        return x, f"{what} (log-normalised; averaged after expm1)", var, names, _expm1
     if values.startswith("layer:"):
         name = values.split(":", 1)[1]
         if name not in adata.layers:
             raise GeneqnError(f"{source}: no layer {name!r}; layers present: "
                               f"{', '.join(adata.layers.keys()) or 'none'}.")
-        return adata.layers[name], f"layer {name!r}", adata.var, adata.var_names
+        return adata.layers[name], f"layer {name!r}", adata.var, adata.var_names, _as_is
     # cp10k: raw counts from .raw.X, else layers['counts'], else .X
     if adata.raw is not None:
         x, what, var, names = adata.raw.X, ".raw.X", adata.raw.var, adata.raw.var_names
@@ -213,7 +231,7 @@ def _matrix_for(adata, values: str, source: str):
         x, what, var, names = adata.layers["counts"], "layer 'counts'", adata.var, adata.var_names
     else:
         x, what, var, names = adata.X, ".X", adata.var, adata.var_names
-    _check_values(x, source, what)
+    _check_values(x[: min(SAMPLE_ROWS, x.shape[0])], source, what)
     sample = _sample_values(x)
     if looks_log_normalised(sample):
         raise GeneqnError(f"{source}: {what} looks log-normalised, not raw counts (non-integer values, "
@@ -224,23 +242,40 @@ def _matrix_for(adata, values: str, source: str):
         log.warning("%s: %s does not look like raw counts (non-integer values, max %.3g); normalising "
                     "it to counts per 10,000 anyway. Use --values X to average it as it is.", source, what,
                     float(sample.max()))
-    totals = np.asarray(x.sum(axis=1)).ravel().astype(np.float64)
-    scale = np.divide(1e4, totals, out=np.zeros_like(totals), where=totals > 0)
-    if sp.issparse(x):
-        x = sp.diags(scale) @ x.astype(np.float64)
-    else:
-        x = np.asarray(x, dtype=np.float64) * scale[:, None]
-    return x, f"{what} as counts per 10,000", var, names
+    return x, f"{what} as counts per 10,000", var, names, _per_10k
 
 
-def _group_means(x, labels: pd.Series, cell_types: list[str]) -> np.ndarray:
-    """genes x cell types matrix of per-cell-type means."""
-    out = np.empty((x.shape[1], len(cell_types)), dtype=np.float64)
-    for j, ct in enumerate(cell_types):
-        rows = np.flatnonzero((labels == ct).to_numpy())
-        sub = x[rows]
-        out[:, j] = np.asarray(sub.mean(axis=0)).ravel()
-    return out
+SAMPLE_ROWS = 500
+CHUNK_VALUES = 20_000_000
+"""Cells are averaged in slices of about this many matrix entries (dense) or stored values
+(sparse), so a matrix on disk is never loaded whole."""
+
+
+def _group_means(x, labels: pd.Series, cell_types: list[str], transform=_as_is, source: str = "",
+                 what: str = "") -> np.ndarray:
+    """genes x cell types matrix of per-cell-type means, over slices of rows of ``x`` (each
+    checked for finite, non-negative values, then ``transform``-ed)."""
+    n, n_genes = x.shape
+    code = pd.Categorical(labels, categories=cell_types).codes  # -1: a cell of no chosen type
+    keep = code >= 0
+    counts = np.bincount(code[keep], minlength=len(cell_types)).astype(np.float64)
+    sums = np.zeros((len(cell_types), n_genes), dtype=np.float64)
+    head = x[: min(SAMPLE_ROWS, n)]  # the share of stored values sizes the slices of a sparse matrix
+    density = max(head.nnz / max(head.shape[0] * n_genes, 1), 1e-4) if sp.issparse(head) else 1.0
+    step = max(1, int(CHUNK_VALUES / max(n_genes * density, 1)))
+    for lo in range(0, n, step):
+        hi = min(lo + step, n)
+        rows = np.flatnonzero(keep[lo:hi])
+        if not len(rows):
+            continue
+        part = x[lo:hi]
+        _check_values(part, source, what)
+        part = transform(part)[rows]
+        onehot = sp.csr_matrix((np.ones(len(rows)), (code[lo:hi][rows], np.arange(len(rows)))),
+                               shape=(len(cell_types), len(rows)))
+        prod = onehot @ part
+        sums += prod.toarray() if sp.issparse(prod) else np.asarray(prod)
+    return (sums / np.maximum(counts, 1)[:, None]).T
 
 
 def _choose_cell_types(counts: pd.Series, wanted: list[str], min_cells: int, source: str,
@@ -280,24 +315,69 @@ def _from_anndata(adata, source: str, cell_type_column: str, cell_types: list[st
     labels = raw_labels.astype(str).where(~missing, None)
     counts = labels[~missing].value_counts().sort_index()
     chosen = _choose_cell_types(counts, cell_types, min_cells, source, cell_type_column)
-    x, what, var, names = _matrix_for(adata, values, source)
-    if values != "cp10k":
-        _check_values(x, source, what)
+    x, what, var, names, transform = _matrix_for(adata, values, source)
     key, symbol = _gene_keys(var, names, source)
-    means = _group_means(x, labels, chosen)
+    means = _group_means(x, labels, chosen, transform, source, what)
     log.info("%s: averaged %s over %d cell types", source, what, len(chosen))
     g0 = pd.DataFrame(means, index=pd.Index(key, name="gene"), columns=chosen)
     return g0, pd.Series(symbol.values, index=g0.index), counts[chosen], key
 
 
+class _Part:
+    """The ``X`` and ``var`` of an h5ad's ``raw`` group, read lazily."""
+
+    def __init__(self, X, var):
+        self.X, self.var, self.var_names = X, var, var.index
+
+
+class _H5ad:
+    """An h5ad file opened without loading its matrices: ``obs`` and ``var`` are read, ``X``,
+    ``raw.X`` and each layer stay on disk and are read by slices of rows (anndata's backed
+    sparse datasets for CSR, h5py datasets for dense). Enough of AnnData for :func:`_from_anndata`."""
+
+    def __init__(self, f):
+        from anndata.io import read_elem
+
+        self.obs = read_elem(f["obs"])
+        self.var = read_elem(f["var"])
+        self.var_names = self.var.index
+        self.X = _on_disk(f["X"])
+        self.raw = _Part(_on_disk(f["raw"]["X"]), read_elem(f["raw"]["var"])) if "raw" in f and "X" in f["raw"] else None
+        self.layers = {k: _on_disk(f["layers"][k]) for k in f["layers"].keys()} if "layers" in f else {}
+
+
+def _on_disk(node):
+    """A matrix element of an h5ad, sliceable by rows without reading the rest."""
+    import h5py
+
+    if isinstance(node, h5py.Dataset):
+        return node
+    from anndata.io import sparse_dataset
+
+    m = sparse_dataset(node)
+    if m.format == "csc":  # rows of a CSC matrix are scattered over the file: read it once, as CSR
+        log.warning("%s is stored column by column (CSC); reading it whole to average cells (store it as CSR "
+                    "to stream it)", node.name)
+        return m.to_memory().tocsr()
+    return m
+
+
 def read_h5ad(path: Path, **kw):
-    import anndata as ad
+    """Per-cell-type means of an h5ad, streamed: the matrix is read by slices of rows
+    (:data:`CHUNK_VALUES` values at a time), never loaded whole."""
+    import h5py
 
     try:
-        adata = ad.read_h5ad(path)
-    except Exception as e:  # h5py/anndata raise many types
+        f = h5py.File(path, "r")
+    except Exception as e:  # h5py raises many types
         raise GeneqnError(f"cannot read h5ad file {path}: {e}. Is it an AnnData .h5ad file?") from None
-    return _from_anndata(adata, str(path), **kw)
+    with f:
+        try:
+            adata = _H5ad(f)
+        except (KeyError, ValueError, TypeError, OSError) as e:
+            raise GeneqnError(f"cannot read h5ad file {path}: {str(e) or type(e).__name__}. Is it an AnnData .h5ad "
+                              "file (with obs, var and X)?") from None
+        return _from_anndata(adata, str(path), **kw)
 
 
 def _read_10x(folder: Path, barcodes_labels: Path | None = None):
