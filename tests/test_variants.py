@@ -414,3 +414,33 @@ def test_waterfall_bars_add_up_to_the_change():
     assert [round(b.get_y(), 12) for b in bars] == [0.5, 0.8, 0.68, 0.5]
     lo, hi = ax.get_ylim()
     assert lo < 0.5 and hi > 0.8  # every bar inside the axes
+
+
+def test_readme_example_runs(planted, tmp_path, monkeypatch):
+    """README's variant-effects example, on the planted run (its provider the k-mer double)."""
+    import re
+    import shutil
+    from pathlib import Path
+
+    import geneqn
+    import geneqn.run.stages.data as data
+    from geneqn.config import Config
+
+    root, seq, L, _ = planted
+    run = tmp_path / "run"
+    shutil.copytree(L.root, run)
+    (run / "config.toml").write_text(Config().replace(genome={"path": str(root / "g.fa")},
+                                                      features={"provider": "table", "table": "x.csv"}).to_toml())
+    monkeypatch.setattr(data, "make_provider", lambda cfg: KmerProvider())
+    b = seq[1004]
+    (tmp_path / "calls.tsv").write_text(f"chrom\tpos\tref\talt\nchr1\t1005\t{b}\t{'A' if b != 'A' else 'C'}\n"
+                                        f"chr1\t990\t{seq[989]}\t{seq[989]}TATA\n")
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    code = re.search(r"```python\n(.*?)```", text[text.index("### Variant effects"):], re.S).group(1)
+    code = code.replace('"calls.vcf.gz"', repr(str(tmp_path / "calls.tsv"))).replace('"myrun"', repr(str(run)))
+    code = code.replace('"type B pancreatic cell"', repr(CT))
+    monkeypatch.chdir(tmp_path)
+    scope = {"geneqn": geneqn}
+    exec(compile(code, "README.md", "exec"), scope)
+    assert len(scope["fx"].effects) == 2 and (tmp_path / "effects.html").exists()
+    assert abs(scope["terms"].query("kind == 'feature'")["share"].sum() - scope["row"]["delta_sr"]) < 1e-9
