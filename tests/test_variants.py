@@ -299,7 +299,10 @@ def test_sei_deltas_equal_separately_scored_windows(tmp_path):
         assert row.delta_sr == pytest.approx(float((eq.predict(scores[1:]) - eq.predict(scores[:1]))[0]), rel=1e-3, abs=1e-6)
         a = fx.attributions[(fx.attributions["variant"] == row.variant) & (fx.attributions["gene"] == row.gene)
                             & (fx.attributions["kind"] == "feature")]
-        assert abs(a["share"].sum() - row.delta_sr) <= row.attribution_error + 1e-12
+        # completeness, against the equation evaluated here on the reported feature vectors
+        k = f"{row.variant}|{row.gene}"
+        exact = float((eq.predict(fx.alt_features.loc[[k], labels]) - eq.predict(fx.ref_features.loc[[k], labels]))[0])
+        assert abs(a["share"].sum() - exact) < 1e-9 and row.delta_sr == pytest.approx(exact, abs=1e-12)
         assert row.attribution_error < 1e-9
         assert row.delta_sr_log2 == pytest.approx(1.5 * row.delta_sr, rel=1e-12)
 
@@ -444,3 +447,67 @@ def test_readme_example_runs(planted, tmp_path, monkeypatch):
     exec(compile(code, "README.md", "exec"), scope)
     assert len(scope["fx"].effects) == 2 and (tmp_path / "effects.html").exists()
     assert abs(scope["terms"].query("kind == 'feature'")["share"].sum() - scope["row"]["delta_sr"]) < 1e-9
+
+
+def test_windows_of_indels_at_the_tss_the_left_edge_and_on_the_minus_strand(planted, tmp_path):
+    """Windows cut by hand from the alternative genome: a deletion that removes GP's TSS base
+    (the TSS stays at the allele's remaining base), a deletion across the window's left edge
+    (upstream: the TSS moves by -3), an insertion on GM (minus strand) at a higher coordinate
+    than its TSS (upstream of the gene; the TSS does not move in genome coordinates)."""
+    root, seq, L, _ = planted
+
+    def pick(lo, n):  # a REF whose first and last bases differ (so it is already its shortest form)
+        while seq[lo] == seq[lo + n - 1]:
+            lo -= 1
+        return lo
+
+    d0 = pick(998, 4)                       # covers 0-based 1000 (GP's TSS)
+    e0 = pick(966, 4)                       # covers 966..969; the window starts at 968
+    rows = [("chr1", d0 + 1, "tss_del", seq[d0:d0 + 4], seq[d0]),
+            ("chr1", e0 + 1, "edge_del", seq[e0:e0 + 4], seq[e0]),
+            ("chr1", 2010, "minus_ins", seq[2009], seq[2009] + "GGC")]
+    fx = variant_effects(pd.DataFrame(rows, columns=["chrom", "pos", "id", "ref", "alt"]), L.root,
+                         provider=KmerProvider(), genome=root / "g.fa", cache_dir=tmp_path / "c")
+    f = fx.features.set_index("id")
+    assert 1000 in range(d0, d0 + 4) and e0 < 968 < e0 + 4
+    alt_tss = fx.effects.set_index("id")
+    cases = {"tss_del": (seq[:d0 + 1] + seq[d0 + 4:], d0, 1000),
+             "edge_del": (seq[:e0 + 1] + seq[e0 + 4:], 1000 - 3, 1000),
+             "minus_ins": (seq[:2010] + "GGC" + seq[2010:], 2000, 2000)}
+    for vid, (genome, t_alt, t_ref) in cases.items():
+        expected = np.subtract(counts(window(genome, t_alt)), counts(window(seq, t_ref)))
+        np.testing.assert_array_equal(f.loc[vid, KMERS].to_numpy(dtype=float), expected)
+    assert alt_tss.loc["minus_ins", "distance"] == -9 and alt_tss.loc["minus_ins", "gene"] == "GM"
+
+
+def test_alleles_are_trimmed_and_duplicates_counted():
+    from geneqn.variants.reader import trim_alleles
+
+    assert trim_alleles(10, "ACGT", "AGT") == (10, "AC", "A")   # shared suffix GT dropped
+    assert trim_alleles(10, "CAT", "CGT") == (11, "A", "G")     # an SNV spelled long
+    assert trim_alleles(10, "A", "ATTT") == (10, "A", "ATTT")   # already shortest
+    v = read_variants(pd.DataFrame({"chrom": ["1", "1", "1"], "pos": [10, 10, 11], "id": ["rs1", None, "rs2"],
+                                    "ref": ["CAT", "ACGT", "A"], "alt": ["CGT", "AGT", "G"]}))
+    # CAT>CGT at 10 is A>G at 11, the same variant as rs2's: counted once, as a duplicate
+    assert v["variant"].tolist() == ["1:11:A>G", "1:10:AC>A"]
+    assert v["id"].tolist() == ["rs1", "1:10:AC>A"] and v.attrs["skipped"]["duplicate"] == 1
+
+
+def test_a_moved_tss_is_computed_again(planted, tmp_path):
+    import shutil
+
+    root, seq, L, _ = planted
+    run = tmp_path / "run"
+    shutil.copytree(L.root, run)
+    v = pd.DataFrame({"chrom": ["chr1"], "pos": [1005], "ref": [seq[1004]], "alt": ["A" if seq[1004] != "A" else "C"]})
+    prov = KmerProvider()
+    first = variant_effects(v, run, provider=prov, genome=root / "g.fa", cache_dir=tmp_path / "c")
+    tss = pd.read_parquet(RunLayout(run).tss)
+    tss.loc[tss["gene"] == "GP", "tss"] = 1010
+    write_parquet(tss, RunLayout(run).tss)
+    calls = prov.calls
+    again = variant_effects(v, run, provider=prov, genome=root / "g.fa", cache_dir=tmp_path / "c")
+    assert prov.calls == calls + 2  # the reference and the alternative window again
+    expected = np.subtract(counts(window(seq[:1004] + v["alt"][0] + seq[1005:], 1010)), counts(window(seq, 1010)))
+    np.testing.assert_array_equal(again.features[KMERS].to_numpy(dtype=float)[0], expected)
+    assert first.effects["distance"][0] == 4 and again.effects["distance"][0] == -6

@@ -521,8 +521,8 @@ def variants_cmd(variants: Path = typer.Argument(..., help="VCF, VCF.gz or BCF (
         session.result(f"{s['alleles_read']:,} alleles read; {s['variants_scored']:,} variants scored in "
                        f"{s['pairs']:,} (variant, gene) pairs x {len(s['cell_types'])} cell type(s)"
                        + (f"; left out: {left}" if left else ""))
-        for ct in s["cell_types"] if len(fx.effects) else []:
-            key = next(m for m in s["models"]["used"])
+        key = next(iter(s["models"]["used"]), None)
+        for ct in s["cell_types"] if len(fx.effects) and key else []:
             for _, r in fx.top(ct, n=3, model=key).iterrows():
                 terms = f"  [{r['top_classes']}]" if "top_classes" in r and r["top_classes"] else ""
                 log2 = (f" (log2 {r[f'delta_{key}_log2']:+.4f})" if f"delta_{key}_log2" in r

@@ -13,10 +13,17 @@ from geneqn._io import write_text
 from geneqn.report import CSS, _f, _img, _table, esc, figures
 
 NAMES = {"sr": "SR(NAS|NN)", "core": "stable core", "nas": "NAS|NN", "ridge": "Ridge", "expectosc": "ExPectoSC"}
-REASONS = {"symbolic_or_missing": "symbolic or missing ALT (&lt;DEL&gt;, *, .)", "not_acgtn": "letters other than ACGTN",
+REASONS = {"symbolic_or_missing": "symbolic or missing ALT (<DEL>, *, .)", "not_acgtn": "letters other than ACGTN",
            "too_long": "allele longer than 50 bp", "alt_equals_ref": "ALT equal to REF",
            "chromosome_not_in_genome": "chromosome not in the genome",
-           "outside_windows": "outside every modelled gene's TSS window", "ref_mismatch": "REF differs from the genome"}
+           "outside_windows": "outside every modelled gene's TSS window", "ref_mismatch": "REF differs from the genome",
+           "duplicate": "the same allele again"}
+
+
+def _gene(r) -> str:
+    """A row's gene symbol, else its gene id (a CSV read back gives NaN for a missing symbol)."""
+    sym = r.get("symbol")
+    return str(sym) if isinstance(sym, str) and sym else str(r["gene"])
 
 
 def build_variant_report(effects: pd.DataFrame, attributions: pd.DataFrame, summary: dict, path,
@@ -59,7 +66,7 @@ def build_variant_report(effects: pd.DataFrame, attributions: pd.DataFrame, summ
                 (["Top classes", "Top latents"] if "top_classes" in df else [])
         body = []
         for _, r in shown.iterrows():
-            cells = [esc(r["id"]), esc(r.get("symbol") or r["gene"]), f"{int(r['distance']):+,}"]
+            cells = [esc(r["id"]), esc(_gene(r)), f"{int(r['distance']):+,}"]
             cells += [_f(r[f"delta_{m}"], 4) for m in models]
             if f"delta_{key}_log2" in df:
                 cells.append(_f(r[f"delta_{key}_log2"], 4))
@@ -74,7 +81,7 @@ def build_variant_report(effects: pd.DataFrame, attributions: pd.DataFrame, summ
             a = attributions[(attributions["variant"] == first["variant"]) & (attributions["gene"] == first["gene"])
                              & (attributions["cell_type"].astype(str) == str(ct))]
             if len(a):
-                title = f"{first['id']} in {first.get('symbol') or first['gene']}: terms of the change of g"
+                title = f"{first['id']} in {_gene(first)}: terms of the change of g"
                 figs.append(_img(figures.variant_waterfall(a, float(first["g_ref_sr"]), title), title))
         other = next((m for m in ("ridge", "nas", "core") if m in models and m != key), None)
         if other:

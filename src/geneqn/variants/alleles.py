@@ -70,9 +70,10 @@ def variant_gene_pairs(variants: pd.DataFrame, tss: pd.DataFrame, genome: Genome
 
 
 def ref_matches(genome: Genome, chrom: str, pos: int, ref: str) -> bool:
-    """REF equals the genome at 1-based ``pos`` (case-insensitive; an N on either side matches)."""
+    """REF equals the genome at 1-based ``pos`` (case-insensitive; an N in REF, or a base other than
+    ACGT in the genome, such as an IUPAC ambiguity code, matches)."""
     seq = genome.fetch(chrom, pos - 1, pos - 1 + len(ref)).upper()
-    return len(seq) == len(ref) and all(a == b or a == "N" or b == "N" for a, b in zip(seq, ref))
+    return len(seq) == len(ref) and all(a == b or a not in "ACGT" or b == "N" for a, b in zip(seq, ref))
 
 
 def allele_windows(genome: Genome, chrom: str, tss: int, pos: int, ref: str, alt: str,

@@ -37,6 +37,7 @@ MODELS = {"sr": "SR(NAS|NN)", "core": "stable core", "nas": "NAS|NN", "ridge": "
 """Model keys of the ``delta_<key>`` columns, and their names in tables and figures."""
 PAIR_COLUMNS = ["variant", "id", "chrom", "pos", "ref", "alt", "gene", "symbol", "strand", "tss", "distance"]
 MAX_SHOWN = 20
+IG_BLOCK = 2048
 
 
 @dataclass
@@ -205,7 +206,7 @@ def _pair_features(pairs: pd.DataFrame, genome, provider, cache_dir: Path, chunk
     src = provider.source() if callable(getattr(provider, "source", None)) else \
         f"{getattr(provider, 'name', type(provider).__name__)}:{getattr(provider, 'description', '')}"
     source = file_id(genome.path, extra=f"{src}|{length}|{'|'.join(names)}")
-    keyed = pairs.assign(gene=pairs["variant"] + "|" + pairs["gene"], pair_gene=pairs["gene"])
+    keyed = pairs.assign(gene=_chunk_keys(pairs), pair_gene=pairs["gene"])
 
     def chunk(part: pd.DataFrame, bar) -> pd.DataFrame:
         refs: dict[str, int] = {}
@@ -229,10 +230,18 @@ def _pair_features(pairs: pd.DataFrame, genome, provider, cache_dir: Path, chunk
         cols = [f"ref:{n}" for n in names] + [f"alt:{n}" for n in names]
         return pd.DataFrame(np.hstack([ref, alt]), columns=cols, index=pd.Index(part["gene"].tolist(), name="pair"))
 
-    out = compute_in_chunks(keyed, cache_dir, source, chunk_size, "variant windows", chunk)
+    out = compute_in_chunks(keyed, cache_dir / "windows", source, chunk_size, "variant windows", chunk)
+    out.index = (pairs["variant"] + "|" + pairs["gene"]).to_numpy()
     ref = out[[f"ref:{n}" for n in names]].set_axis(names, axis=1)
     alt = out[[f"alt:{n}" for n in names]].set_axis(names, axis=1)
     return ref, alt
+
+
+def _chunk_keys(pairs: pd.DataFrame) -> pd.Series:
+    """What a cached chunk was computed for: each pair's variant, gene, TSS and strand (a moved
+    TSS is computed again)."""
+    return (pairs["variant"] + "|" + pairs["gene"] + "|" + pairs["tss"].astype(str) + "|"
+            + pairs["strand"].astype(str))
 
 
 def _expecto_provider(run, given, config):
@@ -259,8 +268,10 @@ def _expecto_deltas(pairs: pd.DataFrame, genome, expecto, cache_dir: Path, chunk
 
     model, dev = expecto._load()
     d = offsets(expecto.max_shift)
-    source = file_id(genome.path, extra=f"expecto|{expecto.max_shift}|{model.widths}|{model.n_targets}|{len(names)}")
-    keyed = pairs.assign(gene=pairs["variant"] + "|" + pairs["gene"])
+    weights = Path(expecto.model_dir) / "deepsea.beluga.pth"
+    source = file_id(genome.path, *([weights] if weights.exists() else []),
+                     extra=f"expecto|{expecto.max_shift}|{model.widths}|{model.n_targets}|{len(names)}")
+    keyed = pairs.assign(gene=_chunk_keys(pairs))
 
     def chunk(part: pd.DataFrame, bar) -> pd.DataFrame:
         rows = []
@@ -286,7 +297,9 @@ def _expecto_deltas(pairs: pd.DataFrame, genome, expecto, cache_dir: Path, chunk
             bar.advance()
         return pd.DataFrame(np.vstack(rows), columns=names, index=pd.Index(part["gene"].tolist(), name="pair"))
 
-    return compute_in_chunks(keyed, cache_dir, source, chunk_size, "Beluga windows (ExPectoSC)", chunk)
+    out = compute_in_chunks(keyed, cache_dir, source, chunk_size, "Beluga windows (ExPectoSC)", chunk)
+    out.index = (pairs["variant"] + "|" + pairs["gene"]).to_numpy()
+    return out
 
 
 # ----------------------------------------------------------------------------- effects
@@ -308,13 +321,19 @@ def _equation_terms(eq, Xr: np.ndarray, Xa: np.ndarray, steps: int):
     from geneqn.variants.attribution import integrated_gradients
 
     gr, ga = eq.predict(Xr), eq.predict(Xa)
-    shares, error = integrated_gradients(eq.composed, eq.feature_names, Xr, Xa, steps)
     used = eq.used_latents
     Zr = eq.latent_values(Xr)
     Za = eq.latent_values(Xa)
     keys = list(eq.latents)
     idx = [keys.index(k) for k in used]
-    lat_shares, _ = integrated_gradients(eq.output, keys, Zr, Za, steps)
+    parts = []
+    for lo in range(0, len(Xr), IG_BLOCK):  # the path's points of a block at a time (memory)
+        s = slice(lo, lo + IG_BLOCK)
+        parts.append((*integrated_gradients(eq.composed, eq.feature_names, Xr[s], Xa[s], steps),
+                      integrated_gradients(eq.output, keys, Zr[s], Za[s], steps)[0]))
+    shares = np.concatenate([p[0] for p in parts])
+    error = np.concatenate([p[1] for p in parts])
+    lat_shares = np.concatenate([p[2] for p in parts])
     return ga - gr, gr, shares, error, (Za - Zr)[:, idx], lat_shares[:, idx], used
 
 
@@ -332,7 +351,8 @@ def variant_effects(variants, run, *, provider=None, genome=None, cell_types=Non
     ``ridge``, ``expectosc`` (those the run lacks are listed in the summary; ExPectoSC needs a run
     whose ExPecto features were computed with Beluga, or ``expecto_provider``). ``config``: the
     settings the providers are made from (default the run's config.toml; e.g. another device). ``cache_dir``: resumable chunks of
-    window features (default ``<run>/variants/chunks/<digest of the pairs>``). ``top``: how many
+    window features (default ``<run>/variants/chunks/<digest of the pairs>``; only its subfolders
+    ``windows/`` and ``expecto/`` are written, and replaced when they hold results of other inputs). ``top``: how many
     classes and latents ``top_classes`` / ``top_latents`` name. ``steps``: quadrature nodes of
     the attribution (default :data:`geneqn.variants.attribution.STEPS`).
 
@@ -419,7 +439,7 @@ def variant_effects(variants, run, *, provider=None, genome=None, cell_types=Non
     if cache_dir is None:
         digest = hashlib.sha256("\n".join(key).encode()).hexdigest()[:12]
         cache_dir = r.layout.variant_chunks(digest)
-    ref, alt = _pair_features(pairs, g, prov, Path(cache_dir), chunk_size, names)
+    ref, alt = _pair_features(pairs, g, prov, Path(cache_dir), chunk_size, names)  # index: variant|gene
     ref, alt = ref.loc[key], alt.loc[key]
     Xr, Xa = ref.to_numpy(dtype=np.float64), alt.to_numpy(dtype=np.float64)
     features = pd.concat([pairs, pd.DataFrame(Xa - Xr, columns=names)], axis=1)
@@ -435,7 +455,8 @@ def variant_effects(variants, run, *, provider=None, genome=None, cell_types=Non
         factor = (scaling["g1_max"] - scaling["g1_min"]) / 2 if scaling else np.nan
         if "sr" in used and ct in r.equations:
             eq = r.equations[ct]
-            d, gr, shares, err, lat_d, lat_s, lat = _equation_terms(eq, Xr, Xa, steps)
+            Er, Ea = (t[eq.feature_names].to_numpy(dtype=np.float64) for t in (ref, alt))  # by name
+            d, gr, shares, err, lat_d, lat_s, lat = _equation_terms(eq, Er, Ea, steps)
             df["delta_sr"], df["g_ref_sr"] = d, gr
             df["top_classes"] = _top(shares, eq.feature_names, top)
             df["top_latents"] = _top(lat_s, lat, top)
@@ -444,7 +465,7 @@ def variant_effects(variants, run, *, provider=None, genome=None, cell_types=Non
             feats = eq.features_used
             j = [eq.feature_names.index(f) for f in feats]
             n = len(df)
-            for kind, terms, deltas, sh in (("feature", feats, (Xa - Xr)[:, j], shares[:, j]),
+            for kind, terms, deltas, sh in (("feature", feats, (Ea - Er)[:, j], shares[:, j]),
                                             ("latent", lat, lat_d, lat_s)):
                 if not terms:
                     continue
@@ -453,10 +474,11 @@ def variant_effects(variants, run, *, provider=None, genome=None, cell_types=Non
                     "gene": np.repeat(df["gene"].to_numpy(), len(terms)), "cell_type": ct, "kind": kind,
                     "term": np.tile(terms, n), "delta": deltas.reshape(-1), "share": sh.reshape(-1)}))
         if "core" in used and ct in cores:
-            df["delta_core"] = cores[ct].predict(Xa) - cores[ct].predict(Xr)
+            df["delta_core"] = cores[ct].predict(alt) - cores[ct].predict(ref)
         if "nas" in used and ct in r.networks:
             net = r.networks[ct]
-            df["delta_nas"] = net.predict(alt[names]) - net.predict(ref[names])
+            cols = [str(c) for c in getattr(net, "feature_names_in_", names)]
+            df["delta_nas"] = net.predict(alt[cols]) - net.predict(ref[cols])
         if "ridge" in used and ct in ridge:
             coef = np.array([float(ridge[ct]["coef"].get(n, 0.0)) for n in names])
             df["delta_ridge"] = (Xa - Xr) @ coef

@@ -8,7 +8,9 @@ with the header's contig lengths, which is all geneqn needs.
 Every record becomes one row per alternative allele (multi-allelic records are split), with
 ``pos`` 1-based as in VCF. What cannot be scored is counted, never silently dropped: symbolic
 alleles (``<DEL>``, ``*``, breakends), missing ALT (``.``), alleles with letters other than
-ACGTN, alleles longer than ``max_length`` (SNVs and short indels only), ALT equal to REF.
+ACGTN, alleles longer than ``max_length`` (SNVs and short indels only), ALT equal to REF, the
+same allele twice. Alleles are trimmed to their shortest spelling (:func:`trim_alleles`), so one
+variant written two ways is one variant.
 """
 
 from __future__ import annotations
@@ -123,17 +125,30 @@ def _table_rows(df: pd.DataFrame, where: str) -> list[tuple]:
         i = int(np.flatnonzero(bad.to_numpy())[0])
         raise GeneqnError(f"{where}: pos must be a whole number >= 1 (1-based, as in VCF); row {i + 1} has "
                           f"{df['pos'].iloc[i]!r}.")
-    ids = df["id"].astype(str) if "id" in df.columns else pd.Series([""] * len(df))
+    ids = (df["id"].where(df["id"].notna(), "").astype(str) if "id" in df.columns
+           else pd.Series([""] * len(df)))
     rows = []
     for c, p, i, r, a in zip(df["chrom"].astype(str), pos.astype(np.int64), ids, df["ref"].astype(str),
                              df["alt"].astype(str)):
         for alt in a.split(","):
-            rows.append((c.strip(), int(p), "" if i in (".", "nan") else i.strip(), r.strip(), alt.strip()))
+            rows.append((c.strip(), int(p), "" if i.strip() in (".", "nan", "None", "<NA>") else i.strip(), r.strip(), alt.strip()))
     return rows
 
 
+def trim_alleles(pos: int, ref: str, alt: str) -> tuple[int, str, str]:
+    """The shortest spelling of a REF/ALT pair (as ``bcftools norm`` does without a reference):
+    the bases both end with are dropped, then the bases both start with (``pos`` moving on), each
+    allele keeping at least one base. ``ACGT>AGT`` at 10 becomes ``AC>A`` at 10; a multi-allelic
+    record split into pairs gives each pair its own shortest form."""
+    while len(ref) > 1 and len(alt) > 1 and ref[-1] == alt[-1]:
+        ref, alt = ref[:-1], alt[:-1]
+    while len(ref) > 1 and len(alt) > 1 and ref[0] == alt[0]:
+        ref, alt, pos = ref[1:], alt[1:], pos + 1
+    return pos, ref, alt
+
+
 def _normalise(rows: list[tuple], max_length: int, where: str, contigs: dict[str, int]) -> pd.DataFrame:
-    skipped = {"symbolic_or_missing": 0, "not_acgtn": 0, "too_long": 0, "alt_equals_ref": 0}
+    skipped = {"symbolic_or_missing": 0, "not_acgtn": 0, "too_long": 0, "alt_equals_ref": 0, "duplicate": 0}
     out = []
     for chrom, pos, vid, ref, alt in rows:
         ref, alt = ref.upper(), alt.upper()
@@ -146,9 +161,13 @@ def _normalise(rows: list[tuple], max_length: int, where: str, contigs: dict[str
         elif ref == alt:
             skipped["alt_equals_ref"] += 1
         else:
+            pos, ref, alt = trim_alleles(pos, ref, alt)
             key = f"{chrom}:{pos}:{ref}>{alt}"
             out.append((key, vid or key, chrom, pos, ref, alt))
-    df = pd.DataFrame(out, columns=COLUMNS).drop_duplicates("variant", ignore_index=True)
+    df = pd.DataFrame(out, columns=COLUMNS)
+    dup = df.duplicated("variant")
+    skipped["duplicate"] = int(dup.sum())  # the same allele twice (e.g. two IDs): scored once, the first ID kept
+    df = df.loc[~dup].reset_index(drop=True)
     df["pos"] = df["pos"].astype(np.int64)
     df.attrs["skipped"] = skipped
     df.attrs["n_alleles"] = len(rows)
