@@ -416,31 +416,56 @@ def _read_10x(folder: Path, barcodes_labels: Path | None = None):
     return adata
 
 
-def _read_10x_h5(path: Path):
-    """A CellRanger ``filtered_feature_bc_matrix.h5`` (v3: ``/matrix``; v2: one group per genome)."""
-    import anndata as ad
-    import h5py
+class _CellRows:
+    """Rows (cells) of a CellRanger matrix on disk: CellRanger stores genes x cells as CSC, which
+    is cells x genes as CSR, so a slice of cells reads one stretch of ``data``/``indices``."""
 
+    def __init__(self, group, shape):
+        self.data, self.indices, self.indptr = group["data"], group["indices"], group["indptr"][:]
+        self.shape = (int(shape[1]), int(shape[0]))
+
+    def __getitem__(self, key):
+        if not isinstance(key, slice) or key.step not in (None, 1):
+            raise TypeError("rows of a CellRanger matrix are read as a slice")
+        lo, hi, _ = key.indices(self.shape[0])
+        hi = max(hi, lo)
+        a, b = int(self.indptr[lo]), int(self.indptr[hi])
+        return sp.csr_matrix((self.data[a:b].astype(np.float32), self.indices[a:b], self.indptr[lo:hi + 1] - a),
+                             shape=(hi - lo, self.shape[1]))
+
+
+class _CellRanger:
+    """A CellRanger ``.h5`` as enough of AnnData for :func:`_from_anndata`: barcodes and features
+    read, the counts streamed by slices of cells (:class:`_CellRows`)."""
+
+    raw = None
+    layers: dict = {}
+
+    def __init__(self, f):
+        group = f["matrix"] if "matrix" in f else f[next(iter(f.keys()))]
+        shape = tuple(group["shape"][:])
+        barcodes = [b.decode() for b in group["barcodes"][:]]
+        if "features" in group:
+            ids = [b.decode() for b in group["features"]["id"][:]]
+            names = [b.decode() for b in group["features"]["name"][:]]
+        else:
+            ids = [b.decode() for b in group["genes"][:]]
+            names = [b.decode() for b in group["gene_names"][:]]
+        self.X = _CellRows(group, shape)
+        self.var = pd.DataFrame({"gene_ids": ids, "gene_symbols": names}, index=pd.Index(ids))
+        self.var_names = self.var.index
+        self.obs = pd.DataFrame(index=pd.Index(barcodes))
+        self.obs_names = self.obs.index
+
+
+def _read_10x_h5(f, path: Path):
+    """A CellRanger ``filtered_feature_bc_matrix.h5`` (v3: ``/matrix``; v2: one group per genome),
+    opened from the h5py file ``f``; its counts stay on disk."""
     try:
-        with h5py.File(path, "r") as f:
-            group = f["matrix"] if "matrix" in f else f[next(iter(f.keys()))]
-            data, indices, indptr = group["data"][:], group["indices"][:], group["indptr"][:]
-            shape = tuple(group["shape"][:])
-            barcodes = [b.decode() for b in group["barcodes"][:]]
-            if "features" in group:
-                ids = [b.decode() for b in group["features"]["id"][:]]
-                names = [b.decode() for b in group["features"]["name"][:]]
-            else:
-                ids = [b.decode() for b in group["genes"][:]]
-                names = [b.decode() for b in group["gene_names"][:]]
+        return _CellRanger(f)
     except (OSError, KeyError, StopIteration, ValueError) as e:
         raise GeneqnError(f"cannot read {path} as a CellRanger .h5 matrix ({e}). Is it CellRanger's "
                           "filtered_feature_bc_matrix.h5, complete and not corrupt?") from None
-    x = sp.csc_matrix((data, indices, indptr), shape=shape).T.tocsr()  # genes x cells -> cells x genes
-    var = pd.DataFrame({"gene_ids": ids, "gene_symbols": names})
-    adata = ad.AnnData(X=x.astype(np.float32), var=var, obs=pd.DataFrame(index=barcodes))
-    adata.var_names = ids
-    return adata
 
 
 def _attach_labels(adata, label_path: Path, column: str, source: str):
@@ -464,15 +489,23 @@ def _attach_labels(adata, label_path: Path, column: str, source: str):
 
 
 def read_10x_h5(path: Path, *, labels: str | None = None, **kw):
-    """CellRanger .h5; cell-type labels from ``labels`` (CSV of barcode,label) or a
-    ``cell_types.csv`` beside the file."""
-    adata = _read_10x_h5(path)
+    """CellRanger .h5, streamed by slices of cells; cell-type labels from ``labels`` (CSV of
+    barcode,label) or a ``cell_types.csv`` beside the file."""
+    import h5py
+
     label_path = require_file(labels, "labels file (--labels / expression.labels)") if labels else \
         path.parent / "cell_types.csv"
-    if not label_path.exists():
-        raise GeneqnError(f"{label_path}: no cell-type labels for {path.name}; pass a CSV of "
-                          "barcode,cell_type with --labels (expression.labels).")
-    return _from_anndata(_attach_labels(adata, label_path, kw["cell_type_column"], str(path)), str(path), **kw)
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        raise GeneqnError(f"cannot read {path} as a CellRanger .h5 matrix ({e}). Is it CellRanger's "
+                          "filtered_feature_bc_matrix.h5, complete and not corrupt?") from None
+    with f:
+        adata = _read_10x_h5(f, path)
+        if not label_path.exists():
+            raise GeneqnError(f"{label_path}: no cell-type labels for {path.name}; pass a CSV of "
+                              "barcode,cell_type with --labels (expression.labels).")
+        return _from_anndata(_attach_labels(adata, label_path, kw["cell_type_column"], str(path)), str(path), **kw)
 
 
 def read_10x(folder: Path, *, labels: str | None = None, **kw):
