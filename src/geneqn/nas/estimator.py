@@ -112,7 +112,7 @@ class BottleneckRegressor(RegressorMixin, BaseEstimator):
         from geneqn.baselines import refuse_valid_through_pipeline
 
         refuse_valid_through_pipeline(self, X_valid)
-        from geneqn.nas.train import FLOOR_REWARD, Candidate, TrainData, train_candidates
+        from geneqn.nas.train import FLOOR_REWARD, Candidate, TrainData, train_best
 
         arch = self._check_params()
         X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
@@ -138,11 +138,10 @@ class BottleneckRegressor(RegressorMixin, BaseEstimator):
         seeds = [int(self.random_state) + 10_000 + i for i in range(self.n_seeds)]
         total = self.max_epochs * len(seeds)
         with progress.task(f"train {arch}", total=total) as bar:
-            done = train_candidates([Candidate(arch, s) for s in seeds], data, slots=len(seeds),
-                                    data_seed=int(self.random_state),
-                                    on_epoch=bar.advance, n_jobs=self.n_jobs, **self.train_kwargs())
-        best = max(done, key=lambda t: t[2].valid_r)
-        net, result = best[1], best[2]
+            best, done = train_best([Candidate(arch, s) for s in seeds], data, slots=len(seeds),
+                                    data_seed=int(self.random_state), on_epoch=bar.advance, n_jobs=self.n_jobs,
+                                    **self.train_kwargs())
+        _, net, result = done[best]
         if result.diverged or result.valid_r <= FLOOR_REWARD or not math.isfinite(result.valid_loss):
             raise GeneqnError(f"training of {arch} diverged or predicts a constant (valid loss "
                               f"{result.valid_loss:.3g}); lower the learning rate (train.learning_rate, "

@@ -395,10 +395,11 @@ def _train_group(job) -> list[tuple[int, BottleneckMLP, TrainResult]]:
     return out
 
 
-def train_best(arch: Architecture, data: TrainData, seeds: list[int], *, data_seed: int = 0,
-               **train_kw) -> tuple[BottleneckMLP, TrainResult, list[float]]:
-    """Train ``arch`` once per seed (one batched group) and return the best by valid r."""
-    done = train_candidates([Candidate(arch, s) for s in seeds], data, slots=len(seeds),
-                            data_seed=data_seed, **train_kw)
-    best = max(done, key=lambda t: t[2].valid_r)
-    return best[1], best[2], [r.valid_r for _, _, r in done]
+def train_best(candidates: list[Candidate], data: TrainData, *, slots: int, data_seed: int = 0,
+               **train_kw) -> tuple[int, list]:
+    """Train every candidate (architectures x seeds, in batched groups of ``slots``) and pick the
+    best by valid r, the first of equals: ``(index of the best, [(candidate, network, result)])``.
+    The one "best of several seeds" of geneqn: the run's nn/nas/nas_sr stages and
+    :meth:`BottleneckRegressor.fit` both train through it."""
+    done = train_candidates(candidates, data, slots=slots, data_seed=data_seed, **train_kw)
+    return max(range(len(done)), key=lambda i: (done[i][2].valid_r, -i)), done

@@ -50,7 +50,7 @@ def fit_best(ctx: StageContext, ct: str, architectures: list, model: str) -> tup
     from geneqn import progress
     from geneqn.errors import GeneqnError
     from geneqn.nas.estimator import BottleneckRegressor
-    from geneqn.nas.train import FLOOR_REWARD, Candidate, TrainData, train_candidates
+    from geneqn.nas.train import FLOOR_REWARD, Candidate, TrainData, train_best
 
     cfg = ctx.config
     ds = ctx.dataset()
@@ -63,8 +63,7 @@ def fit_best(ctx: StageContext, ct: str, architectures: list, model: str) -> tup
     kw = train_settings(cfg)
     label = {"nn": "NN", "nas": "NAS|NN", "nas_sr": "NAS|SR"}.get(model, model)
     with progress.task(f"train {label} {ct}", total=len(cands) * kw["max_epochs"]) as bar:
-        done = train_candidates(cands, data, slots=len(seeds), data_seed=cfg.run.seed, on_epoch=bar.advance, **kw)
-        best = max(range(len(done)), key=lambda i: (done[i][2].valid_r, -i))
+        best, done = train_best(cands, data, slots=len(seeds), data_seed=cfg.run.seed, on_epoch=bar.advance, **kw)
         cand, net, res = done[best]
         bar.note(f"{len(architectures)} architecture(s) x {len(seeds)} seed(s), best valid r {res.valid_r:.3f}")
     if res.diverged or res.valid_r <= FLOOR_REWARD:
