@@ -54,7 +54,7 @@ def build_variant_report(effects: pd.DataFrame, attributions: pd.DataFrame, summ
                      f"({int(att.get('steps', 0))} nodes); largest completeness error "
                      f"{err} (|sum of shares - change|). "
                      "Δ log2 is the change in log2(expression + pseudocount).</p>")
-    key = next((m for m in models), None)
+    key = models[0] if models else None
     for i, ct in enumerate(summary.get("cell_types", [])):
         df = effects[effects["cell_type"].astype(str) == str(ct)]
         if df.empty or key is None:

@@ -44,14 +44,18 @@ def model_outputs(model: str, networks: bool = False):
     return outputs
 
 
-def target_scaling(ctx: StageContext, ct: str) -> dict:
-    """min and max of g1 of a cell type (turn g back into log2 expression)."""
+def g1_range(targets_path, ct: str) -> dict | None:
+    """min and max of g1 of a cell type in a targets.parquet (None if the cell type is not there)."""
     from geneqn._io import read_parquet
 
-    t = read_parquet(ctx.layout.targets, columns=["cell_type", "g1"])
-    g1 = t.loc[t["cell_type"] == ct, "g1"]
-    return {"g1_min": float(g1.min()), "g1_max": float(g1.max()),
-            "pseudocount": float(ctx.config.expression.pseudocount)}
+    t = read_parquet(targets_path, columns=["cell_type", "g1"])
+    g1 = t.loc[t["cell_type"].astype(str) == str(ct), "g1"]
+    return {"g1_min": float(g1.min()), "g1_max": float(g1.max())} if len(g1) else None
+
+
+def target_scaling(ctx: StageContext, ct: str) -> dict:
+    """min and max of g1 of a cell type (turn g back into log2 expression), and the pseudocount."""
+    return {**g1_range(ctx.layout.targets, ct), "pseudocount": float(ctx.config.expression.pseudocount)}
 
 
 def distiller_options(cfg: Config) -> dict:

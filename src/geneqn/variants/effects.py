@@ -169,12 +169,11 @@ def _check_assembly(variants: pd.DataFrame, genome) -> pd.DataFrame:
 def _scaling(run, ct: str) -> dict | None:
     """The cell type's target scaling (min and max of g1): from targets.parquet, else the one
     saved with its equation; None when neither is there (then no log2 column)."""
-    L = run.layout
-    if L.targets.exists():
-        t = read_parquet(L.targets, columns=["cell_type", "g1"])
-        g1 = t.loc[t["cell_type"].astype(str) == ct, "g1"]
-        if len(g1):
-            return {"g1_min": float(g1.min()), "g1_max": float(g1.max())}
+    from geneqn.run.common import g1_range
+
+    found = g1_range(run.layout.targets, ct) if run.layout.targets.exists() else None
+    if found:
+        return found
     eq = run.equations.get(ct)
     return eq.target_scaling if eq is not None and eq.target_scaling else None
 

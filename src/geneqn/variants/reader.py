@@ -81,7 +81,7 @@ def _vcf_rows(path: Path) -> tuple[list[tuple], dict[str, int]]:
         raise GeneqnError("reading VCF needs cyvcf2 (pip install cyvcf2), or give a TSV of chrom/pos/ref/alt.") from None
     try:
         vcf = VCF(str(path), lazy=True, threads=1)
-    except (OSError, Exception) as e:  # cyvcf2 raises OSError or a bare Exception on a broken file
+    except Exception as e:  # cyvcf2 raises OSError or a bare Exception on a broken file
         raise GeneqnError(f"cannot read the VCF {path}: {str(e).strip() or type(e).__name__}. Is it a VCF (plain "
                           "or bgzipped) or BCF file?") from None
     contigs = {}
