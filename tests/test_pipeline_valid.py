@@ -78,7 +78,7 @@ def test_run_ridge_stage_keeps_the_papers_rule():
     from geneqn.run.stages import models
     from geneqn.baselines import ExPectoSC
 
-    assert 'RidgeRegressor(scoring="pearson")' in inspect.getsource(models.ridge_stage)
+    assert 'RidgeRegressor(scoring="pearson")' in inspect.getsource(models._ridge_cell_type)
     assert ExPectoSC().scoring == "pearson"
 
 

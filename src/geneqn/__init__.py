@@ -38,6 +38,10 @@ from geneqn import pl, study  # noqa: E402  geneqn.pl (plots on an Axes), geneqn
 
 
 def __getattr__(name):
+    if name == "run":  # geneqn.run(config, client=...): the run layer, a callable module
+        import importlib
+
+        return importlib.import_module("geneqn.run")
     if name == "load_run":  # the run layer is imported when it is first asked for
         from geneqn.run.load import load_run
 
@@ -52,5 +56,5 @@ def __getattr__(name):
 __all__ = [
     "BottleneckRegressor", "Dataset", "ExPectoSC", "Expr", "GeneqnError", "GenomicEquation", "GenomicEquationDistiller",
     "Genome", "load_run", "RidgeRegressor", "SymbolicRegressor", "__version__", "dataset", "pl", "study", "one_hot", "show_progress",
-    "read_variants", "targets", "tss", "variant_effects", "windows",
+    "read_variants", "run", "targets", "tss", "variant_effects", "windows",
 ]

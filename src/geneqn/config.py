@@ -37,15 +37,15 @@ SELECTIONS = ("validation", "accuracy", "best")
 PRECISIONS = ("auto", "fp32", "bf16")
 MIN_TRAIN_FRACTION = 0.2
 """The split must leave at least this fraction of the genes for training."""
-STORAGE_SCHEMES = ("sqlite", "postgresql", "mysql")
+STORAGE_SCHEMES = ("sqlite", "postgresql", "mysql", "journal")
 
 
 def check_storage_url(url: str, key: str = "search.storage (--storage)") -> None:
     """A study storage is a database URL: sqlite:///file.db, postgresql://user@host/db, ..."""
     if not url:
         return
-    forms = ("sqlite:///study.db (a file; sqlite:////abs/path/study.db for an absolute path) or "
-             "postgresql://user:password@host/db")
+    forms = ("sqlite:///study.db (a file; sqlite:////abs/path/study.db for an absolute path), "
+             "postgresql://user:password@host/db or journal:///shared/path/study.log (a journal file, no server)")
     if "://" not in url:
         raise GeneqnError(f"config: {key} = {url!r} is not a database URL. Write {forms}; leave it empty for "
                           "nas/study.db in the run folder.")
@@ -53,6 +53,19 @@ def check_storage_url(url: str, key: str = "search.storage (--storage)") -> None
     if scheme not in STORAGE_SCHEMES:
         raise GeneqnError(f"config: {key} = {url!r}: unknown database {scheme!r}; use {forms} "
                           f"(databases: {', '.join(STORAGE_SCHEMES)}).")
+
+
+def check_cluster(spec: str, key: str = "run.cluster (--cluster)") -> None:
+    """A cluster is empty, local, local:N, tcp://HOST:PORT (or another Dask address) or a .json
+    scheduler file."""
+    spec = str(spec).strip()
+    if not spec or spec == "local" or "://" in spec or spec.endswith(".json"):
+        return
+    if spec.startswith("local:") and spec[6:].isdigit():
+        return
+    raise GeneqnError(f"config: {key} = {spec!r} is not a cluster; write local:N (N worker processes on this "
+                      "machine), tcp://HOST:8786 (a running Dask scheduler) or a scheduler file (.json); leave "
+                      "it empty to work in this process.")
 
 
 @dataclass
@@ -63,6 +76,10 @@ class RunConfig:
     """One seed for splits, architectures and equations (a non-negative integer)."""
     cell_types: list[str] = field(default_factory=list)
     """Cell types to model (networks, search, equations); empty: every cell type of the targets."""
+    cluster: str = ""
+    """Dask cluster for the per-cell-type work: empty (this process), local:N (N worker processes
+    here), tcp://HOST:8786 (a running scheduler) or a scheduler file (.json). Results do not depend
+    on it."""
 
 
 @dataclass
@@ -297,6 +314,7 @@ class Config:
                               "folder = \"geneqn-run\"), or pass --run.")
         if self.run.seed < 0:
             raise GeneqnError(f"config: run.seed = {self.run.seed} must be a non-negative integer.")
+        check_cluster(self.run.cluster)
         _choice("expression.format", self.expression.format, ["auto", "h5ad", "10x", "10x_h5", "table"])
         if not (self.expression.values in VALUES or self.expression.values.startswith("layer:")):
             raise GeneqnError(f"config: expression.values = {self.expression.values!r} is not valid; "

@@ -46,6 +46,9 @@ SetOpt = typer.Option([], "--set", help="Any config key: --set section.key=value
 VerboseOpt = typer.Option(False, "--verbose", "-v", help="Debug logging.")
 QuietOpt = typer.Option(False, "--quiet", "-q", help="Only errors and the final result.")
 PlainOpt = typer.Option(False, "--plain", help="No live progress bars: one line per task (for logs and CI).")
+ClusterOpt = typer.Option(None, "--cluster", help="Dask cluster for the cell types' work: local:N (N worker "
+                          "processes here), tcp://HOST:8786 (a running scheduler) or a scheduler file (.json) "
+                          "[run.cluster; default: this process]. The tables do not depend on it.")
 
 
 def _version_callback(value: bool):
@@ -89,10 +92,10 @@ def load(config: Optional[Path], run: Optional[Path], sets: List[str], options: 
 
 
 def stage_command(name: str, config, run, sets, options, force, session: Session) -> dict:
-    from geneqn.run import Runner
+    from geneqn.run import run_stage
 
     cfg = load(config, run, sets, options)
-    result = Runner(cfg).run_stage(name, force=force)
+    result = run_stage(cfg, name, force=force)
     session.stage_done(name, result)
     return result
 
@@ -119,6 +122,7 @@ def config_cmd(show: bool = typer.Option(False, "--show", help="Print the effect
 def demo_cmd(run: Path = typer.Option(Path("geneqn-demo"), "--run", "-r", help="Run folder."),
              seed: int = typer.Option(0, help="Seed of the split, searches and equations."),
              force: bool = typer.Option(False, "--force", help="Redo every stage."),
+             cluster: Optional[str] = ClusterOpt,
              verbose: bool = VerboseOpt, quiet: bool = QuietOpt, plain: bool = PlainOpt):
     """The whole study on the embedded demo bundle, with a quick budget.
 
@@ -126,10 +130,12 @@ def demo_cmd(run: Path = typer.Option(Path("geneqn-demo"), "--run", "-r", help="
     features standing in for Sei: ridge, NN, NAS|NN, SR, SR(NAS|NN), NAS|SR, SR(NAS|SR), Table 2,
     the analyses, and report.html.
     """
-    from geneqn.run import STAGES, demo_config, run as run_stages
+    from geneqn.run import STAGES, check, demo_config, run as run_stages
 
     with Session(verbose, quiet, plain) as session:
         cfg = demo_config(run, seed)
+        if cluster:
+            cfg = check(cfg.replace(run={"cluster": cluster}))
         run_stages(cfg, force=tuple(STAGES) if force else (), on_stage=session.stage_done)
         session.study(cfg)
 
@@ -139,7 +145,7 @@ def run_cmd(config: Path = typer.Argument(..., help="TOML config of the run."),
             run: Optional[Path] = RunOpt,
             force: List[str] = typer.Option([], "--force", help="Redo this stage (repeatable)."),
             until: Optional[str] = typer.Option(None, help="Stop after this stage."),
-            sets: List[str] = SetOpt, verbose: bool = VerboseOpt, quiet: bool = QuietOpt, plain: bool = PlainOpt):
+            cluster: Optional[str] = ClusterOpt, sets: List[str] = SetOpt, verbose: bool = VerboseOpt, quiet: bool = QuietOpt, plain: bool = PlainOpt):
     """Run every stage in order; finished, up-to-date stages are skipped (resumable).
 
     Stages: targets, tss, features, dataset, ridge, nn, search, distill, sr, sweep, nas_sr,
@@ -149,7 +155,7 @@ def run_cmd(config: Path = typer.Argument(..., help="TOML config of the run."),
     from geneqn.run import STAGES, run as run_stages
 
     with Session(verbose, quiet, plain) as session:
-        cfg = load(config, run, sets, {})
+        cfg = load(config, run, sets, {"run.cluster": cluster})
         unknown = [f for f in force + ([until] if until else []) if f not in STAGES]
         if unknown:
             raise GeneqnError(f"no such stage: {', '.join(unknown)}; stages: {', '.join(STAGES)}.")

@@ -1,5 +1,10 @@
 """Features computed in resumable chunks (Sei, Beluga): each chunk of genes is written as soon
-as it is done, so an interrupted run redoes at most one chunk."""
+as it is done, so an interrupted run redoes at most one chunk.
+
+With a Dask client in use (``geneqn run --cluster``, ``geneqn.run(config, client=...)``) the
+missing chunks are tasks of its cluster: each worker loads the weights once
+(:func:`worker_model`) and scores its chunks on its own device (a GPU when it has one); this
+process writes each chunk as it comes back, so resuming works as before."""
 
 from __future__ import annotations
 
@@ -25,13 +30,46 @@ def file_id(*paths: Path, extra: str = "") -> str:
     return h.hexdigest()[:16]
 
 
+_LOADED: dict = {}  # in a cluster worker: the model of the chunks it scores, loaded once
+
+
+def worker_model(key: tuple, load: Callable[[], object]):
+    """``load()``, kept for the next chunk task when this is a cluster worker (one model per
+    process: a worker scoring chunks of another model lets the first go); elsewhere loaded as
+    asked (the provider keeps it)."""
+    from geneqn._parallel import in_cluster_task
+
+    if not in_cluster_task():
+        return load()
+    if key not in _LOADED:
+        _LOADED.clear()
+        _LOADED[key] = load()
+    return _LOADED[key]
+
+
+class ChunkTask:
+    """A chunk scored on a cluster worker: ``provider.chunk(genome, part, bar)``, the provider
+    sent without its loaded model (see the providers' ``__getstate__``)."""
+
+    def __init__(self, provider, genome_path: Path):
+        self.provider, self.genome_path = provider, Path(genome_path)
+
+    def __call__(self, part: pd.DataFrame) -> pd.DataFrame:
+        from geneqn.genome import Genome
+
+        with progress.task("chunk", total=len(part)) as bar:
+            return self.provider.chunk(Genome(self.genome_path), part, bar)
+
+
 def compute_in_chunks(tss: pd.DataFrame, chunk_dir: Path, source: str, chunk_size: int, description: str,
-                      compute: Callable[[pd.DataFrame, progress.Task], pd.DataFrame]) -> pd.DataFrame:
+                      compute: Callable[[pd.DataFrame, progress.Task], pd.DataFrame],
+                      task: Callable[[pd.DataFrame], pd.DataFrame] | None = None) -> pd.DataFrame:
     """``compute(part, bar)`` for each chunk of ``chunk_size`` TSS rows, saved as
     ``chunk_dir/chunk_NNNNN.parquet``; chunks already there are read back. ``source`` (e.g.
     :func:`file_id` of the genome and the weights) and the gene list are stored beside the chunks:
     chunks of another source or gene list are deleted first. ``compute`` advances ``bar`` by one
-    per gene."""
+    per gene. ``task(part)`` (picklable, e.g. a :class:`ChunkTask`): how a cluster worker scores
+    a chunk, used when a Dask client is in use and more than one chunk is missing."""
     from geneqn.genome import gene_keys
 
     meta = {"source": source, "chunk": chunk_size,
@@ -43,10 +81,15 @@ def compute_in_chunks(tss: pd.DataFrame, chunk_dir: Path, source: str, chunk_siz
     chunk_dir.mkdir(parents=True, exist_ok=True)
     write_json(meta, meta_path)
     frames = []
+    n_chunks = -(-len(tss) // chunk_size)
+    path_of = lambda c: chunk_dir / f"chunk_{c:05d}.parquet"  # noqa: E731
+    part_of = lambda c: tss.iloc[c * chunk_size:(c + 1) * chunk_size]  # noqa: E731
     with progress.task(description, total=len(tss)) as bar:
-        for c in range(-(-len(tss) // chunk_size)):
-            path = chunk_dir / f"chunk_{c:05d}.parquet"
-            part = tss.iloc[c * chunk_size:(c + 1) * chunk_size]
+        _on_cluster(task, [c for c in range(n_chunks) if not path_of(c).exists()], path_of, part_of, bar,
+                    description)
+        for c in range(n_chunks):
+            path = path_of(c)
+            part = part_of(c)
             if path.exists():
                 frames.append(read_parquet(path))
                 bar.advance(len(part))
@@ -55,3 +98,16 @@ def compute_in_chunks(tss: pd.DataFrame, chunk_dir: Path, source: str, chunk_siz
             write_parquet(df, path)
             frames.append(df)
     return pd.concat(frames)
+
+
+def _on_cluster(task, todo: list[int], path_of, part_of, bar, description: str) -> None:
+    """The missing chunks as tasks of the cluster in use (when there is one, and a task)."""
+    from geneqn._parallel import current_client, submit_all
+
+    client = current_client()
+    if task is None or client is None or len(todo) < 2:
+        return
+    for i, df in submit_all(client, task, [part_of(c) for c in todo], label=description,
+                            key=lambda i: f"chunk-{todo[i]:05d}"):
+        write_parquet(df, path_of(todo[i]))
+        bar.advance(len(part_of(todo[i])))

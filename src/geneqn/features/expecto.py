@@ -32,7 +32,7 @@ import pandas as pd
 import torch
 
 from geneqn.errors import GeneqnError
-from geneqn.features.chunks import compute_in_chunks, file_id
+from geneqn.features.chunks import ChunkTask, compute_in_chunks, file_id, worker_model
 from geneqn.features.beluga import N_TARGETS, WINDOW, beluga_one_hot, load_beluga, predict, window_bounds
 from geneqn.genome import Genome, encode, gene_keys, tss_on_genome
 
@@ -102,13 +102,19 @@ class ExpectoProvider:
         self.chunk_size = chunk_size
         self.max_shift = max_shift
         self._model = model
+        self._model_given = model is not None
+
+    def __getstate__(self):
+        """Sent to a cluster worker without weights read from files (the worker reads them once)."""
+        return dict(self.__dict__, _model=self._model if self._model_given else None)
 
     def _load(self):
         from geneqn._torch import resolve_device
 
         dev = resolve_device(self.device)
         if self._model is None:
-            self._model = load_beluga(self.model_dir / "deepsea.beluga.pth", dev)
+            path = self.model_dir / "deepsea.beluga.pth"
+            self._model = worker_model(("beluga", str(path.resolve()), str(dev)), lambda: load_beluga(path, dev))
         return self._model.to(dev).eval(), dev
 
     def compute(self, tss: pd.DataFrame, cache_dir: Path | None = None) -> pd.DataFrame:
@@ -116,30 +122,31 @@ class ExpectoProvider:
             raise GeneqnError("the TSS table is empty: no window to run Beluga on.")
         genome = Genome(self.genome_path)
         tss, skipped = tss_on_genome(genome, tss, WINDOW)
-        model, dev = self._load()
-        d = offsets(self.max_shift)
-        names = feature_names(model.n_targets)
+        self._load()  # a missing or damaged weights file is reported here, before any chunk
         weights = self.model_dir / "deepsea.beluga.pth"
         source = file_id(self.genome_path, *([weights] if weights.exists() else []),
                          extra=f"{self.max_shift}{'' if weights.exists() else 'in-memory'}")
-
-        def chunk(part: pd.DataFrame, bar) -> pd.DataFrame:
-            rows = []
-            for row in part.itertuples(index=False):
-                codes = gene_windows(genome, str(row.chrom), int(row.tss), str(row.strand), d)
-                preds = []
-                for lo in range(0, len(codes), self.batch_size):
-                    x = torch.from_numpy(beluga_one_hot(codes[lo:lo + self.batch_size])).to(dev)
-                    preds.append(predict(model, x).cpu().numpy())
-                rows.append(reduce_windows(np.concatenate(preds), d).astype(np.float32))
-                bar.advance()
-            return pd.DataFrame(np.vstack(rows), columns=names,
-                                index=pd.Index(gene_keys(part), name="gene"))
-
         out = compute_in_chunks(tss, Path(cache_dir) if cache_dir is not None else Path("beluga_chunks"), source,
-                                self.chunk_size, "Beluga (ExPecto features)", chunk)
+                                self.chunk_size, "Beluga (ExPecto features)",
+                                lambda part, bar: self.chunk(genome, part, bar), ChunkTask(self, self.genome_path))
         out.attrs["skipped"] = skipped
         return out
+
+    def chunk(self, genome: Genome, part: pd.DataFrame, bar) -> pd.DataFrame:
+        """ExPecto features of the TSS rows ``part`` (one chunk), gene x feature."""
+        model, dev = self._load()
+        d = offsets(self.max_shift)
+        rows = []
+        for row in part.itertuples(index=False):
+            codes = gene_windows(genome, str(row.chrom), int(row.tss), str(row.strand), d)
+            preds = []
+            for lo in range(0, len(codes), self.batch_size):
+                x = torch.from_numpy(beluga_one_hot(codes[lo:lo + self.batch_size])).to(dev)
+                preds.append(predict(model, x).cpu().numpy())
+            rows.append(reduce_windows(np.concatenate(preds), d).astype(np.float32))
+            bar.advance()
+        return pd.DataFrame(np.vstack(rows), columns=feature_names(model.n_targets),
+                            index=pd.Index(gene_keys(part), name="gene"))
 
 
 def expression_weights(targets_wide: pd.DataFrame, top: float = 70, bottom: float = 10) -> pd.Series:

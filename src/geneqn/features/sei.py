@@ -25,7 +25,7 @@ from torch import nn
 from geneqn._io import require_file
 from geneqn._torch import load_tensors, resolve_device, resolve_dtype, strand_average
 from geneqn.errors import GeneqnError
-from geneqn.features.chunks import compute_in_chunks, file_id
+from geneqn.features.chunks import ChunkTask, compute_in_chunks, file_id, worker_model
 from geneqn.features.seqclass import N_CLASSES, N_TARGETS, class_labels, load_projection
 from geneqn.genome import WINDOW, Genome, iter_windows, one_hot, tss_on_genome
 
@@ -220,14 +220,20 @@ class SeiProvider:
         self.batch_size = batch_size
         self.chunk_size = chunk_size
         self._model = model
+        self._model_given = model is not None
         self._projection = projection
+
+    def __getstate__(self):
+        """Sent to a cluster worker without weights read from files (the worker reads them once)."""
+        return dict(self.__dict__, _model=self._model if self._model_given else None)
 
     def _load(self) -> tuple[Sei, torch.device, torch.Tensor]:
         dev = resolve_device(self.device)
         if self._projection is None:
             self._projection = load_projection(self.model_dir / "projvec_targets.npy")
         if self._model is None:
-            self._model = load_sei(self.model_dir / "sei.pth", dev)
+            path = self.model_dir / "sei.pth"
+            self._model = worker_model(("sei", str(path.resolve()), str(dev)), lambda: load_sei(path, dev))
         model = self._model.to(dev).eval()
         if self._projection.shape[1] != model.n_targets:
             raise GeneqnError(f"projection matrix has {self._projection.shape[1]} columns but the model "
@@ -279,19 +285,20 @@ class SeiProvider:
                               f"genome.window = {WINDOW} for Sei features.")
         genome = Genome(self.genome_path)
         tss, skipped = tss_on_genome(genome, tss, self.window)
-        model, dev, unit = self._load()
-        labels = class_labels()[: unit.shape[0]]
         source = self.source()
-
-        def chunk(part: pd.DataFrame, bar) -> pd.DataFrame:
-            scores, names = [], []
-            for batch in iter_windows(genome, part, self.batch_size, model.sequence_length):
-                scores.append(self.window_features(batch.codes))
-                names += batch.genes
-                bar.advance(len(batch.genes))
-            return pd.DataFrame(np.concatenate(scores), columns=labels, index=pd.Index(names, name="gene"))
-
         out = compute_in_chunks(tss, Path(cache_dir) if cache_dir is not None else Path("sei_chunks"), source,
-                                self.chunk_size, "Sei sequence classes", chunk)
+                                self.chunk_size, "Sei sequence classes",
+                                lambda part, bar: self.chunk(genome, part, bar), ChunkTask(self, self.genome_path))
         out.attrs["skipped"] = skipped
         return out
+
+    def chunk(self, genome: Genome, part: pd.DataFrame, bar) -> pd.DataFrame:
+        """Class scores of the windows of the TSS rows ``part`` (one chunk), gene x class."""
+        model, _, unit = self._load()
+        scores, names = [], []
+        for batch in iter_windows(genome, part, self.batch_size, model.sequence_length):
+            scores.append(self.window_features(batch.codes))
+            names += batch.genes
+            bar.advance(len(batch.genes))
+        return pd.DataFrame(np.concatenate(scores), columns=class_labels()[: unit.shape[0]],
+                            index=pd.Index(names, name="gene"))

@@ -37,6 +37,13 @@ def write_model(ctx: StageContext, model: str, metrics: dict, preds: list[pd.Dat
     return {ct: round(m["test_r"], 4) for ct, m in metrics.items()}
 
 
+def write_parts(ctx: StageContext, model: str, parts: dict) -> dict:
+    """A model's metrics and predictions from its cell types' shares (``Part.data`` the metrics,
+    ``Part.frames["predictions"]``), in the order of the cell types."""
+    return write_model(ctx, model, {ct: p.data for ct, p in parts.items()},
+                       [p.frames["predictions"] for p in parts.values()])
+
+
 def model_outputs(model: str, networks: bool = False):
     def outputs(L: RunLayout):
         out = [L.metrics(model), L.predictions(model)]

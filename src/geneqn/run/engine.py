@@ -11,6 +11,15 @@ whose producer did not finish it.
 Digests are of file contents (paths inside the run folder are relative), so a run folder that is
 moved or copied stays up to date. A digest cache keyed by (path, size, mtime) spares re-reading
 large files.
+
+Stages that model cell types do each cell type's share as one unit
+(:meth:`StageContext.map_cell_types`): one after another in this process, or as tasks of a
+``dask.distributed`` cluster when the runner has a client (``geneqn run --cluster``). Each
+finished share is kept (``.stages/parts/<stage>/<cell type>/``, under the stage's fingerprint)
+until the stage is done, so a run that was killed, or a task whose worker died, redoes only the
+cell types that had not finished. The share of a cell type depends on nothing but the inputs
+and that cell type, so the tables are the same whichever way, and on however many workers,
+they ran.
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -30,7 +39,7 @@ from geneqn import __version__
 from geneqn._io import read_json, write_json, write_text
 from geneqn.config import Config
 from geneqn.errors import GeneqnError, did_you_mean
-from geneqn.run.layout import RunLayout
+from geneqn.run.layout import RunLayout, cell_type_key
 
 log = logging.getLogger(__name__)
 
@@ -71,16 +80,68 @@ def stage(name: str, *, sections=(), inputs=None, outputs=None, external=None, e
     return register
 
 
+@dataclass
+class Part:
+    """A cell type's share of a stage: ``data`` (JSON: metrics, equations, ...), ``frames``
+    (tables, kept as parquet) and ``files`` (run-folder files or folders the share wrote
+    itself, such as networks; a kept share whose files changed is done again)."""
+    data: dict
+    frames: dict = field(default_factory=dict)
+    files: list = field(default_factory=list)
+
+
 class StageContext:
     """What a stage function gets: the config, the run folder's layout and small helpers."""
 
-    def __init__(self, config: Config, layout: RunLayout, name: str = ""):
+    def __init__(self, config: Config, layout: RunLayout, name: str = "", client=None):
         self.config = config
         self.layout = layout
         self.name = name
         self.force = False
         self.fingerprint = ""
+        self.client = client
         self._dataset = None
+
+    def __getstate__(self):
+        """What a cluster task gets: no dataset (read again there), no client, an absolute folder."""
+        state = dict(self.__dict__, _dataset=None, client=None)
+        state["layout"] = RunLayout(self.layout.root.resolve())
+        return state
+
+    def map_cell_types(self, fn: Callable[["StageContext", str], Part], label: str | None = None) -> dict[str, Part]:
+        """``{cell type: fn(self, cell type)}`` for every cell type to model; shares kept from an
+        earlier, unfinished run of this stage (same fingerprint, same files) are not done again.
+        With a cluster client each share is a task; else they run here, one after another (with a
+        progress bar over cell types named ``label``, none when None: the shares have their own)."""
+        from geneqn import progress
+
+        cts = self.cell_types()
+        if self.force:  # --force: shares kept from before are done again
+            import shutil
+
+            shutil.rmtree(self.layout.parts(self.name), ignore_errors=True)
+        todo = [ct for ct in cts if _read_part(self, ct) is None]
+        if len(todo) < len(cts):
+            log.info("stage %s: %d of %d cell types were finished by an earlier run; kept", self.name,
+                     len(cts) - len(todo), len(cts))
+        if self.client is not None and todo:
+            from geneqn._parallel import submit_all
+
+            with progress.task(f"{label or self.name} ({len(todo)} cell types on the cluster)", total=len(todo)) as bar:
+                for i, _ in submit_all(self.client, _part_task, [(fn, self, ct) for ct in todo], label=self.name,
+                                       key=lambda i: f"{self.name}-{cell_type_key(todo[i])}"):
+                    bar.advance()
+                    bar.note(f"{todo[i]} done")
+        else:
+            for ct in progress.track(todo, label) if label else todo:
+                _compute_part(fn, self, ct)
+        parts = {ct: _read_part(self, ct) for ct in cts}
+        lost = [ct for ct, p in parts.items() if p is None]
+        if lost:
+            raise GeneqnError(f"stage {self.name}: the share of {', '.join(map(repr, lost))} was computed but "
+                              f"cannot be read back from {self.layout.parts(self.name)} (is the run folder on "
+                              "storage that every worker shares?).")
+        return parts
 
     def dataset(self):
         """The run's dataset (targets + features + saved split)."""
@@ -105,6 +166,55 @@ class StageContext:
                               f"targets{did_you_mean(missing, ds.cell_types)}; present: {', '.join(ds.cell_types)}. "
                               "Fix run.cell_types (or --set run.cell_types=[...]).")
         return list(wanted)
+
+
+def _compute_part(fn, ctx: StageContext, ct: str) -> None:
+    """Do one cell type's share and keep it (frames first, part.json last: a share is kept only
+    when complete). BLAS runs on one thread, here as on a cluster's workers: least squares
+    (constant refits, ridge) then sum in the same order whichever way the share runs."""
+    import shutil
+
+    from threadpoolctl import threadpool_limits
+
+    from geneqn._io import write_parquet
+
+    folder = ctx.layout.part(ctx.name, ct)
+    shutil.rmtree(folder, ignore_errors=True)
+    with threadpool_limits(limits=1, user_api="blas"):
+        part = fn(ctx, ct)
+    for name, frame in part.frames.items():
+        write_parquet(frame, folder / f"{name}.parquet")
+    digests = Digests(None)
+    files = {ctx.layout.rel(f): digests.of(f) for f in part.files}
+    write_json({"stage": ctx.name, "cell_type": ct, "fingerprint": ctx.fingerprint, "data": part.data,
+                "frames": sorted(part.frames), "files": files}, folder / "part.json")
+
+
+def _part_task(job) -> None:
+    fn, ctx, ct = job
+    _compute_part(fn, ctx, ct)
+
+
+def _read_part(ctx: StageContext, ct: str) -> Part | None:
+    """The kept share of a cell type, if it is complete, of this fingerprint, with its files intact."""
+    from geneqn._io import read_parquet
+
+    folder = ctx.layout.part(ctx.name, ct)
+    try:
+        saved = json.loads((folder / "part.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(saved, dict) or saved.get("fingerprint") != ctx.fingerprint or saved.get("cell_type") != ct:
+        return None
+    digests = Digests(None)
+    files = saved.get("files", {})
+    if any(digests.of(ctx.layout.root / rel) != d for rel, d in files.items()):
+        return None
+    try:
+        frames = {name: read_parquet(folder / f"{name}.parquet") for name in saved.get("frames", [])}
+    except (OSError, GeneqnError, ValueError):
+        return None
+    return Part(saved.get("data", {}), frames, [ctx.layout.root / rel for rel in files])
 
 
 # ---------------------------------------------------------------------- digests
@@ -160,8 +270,9 @@ class Digests:
 class Runner:
     """Runs stages of one run folder; holds the folder's lock while it works."""
 
-    def __init__(self, config: Config):
+    def __init__(self, config: Config, client=None):
         self.config = config
+        self.client = client
         self.layout = RunLayout(config.run.folder)
         self._digests: Digests | None = None
         self._lock_depth = 0
@@ -174,7 +285,7 @@ class Runner:
         return self._digests
 
     def context(self, name: str = "") -> StageContext:
-        return StageContext(self.config, self.layout, name)
+        return StageContext(self.config, self.layout, name, client=self.client)
 
     # -------------------------------------------------------------- fingerprints
     def fingerprint(self, name: str) -> str:
@@ -265,6 +376,9 @@ class Runner:
                        self.layout.stamp(name))
             self._record_config(st)
             self.digests.save()
+            import shutil
+
+            shutil.rmtree(self.layout.parts(name), ignore_errors=True)  # the stage's outputs hold them now
             return dict(summary, seconds=round(seconds, 2))
 
     def run(self, stages: list[str] | None = None, force: tuple[str, ...] = (),
@@ -433,6 +547,8 @@ def _portable(section: dict, name: str) -> dict:
             out.pop(key, None)
     if name in ("sr", "train"):
         out.pop("n_jobs", None)
+    if name == "run":
+        out.pop("cluster", None)
     if name == "features":
         for key in ("device", "batch_size"):
             out.pop(key, None)

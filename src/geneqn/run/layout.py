@@ -5,6 +5,7 @@
     config.toml              the config each stage last ran with (sections merged per stage)
     geneqn-run.json          the geneqn version that made the folder
     .stages/<stage>.json     stamps: fingerprint of what the stage read, digests of what it wrote
+    .stages/parts/<stage>/<ct>/  a cell type's finished share of a stage (kept until the stage is done)
     .lock                    held while a geneqn process works in the folder
     .lock.owner              which process holds it (left behind only by a process that was killed)
     targets.parquet          tidy targets: gene, symbol, cell_type, n_cells, g0, g1, g
@@ -71,6 +72,13 @@ class RunLayout:
 
     def stamp(self, stage: str) -> Path:
         return self.stamps / f"{stage}.json"
+
+    def parts(self, stage: str) -> Path:
+        """The finished per-cell-type shares of a stage that is not yet done."""
+        return self.stamps / "parts" / stage
+
+    def part(self, stage: str, cell_type: str) -> Path:
+        return self.parts(stage) / cell_type_key(cell_type)
 
     @property
     def digests(self) -> Path:

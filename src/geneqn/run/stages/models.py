@@ -11,30 +11,31 @@ import pandas as pd
 from geneqn._io import write_csv, write_parquet
 from geneqn.config import Config
 from geneqn.metrics import pearson_r
-from geneqn.run.common import DATA, distiller_options, model_outputs, split_predictions, target_scaling, write_model
-from geneqn.run.engine import StageContext, stage
+from geneqn.run.common import (DATA, distiller_options, model_outputs, split_predictions, target_scaling,
+                               write_parts)
+from geneqn.run.engine import Part, StageContext, stage
 from geneqn.run.layout import RunLayout, cell_type_key
 
 log = logging.getLogger(__name__)
 
-@stage("ridge", sections=("run",), inputs=DATA, outputs=model_outputs("ridge"),
-       help="ridge regression (alpha chosen on valid by Pearson r, the paper's rule)")
-def ridge_stage(ctx: StageContext) -> dict:
-    from geneqn import progress
+def _ridge_cell_type(ctx: StageContext, ct: str) -> Part:
     from geneqn.baselines import RidgeRegressor
 
     ds = ctx.dataset()
-    metrics, preds = {}, []
-    for ct in progress.track(ctx.cell_types(), "ridge"):
-        X, y = ds.xy(ct, "train")
-        Xv, yv = ds.xy(ct, "valid")
-        Xt, yt = ds.xy(ct, "test")
-        model = RidgeRegressor(scoring="pearson").fit(X, y, Xv, yv)  # the paper's rule
-        yhat = model.predict(Xt)
-        metrics[ct] = {"alpha": model.alpha_, "valid_r": model.valid_r_[model.alpha_], "test_r": pearson_r(yt, yhat),
-                       "coef": dict(zip(ds.feature_names, map(float, model.coef_))), "intercept": model.intercept_}
-        preds.append(split_predictions(ds, ct, model.predict))
-    return write_model(ctx, "ridge", metrics, preds)
+    X, y = ds.xy(ct, "train")
+    Xv, yv = ds.xy(ct, "valid")
+    Xt, yt = ds.xy(ct, "test")
+    model = RidgeRegressor(scoring="pearson").fit(X, y, Xv, yv)  # the paper's rule
+    yhat = model.predict(Xt)
+    metrics = {"alpha": model.alpha_, "valid_r": model.valid_r_[model.alpha_], "test_r": pearson_r(yt, yhat),
+               "coef": dict(zip(ds.feature_names, map(float, model.coef_))), "intercept": model.intercept_}
+    return Part(metrics, {"predictions": split_predictions(ds, ct, model.predict)})
+
+
+@stage("ridge", sections=("run",), inputs=DATA, outputs=model_outputs("ridge"),
+       help="ridge regression (alpha chosen on valid by Pearson r, the paper's rule)")
+def ridge_stage(ctx: StageContext) -> dict:
+    return write_parts(ctx, "ridge", ctx.map_cell_types(_ridge_cell_type, "ridge"))
 
 
 def train_settings(cfg: Config) -> dict:
@@ -78,19 +79,18 @@ def fit_best(ctx: StageContext, ct: str, architectures: list, model: str) -> tup
     return metrics, split_predictions(ds, ct, est.predict)
 
 
-@stage("nn", sections=("nn", "train", "run", "search"), inputs=DATA, outputs=model_outputs("nn", True),
-       help="the hand-tuned network (config section nn)")
-def nn_stage(ctx: StageContext) -> dict:
-    from geneqn import progress
+def _nn_cell_type(ctx: StageContext, ct: str) -> Part:
     from geneqn.nas.space import parse_architecture
 
     n = ctx.config.nn
-    arch = parse_architecture(n.layers, n.latent_layer, n.dropout)
-    metrics, preds = {}, []
-    for ct in progress.track(ctx.cell_types(), "hand-tuned NN"):
-        metrics[ct], p = fit_best(ctx, ct, [arch], "nn")
-        preds.append(p)
-    return write_model(ctx, "nn", metrics, preds)
+    metrics, preds = fit_best(ctx, ct, [parse_architecture(n.layers, n.latent_layer, n.dropout)], "nn")
+    return Part(metrics, {"predictions": preds}, [ctx.layout.network("nn", ct)])
+
+
+@stage("nn", sections=("nn", "train", "run", "search"), inputs=DATA, outputs=model_outputs("nn", True),
+       help="the hand-tuned network (config section nn)")
+def nn_stage(ctx: StageContext) -> dict:
+    return write_parts(ctx, "nn", ctx.map_cell_types(_nn_cell_type, "hand-tuned NN"))
 
 
 def search_storage(ctx_config: Config, layout: RunLayout) -> tuple[str, bool]:
@@ -110,7 +110,7 @@ def search_study_name(cfg: Config, ct: str, fingerprint: str, ablation: bool = F
 def search_cell_type(ctx: StageContext, ct: str, fingerprint: str, *, reward=None, ablation: bool = False,
                      force: bool = False):
     """Run (or resume, or join) the search of one cell type in the study of this fingerprint."""
-    from geneqn.nas.search import delete_study, run_search
+    from geneqn.nas.search import SearchSettings, delete_study, run_search
     from geneqn.nas.space import space_from_config
     from geneqn.nas.train import TrainData
 
@@ -122,45 +122,41 @@ def search_cell_type(ctx: StageContext, ct: str, fingerprint: str, *, reward=Non
         log.info("search %s: --force, the earlier study was deleted", name)
     ds = ctx.dataset()
     tr, va = ds.arrays(ct, "train"), ds.arrays(ct, "valid")
+    settings = SearchSettings(trials=sc.nas_sr_trials if ablation else sc.trials, sampler=sc.sampler,
+                              seed=cfg.run.seed, group_size=sc.group_size, timeout_s=sc.timeout_minutes * 60 or None,
+                              single_worker=single, train_kw={**train_settings(cfg), "data_seed": cfg.run.seed},
+                              reward=reward, label=f"{'NAS|SR search' if ablation else 'search'} {ct}")
     return run_search(TrainData(tr.X, tr.y, va.X, va.y), space_from_config(sc), storage=storage, study_name=name,
-                      trials=sc.nas_sr_trials if ablation else sc.trials, sampler=sc.sampler, seed=cfg.run.seed,
-                      group_size=sc.group_size, timeout_s=sc.timeout_minutes * 60 or None, single_worker=single,
-                      train_kw={**train_settings(cfg), "data_seed": cfg.run.seed}, reward=reward,
-                      label=f"{'NAS|SR search' if ablation else 'search'} {ct}"), name
+                      settings=settings), name
+
+
+def _search_cell_type(ctx: StageContext, ct: str) -> Part:
+    from geneqn.nas.search import trials_table
+    from geneqn.nas.space import space_from_config
+
+    sc = ctx.config.search
+    space = space_from_config(sc)
+    res, name = search_cell_type(ctx, ct, ctx.fingerprint, force=ctx.force)
+    top = res.top_architectures(sc.retrain_top)
+    m, p = fit_best(ctx, ct, top, "nas")
+    m.update({"study": name, "search_best_valid_r": res.best_value, "space_size": space.size,
+              "sampler": sc.sampler, "trials": sc.trials, "retrained": [str(a) for a in top],
+              "space": [space.choices(i) for i in range(len(space.layers))],
+              "latent_layer": space.latent_layer})
+    return Part(m, {"predictions": p, "trials": trials_table(res.study).assign(cell_type=ct)},
+                [ctx.layout.network("nas", ct)])
 
 
 @stage("search", sections=("search", "train", "run"), inputs=DATA,
        outputs=lambda L: model_outputs("nas", True)(L) + [L.trials],
        help="architecture search (NAS|NN) and the retrained best network")
 def search_stage(ctx: StageContext) -> dict:
-    from geneqn.nas.search import trials_table
-    from geneqn.nas.space import space_from_config
-
-    sc = ctx.config.search
-    space = space_from_config(sc)
-    fingerprint = ctx.fingerprint
-    metrics, preds, tables = {}, [], []
-    for ct in ctx.cell_types():
-        res, name = search_cell_type(ctx, ct, fingerprint, force=ctx.force)
-        top = res.top_architectures(sc.retrain_top)
-        m, p = fit_best(ctx, ct, top, "nas")
-        m.update({"study": name, "search_best_valid_r": res.best_value, "space_size": space.size,
-                  "sampler": sc.sampler, "trials": sc.trials, "retrained": [str(a) for a in top],
-                  "space": [space.choices(i) for i in range(len(space.layers))],
-                  "latent_layer": space.latent_layer})
-        metrics[ct] = m
-        preds.append(p)
-        tables.append(trials_table(res.study).assign(cell_type=ct))
-    write_csv(pd.concat(tables, ignore_index=True), ctx.layout.trials)
-    return write_model(ctx, "nas", metrics, preds)
+    parts = ctx.map_cell_types(_search_cell_type)
+    write_csv(pd.concat([p.frames["trials"] for p in parts.values()], ignore_index=True), ctx.layout.trials)
+    return write_parts(ctx, "nas", parts)
 
 
-@stage("nas_sr", sections=("search", "train", "sr", "run"), inputs=DATA,
-       outputs=lambda L: model_outputs("nas_sr", True)(L) + [L.nas_net_predictions],
-       help="the NAS|SR ablation: search rewarded by each candidate's equations")
-def nas_sr_stage(ctx: StageContext) -> dict:
-    """The ablation NAS|SR: the search's reward is the valid r of equations distilled from each
-    candidate (with a small SR budget); the best is retrained and distilled with the full budget."""
+def _nas_sr_cell_type(ctx: StageContext, ct: str) -> Part:
     from geneqn.nas.estimator import BottleneckRegressor
     from geneqn.run.common import sr_estimator
     from geneqn.sr.distill import GenomicEquationDistiller
@@ -172,33 +168,38 @@ def nas_sr_stage(ctx: StageContext) -> dict:
     f = sc.nas_sr_budget
     small = full.__class__(**{**full.get_params(), "max_evaluations": max(2000, int(full.max_evaluations * f)),
                               "restarts": 1, "max_samples": min(full.max_samples or 2000, 2000)})
-    metrics, preds, net_preds = {}, [], []
-    for ct in ctx.cell_types():
-        X, y = ds.xy(ct, "train")
-        Xv, yv = ds.xy(ct, "valid")
-        Xt, yt = ds.xy(ct, "test")
+    X, y = ds.xy(ct, "train")
+    Xv, yv = ds.xy(ct, "valid")
+    Xt, yt = ds.xy(ct, "test")
 
-        def equation_reward(net, result):
-            est = BottleneckRegressor.from_network(net, ds.feature_names)
-            d = GenomicEquationDistiller(est, sr=small, cell_type=ct).fit(X, y)
-            return pearson_r(yv.to_numpy(), d.predict(Xv))
+    def equation_reward(net, result):
+        est = BottleneckRegressor.from_network(net, ds.feature_names)
+        d = GenomicEquationDistiller(est, sr=small, cell_type=ct).fit(X, y)
+        return pearson_r(yv.to_numpy(), d.predict(Xv))
 
-        t0 = time.perf_counter()
-        res, name = search_cell_type(ctx, ct, ctx.fingerprint, reward=equation_reward, ablation=True, force=ctx.force)
-        search_s = time.perf_counter() - t0
-        m, p = fit_best(ctx, ct, res.top_architectures(sc.retrain_top), "nas_sr")
-        est = BottleneckRegressor.load(ctx.layout.network("nas_sr", ct))
-        d = GenomicEquationDistiller(est, sr=full, cell_type=ct, **distiller_options(cfg)).fit(X, y)
-        yhat = d.predict(Xt)
-        m.update({"net_test_r": m.pop("test_r"), "test_r": pearson_r(yt, yhat), "equation": d.equation_.to_dict(),
-                  "search_best_valid_r": res.best_value, "search_seconds": search_s, "study": name,
-                  "trials": sc.nas_sr_trials, "sr_budget_inside_search": {
-                      "max_evaluations": small.max_evaluations, "restarts": small.restarts,
-                      "max_samples": small.max_samples}})
-        metrics[ct] = m
-        net_preds.append(p)
-        preds.append(split_predictions(ds, ct, d.predict))
-    write_parquet(pd.concat(net_preds, ignore_index=True), ctx.layout.nas_net_predictions)
-    return write_model(ctx, "nas_sr", metrics, preds)
+    t0 = time.perf_counter()
+    res, name = search_cell_type(ctx, ct, ctx.fingerprint, reward=equation_reward, ablation=True, force=ctx.force)
+    search_s = time.perf_counter() - t0
+    m, p = fit_best(ctx, ct, res.top_architectures(sc.retrain_top), "nas_sr")
+    est = BottleneckRegressor.load(ctx.layout.network("nas_sr", ct))
+    d = GenomicEquationDistiller(est, sr=full, cell_type=ct, **distiller_options(cfg)).fit(X, y)
+    yhat = d.predict(Xt)
+    m.update({"net_test_r": m.pop("test_r"), "test_r": pearson_r(yt, yhat), "equation": d.equation_.to_dict(),
+              "search_best_valid_r": res.best_value, "search_seconds": search_s, "study": name,
+              "trials": sc.nas_sr_trials, "sr_budget_inside_search": {
+                  "max_evaluations": small.max_evaluations, "restarts": small.restarts,
+                  "max_samples": small.max_samples}})
+    return Part(m, {"predictions": split_predictions(ds, ct, d.predict), "net": p},
+                [ctx.layout.network("nas_sr", ct)])
 
 
+@stage("nas_sr", sections=("search", "train", "sr", "run"), inputs=DATA,
+       outputs=lambda L: model_outputs("nas_sr", True)(L) + [L.nas_net_predictions],
+       help="the NAS|SR ablation: search rewarded by each candidate's equations")
+def nas_sr_stage(ctx: StageContext) -> dict:
+    """The ablation NAS|SR: the search's reward is the valid r of equations distilled from each
+    candidate (with a small SR budget); the best is retrained and distilled with the full budget."""
+    parts = ctx.map_cell_types(_nas_sr_cell_type)
+    write_parquet(pd.concat([p.frames["net"] for p in parts.values()], ignore_index=True),
+                  ctx.layout.nas_net_predictions)
+    return write_parts(ctx, "nas_sr", parts)

@@ -85,18 +85,12 @@ def evaluate_stage(ctx: StageContext) -> dict:
     cells = {}
     for ct in cell_types:
         per = {name: df[df["cell_type"] == ct].set_index("gene") for name, df in preds.items()}
-        y = per["Ridge"]["y"]
-        sub, test = study.subsets(y, per["SR(NAS|NN)"]["yhat"], per["Ridge"]["yhat"], symbols.to_dict())
-        subset_rows.append(sub.assign(cell_type=ct))
-        res = study.residual_bins(y.to_numpy(), per["Ridge"].loc[y.index, "yhat"].to_numpy(),
-                                  per["SR(NAS|NN)"].loc[y.index, "yhat"].to_numpy())
-        residual_rows.append(res.assign(cell_type=ct))
         X, _ = ds.xy(ct, "train")
         eq = equations[ct]
-        eff = study.effects(eq.predict, X).assign(model="SR(NAS|NN)")
-        ridge_coef = pd.Series(metrics["ridge"][ct]["coef"])
-        ridge_eff = study.effects(lambda d: d.to_numpy() @ ridge_coef.loc[d.columns].to_numpy(), X).assign(model="Ridge")
-        effect_rows.append(pd.concat([eff, ridge_eff]).assign(cell_type=ct))
+        an = study.cell_type_analyses(per, X, eq, metrics["ridge"][ct]["coef"], symbols.to_dict())
+        subset_rows.append(an["subsets"].assign(cell_type=ct))
+        residual_rows.append(an["residuals"].assign(cell_type=ct))
+        effect_rows.append(an["effects"].assign(cell_type=ct))
         for model_name, feats in (("SR(NAS|NN)", eq.features_used), ("SR", metrics["sr"][ct]["features_used"]),
                                   ("SR(NAS|SR)", metrics["nas_sr"][ct]["equation"]["features_used"])):
             for f in feats:
@@ -111,7 +105,6 @@ def evaluate_stage(ctx: StageContext) -> dict:
                          "equation": str(e)} for c, l, e in zip(direct.complexity, direct.loss, direct.expr)]
         tr = trials[trials["cell_type"] == ct]
         done = tr[tr["state"] == "COMPLETE"].sort_values(["round", "slot"] if tr["round"].notna().all() else "number")
-        g_test = per["Ridge"].loc[Xt.index, "y"]
         marker_present = [m for m in markers if m in set(symbols.reindex(Xt.index).dropna())]
         cells[ct] = {
             "equation": {**eq.to_dict(), "test_r": metrics["distill"][ct]["test_r"],
@@ -130,11 +123,9 @@ def evaluate_stage(ctx: StageContext) -> dict:
             "nn": {"architecture": metrics["nn"][ct]["architecture_text"], "valid_r": metrics["nn"][ct]["valid_r"]},
             "ridge": {"alpha": metrics["ridge"][ct]["alpha"], "coef": metrics["ridge"][ct]["coef"],
                       "intercept": metrics["ridge"][ct]["intercept"]},
-            "subsets": {"nonlinear": int((sub["subset"] == "nonlinear").sum()),
-                        "linear": int((sub["subset"] == "linear").sum()), "t_test_g": test,
-                        "not_expressed_nonlinear": int(((sub["subset"] == "nonlinear") & (sub["g"] <= -1 + 1e-9)).sum()),
-                        "not_expressed_linear": int(((sub["subset"] == "linear") & (sub["g"] <= -1 + 1e-9)).sum())},
-            "test_not_expressed": {"n": int((g_test <= -1 + 1e-9).sum()), "share": float((g_test <= -1 + 1e-9).mean())},
+            "subsets": {**{k: an["subset_counts"][k] for k in ("nonlinear", "linear")}, "t_test_g": an["t_test_g"],
+                        **{k: an["subset_counts"][k] for k in ("not_expressed_nonlinear", "not_expressed_linear")}},
+            "test_not_expressed": an["test_not_expressed"],
             "markers": marker_present,
             "stability": {k: v for k, v in stab[ct].items() if k != "refits"} if ct in stab else None,
         }
