@@ -236,10 +236,9 @@ def test_reinforce_learns_toy_optimum_without_early_collapse():
 POSTGRES_URL = os.environ.get("GENEQN_TEST_POSTGRES_URL")
 
 
-@pytest.mark.postgres
-def test_two_postgres_workers_share_the_budget(tmp_path):
-    """Two `geneqn search --worker` processes on one PostgreSQL study finish the budget together."""
-    assert POSTGRES_URL, "set GENEQN_TEST_POSTGRES_URL (the .ci/run script starts a server)"
+def _two_workers_share_the_budget(tmp_path, storage_url: str, study: str):
+    """Two `geneqn search --worker` processes on one shared study finish the budget together."""
+    from geneqn.nas.search import open_storage
     from geneqn.run import demo_config, run as run_stages
 
     run = tmp_path / "run"
@@ -247,21 +246,64 @@ def test_two_postgres_workers_share_the_budget(tmp_path):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     geneqn = [sys.executable, "-m", "geneqn.cli"]
     cfg = tmp_path / "c.toml"
-    study = f"pgtest{os.getpid()}"
     cfg.write_text(f'[run]\nfolder = "{run}"\ncell_types = ["type B pancreatic cell"]\n'
                    '[train]\nmax_epochs = 8\npatience = 8\nbatch_size = 256\n'
                    f'[search]\ntrials = 12\ngroup_size = 2\nstudy = "{study}"\ndense_widths = [8, 16]\n'
                    'latent_widths = [2, 3]\n')
-    cmd = geneqn + ["search", "--worker", "--config", str(cfg), "--storage", POSTGRES_URL]
+    cmd = geneqn + ["search", "--worker", "--config", str(cfg), "--storage", storage_url]
     procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
     outs = [p.communicate(timeout=600)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs), "\n".join(o[-2000:] for o in outs)
-    names = [n for n in optuna.get_all_study_names(storage=POSTGRES_URL) if n.startswith(f"{study}-")]
+    storage = open_storage(storage_url)
+    names = [n for n in optuna.get_all_study_names(storage=storage) if n.startswith(f"{study}-")]
     assert len(names) == 1, names  # one study, bound to the fingerprint of the search's inputs
-    s = optuna.load_study(study_name=names[0], storage=POSTGRES_URL)
+    s = optuna.load_study(study_name=names[0], storage=storage)
     complete = [t for t in s.trials if t.state.name == "COMPLETE"]
     assert len(complete) == 12
     assert len({t.number for t in complete}) == 12  # twelve distinct trials, none recorded twice
     ran = [int(o.split("this worker ran ")[1].split(" ")[0]) for o in outs]
     assert sum(ran) == 12 and all(r > 0 for r in ran), ran
     assert not [t for t in s.trials if t.state.name in ("RUNNING", "WAITING")]
+
+
+@pytest.mark.postgres
+def test_two_postgres_workers_share_the_budget(tmp_path):
+    assert POSTGRES_URL, "set GENEQN_TEST_POSTGRES_URL (the .ci/run script starts a server)"
+    _two_workers_share_the_budget(tmp_path, POSTGRES_URL, f"pgtest{os.getpid()}")
+
+
+def test_two_journal_workers_share_the_budget(tmp_path):
+    """The same with no database server: Optuna's JournalStorage on a file (journal:///...)."""
+    _two_workers_share_the_budget(tmp_path, f"journal://{tmp_path / 'shared' / 'study.log'}", "jtest")
+    assert (tmp_path / "shared" / "study.log").stat().st_size > 0
+
+
+def test_a_journal_reclaims_the_trials_of_a_dead_worker(tmp_path):
+    """A journal has no heartbeats of Optuna's: a running trial whose heartbeat attribute is
+    older than the grace period is failed and run again with its parameters; a fresh one is
+    left to its worker."""
+    from geneqn.nas import search as S
+
+    url = f"journal://{tmp_path / 'study.log'}"
+    space = space_from_config(SMALL)
+    study = open_study(url, "s", space, "tpe", 0)
+    names = space.param_names()
+    stale, fresh = study.ask(), study.ask()
+    for t in (stale, fresh):
+        for i, n in enumerate(names):
+            t.suggest_categorical(n, space.choices(i))
+        t.set_user_attr("arch", space.architecture([t.params[n] for n in names]).to_json())
+    stale.set_user_attr("heartbeat", 0.0)  # long ago
+    fresh.set_user_attr("heartbeat", __import__("time").time())
+    assert S.reclaim_running(study) == 1
+    trials = study.get_trials(deepcopy=False)
+    assert trials[stale.number].state.name == "FAIL" and trials[fresh.number].state.name == "RUNNING"
+    retry = [t for t in trials if t.user_attrs.get("retry_of") == stale.number]
+    assert len(retry) == 1 and retry[0].state.name == "WAITING"
+    assert S.reclaim_running(study) == 0  # already reclaimed
+    res = run_search(toy_data(), space, storage=url, study_name="s", trials=4, group_size=2, single_worker=False,
+                     train_kw=TRAIN)
+    done = [t for t in res.study.trials if t.state.name == "COMPLETE"]
+    again = [t for t in done if t.user_attrs.get("retry_of") == stale.number]
+    assert len(done) >= 3 and len(again) == 1 and again[0].params == stale.params  # run again, same parameters
+    assert trials_table(res.study)["retry"].any()
