@@ -320,3 +320,23 @@ def test_a_partial_run_loads_what_it_has(tmp_path):
     assert r.equations == {} and len(r.networks) == 0 and r.cell_types
     assert "distill/equations.json (the distill stage)" in r.missing and "results.json" in r.missing
     assert "missing" in repr(r)
+
+
+def test_cell_type_analyses_by_hand():
+    """The per-cell-type analyses from plain frames: 10 test genes, 3 of them not expressed."""
+    from types import SimpleNamespace
+
+    genes = [f"g{i}" for i in range(10)]
+    y = np.array([-1, -1, -1, -0.5, 0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    ridge = pd.DataFrame({"gene": genes, "y": y, "yhat": y + np.linspace(-0.3, 0.3, 10)})
+    eq = pd.DataFrame({"gene": genes, "y": y, "yhat": y + 0.01})
+    X = pd.DataFrame({"a": np.arange(20.0), "b": np.arange(20.0)[::-1]})
+    equation = SimpleNamespace(predict=lambda d: 2 * d["a"].to_numpy())
+    out = study.cell_type_analyses({"Ridge": ridge, "SR(NAS|NN)": eq}, X, equation, {"a": 0.5, "b": -1.0})
+    assert out["test_not_expressed"] == {"n": 3, "share": 0.3}
+    eff = out["effects"].set_index(["model", "feature"])["effect"]
+    span = X["a"].quantile(0.9) - X["a"].quantile(0.1)  # 17.1, for a and for b
+    assert eff[("SR(NAS|NN)", "a")] == pytest.approx(2 * span) and eff[("SR(NAS|NN)", "b")] == 0
+    assert eff[("Ridge", "a")] == pytest.approx(0.5 * span) and eff[("Ridge", "b")] == pytest.approx(-1.0 * span)
+    c = out["subset_counts"]
+    assert c["nonlinear"] == (out["subsets"]["subset"] == "nonlinear").sum() and c["linear"] == 0

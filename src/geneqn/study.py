@@ -152,6 +152,35 @@ def effects(predict: Callable[[pd.DataFrame], np.ndarray], X: pd.DataFrame, feat
     return t.reindex(t["effect"].abs().sort_values(ascending=False).index).reset_index(drop=True)
 
 
+NOT_EXPRESSED = -1 + 1e-9  # g of a gene with zero mean expression (scaled to -1)
+
+
+def cell_type_analyses(predictions: Mapping[str, pd.DataFrame], X: pd.DataFrame, equation,
+                       ridge_coef: Mapping[str, float], symbols: Mapping[str, str] | None = None) -> dict:
+    """The analyses of one cell type beside Table 1: ``predictions`` {model: frame of gene, y,
+    yhat} on the test genes (Ridge and SR(NAS|NN) needed), ``X`` the training features (effects
+    are measured over them), ``equation`` the GenomicEquation, ``ridge_coef`` feature -> coefficient.
+
+    Returns ``subsets`` (:func:`subsets`), ``t_test_g`` (their mean g compared),
+    ``subset_counts`` (nonlinear, linear, and of each how many are not expressed),
+    ``residuals`` (:func:`residual_bins`), ``effects`` (:func:`effects` of the equation and of
+    ridge, column ``model``) and ``test_not_expressed`` (n, share of the test genes at g = -1)."""
+    per = {name: df.set_index("gene") if "gene" in df else df for name, df in predictions.items()}
+    ridge, eq_pred = per["Ridge"], per["SR(NAS|NN)"]
+    y = ridge["y"]
+    sub, test = subsets(y, eq_pred["yhat"], ridge["yhat"], symbols)
+    res = residual_bins(y.to_numpy(), ridge.loc[y.index, "yhat"].to_numpy(), eq_pred.loc[y.index, "yhat"].to_numpy())
+    coef = pd.Series(dict(ridge_coef))
+    eff = pd.concat([effects(equation.predict, X).assign(model="SR(NAS|NN)"),
+                     effects(lambda d: d.to_numpy() @ coef.loc[d.columns].to_numpy(), X).assign(model="Ridge")])
+    low = sub["g"] <= NOT_EXPRESSED
+    counts = {"nonlinear": int((sub["subset"] == "nonlinear").sum()), "linear": int((sub["subset"] == "linear").sum()),
+              "not_expressed_nonlinear": int(((sub["subset"] == "nonlinear") & low).sum()),
+              "not_expressed_linear": int(((sub["subset"] == "linear") & low).sum())}
+    return {"subsets": sub, "t_test_g": test, "subset_counts": counts, "residuals": res, "effects": eff,
+            "test_not_expressed": {"n": int((y <= NOT_EXPRESSED).sum()), "share": float((y <= NOT_EXPRESSED).mean())}}
+
+
 def not_expressed(targets: pd.DataFrame) -> pd.DataFrame:
     """Per cell type: genes with zero mean expression (they all sit at g = -1) and their share."""
     z = targets.assign(zero=targets["g0"] <= 0).groupby("cell_type", sort=False)["zero"].agg(["sum", "mean"])
