@@ -275,3 +275,68 @@ def test_cellranger_h5_is_streamed_in_slices_of_cells(tmp_path, monkeypatch):
         np.testing.assert_allclose(t[t.cell_type == ct]["g0"].to_numpy(), cp10k[labels == ct].mean(axis=0), rtol=1e-6)
     spans = [k.stop - k.start for k in seen if k.start is not None and k.start > 0]
     assert len(seen) > 5 and spans and max(spans) < n
+
+
+def _write_10x(d, counts, labels, order="cell", gz=False):
+    """A 10x folder written by hand: matrix.mtx entries in cell order (as CellRanger writes them)
+    or in gene order."""
+    import gzip
+
+    d.mkdir()
+    m = sp.coo_matrix(counts.T)  # genes x cells
+    keys = (m.row, m.col) if order == "cell" else (m.col, m.row)  # np.lexsort: the last key sorts first
+    idx = np.lexsort(keys)
+    lines = ["%%MatrixMarket matrix coordinate integer general", "% written by a test",
+             f"{m.shape[0]} {m.shape[1]} {m.nnz}"]
+    lines += [f"{m.row[k] + 1} {m.col[k] + 1} {int(m.data[k])}" for k in idx]
+    text = "\n".join(lines) + "\n"
+    if gz:
+        with gzip.open(d / "matrix.mtx.gz", "wt") as fh:
+            fh.write(text)
+    else:
+        (d / "matrix.mtx").write_text(text)
+    n_cells, n_genes = counts.shape
+    pd.DataFrame([[f"ENSG{i:011d}", f"G{i}", "Gene Expression"] for i in range(n_genes)]).to_csv(
+        d / "features.tsv", sep="\t", header=False, index=False)
+    pd.DataFrame([f"b{j}" for j in range(n_cells)]).to_csv(d / "barcodes.tsv", sep="\t", header=False, index=False)
+    pd.DataFrame({"barcode": [f"b{j}" for j in range(n_cells)], "cell_type": labels}).to_csv(
+        d / "cell_types.csv", index=False)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_10x_matrix_market_is_streamed_by_slices_of_cells(tmp_path, monkeypatch, caplog, gz):
+    """matrix.mtx in cell order is read a block of lines at a time and averaged in slices of cells
+    (scipy's mmread, which reads it whole, is never called): the means are the hand-computed
+    counts per 10,000. Out of cell order, it is read whole, with a warning, to the same means."""
+    import sys
+
+    import scipy.io
+
+    T = sys.modules["geneqn.targets"]  # `import geneqn.targets` gives the function geneqn.targets
+
+    rng = np.random.default_rng(4)
+    counts = rng.poisson(0.7, size=(240, 30)).astype(float)
+    counts[:, 0] += 1  # every cell has counts
+    labels = np.array(["alpha", "beta", "delta"])[rng.integers(0, 3, 240)]
+    cp10k = counts / counts.sum(axis=1, keepdims=True) * 1e4
+    want = {ct: cp10k[labels == ct].mean(axis=0) for ct in ("alpha", "beta", "delta")}
+    _write_10x(tmp_path / "sorted", counts, labels, "cell", gz)
+    _write_10x(tmp_path / "unsorted", counts, labels, "gene", gz)
+    monkeypatch.setattr(T._MtxCells, "BLOCK", 97)  # blocks of lines that end inside a cell
+    monkeypatch.setattr(T, "CHUNK_VALUES", 300)  # slices of a few cells
+    slices = []
+    real_getitem = T._MtxCells.__getitem__
+    monkeypatch.setattr(T._MtxCells, "__getitem__", lambda self, k: slices.append(k) or real_getitem(self, k))
+    real_mmread = scipy.io.mmread
+    read_whole = []
+    monkeypatch.setattr(scipy.io, "mmread", lambda *a, **k: read_whole.append(a) or real_mmread(*a, **k))
+    for folder, whole in (("sorted", False), ("unsorted", True)):
+        slices.clear(), read_whole.clear(), caplog.clear()
+        t = compute_targets(tmp_path / folder, min_cells=1)
+        for ct, means in want.items():
+            got = t[t.cell_type == ct].set_index("gene").loc[[f"ENSG{i:011d}" for i in range(30)], "g0"]
+            np.testing.assert_allclose(got.to_numpy(), means, rtol=1e-6)
+        assert bool(read_whole) == whole
+        assert ("not in cell order" in caplog.text) == whole
+        if not whole:
+            assert len([s for s in slices if s.start not in (0, None)]) > 5  # many slices past the first

@@ -380,11 +380,7 @@ def read_h5ad(path: Path, **kw):
         return _from_anndata(adata, str(path), **kw)
 
 
-def _read_10x(folder: Path, barcodes_labels: Path | None = None):
-    """Read a 10x Matrix Market folder (matrix.mtx[.gz], features/genes.tsv[.gz], barcodes.tsv[.gz])."""
-    import anndata as ad
-    import scipy.io
-
+def _tenx_files(folder: Path):
     def find(*names):
         for n in names:
             for suffix in ("", ".gz"):
@@ -397,23 +393,120 @@ def _read_10x(folder: Path, barcodes_labels: Path | None = None):
     if mtx is None or feats is None or bcs is None:
         raise GeneqnError(f"{folder} is not a 10x matrix folder: it needs matrix.mtx, features.tsv "
                           "(or genes.tsv) and barcodes.tsv (optionally .gz).")
+    return mtx, feats, bcs
+
+
+def _unreadable_10x(folder: Path, e: Exception) -> GeneqnError:
+    return GeneqnError(f"{folder}: cannot read the 10x matrix ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
+                       "matrix.mtx, features.tsv or barcodes.tsv may be truncated or not 10x files. "
+                       "Re-export or re-download them.")
+
+
+class _UnsortedMtx(Exception):
+    """A matrix.mtx whose entries are not in cell order: it cannot be streamed."""
+
+
+class _MtxCells:
+    """Rows (cells) of a 10x ``matrix.mtx`` (genes x cells, Matrix Market coordinates), read in
+    file order: CellRanger writes the entries cell by cell, so a slice of cells is a stretch of
+    lines, read ``BLOCK`` entries at a time. A slice before the current position starts the file
+    again; entries out of cell order raise :class:`_UnsortedMtx` (the file is then read whole)."""
+
+    BLOCK = 4_000_000
+
+    def __init__(self, path: Path):
+        import gzip
+
+        opener = gzip.open if path.name.endswith(".gz") else open
+        with opener(path, "rt") as fh:
+            first = fh.readline()
+            if not first.startswith("%%MatrixMarket matrix coordinate"):
+                raise ValueError("not a Matrix Market coordinate file")
+            self._skip = 1
+            line = fh.readline()
+            while line.startswith("%"):
+                self._skip += 1
+                line = fh.readline()
+            n_genes, n_cells, _ = (int(v) for v in line.split())
+        self._skip += 1
+        self.path = path
+        self.shape = (n_cells, n_genes)
+        self._restart()
+
+    def _restart(self) -> None:
+        self._blocks = pd.read_csv(self.path, sep=r"\s+", header=None, skiprows=self._skip, chunksize=self.BLOCK,
+                                   names=["gene", "cell", "value"], dtype={"gene": np.int64, "cell": np.int64,
+                                                                            "value": np.float64})
+        self._pending = np.zeros((0, 3))
+        self._pos = 0  # cells below it were handed out
+        self._done = False
+
+    def _fill(self, hi: int) -> None:
+        """Read blocks until an entry of a cell >= hi (or the end) is pending."""
+        while not self._done and (not len(self._pending) or self._pending[-1, 1] < hi):
+            try:
+                block = next(self._blocks).to_numpy(dtype=np.float64)
+            except StopIteration:
+                self._done = True
+                break
+            block[:, :2] -= 1  # 1-based
+            last = self._pending[-1, 1] if len(self._pending) else -1
+            if (np.diff(block[:, 1]) < 0).any() or (len(block) and block[0, 1] < last):
+                raise _UnsortedMtx
+            self._pending = np.concatenate([self._pending, block])
+
+    def __getitem__(self, key):
+        if not isinstance(key, slice) or key.step not in (None, 1):
+            raise TypeError("rows of a matrix.mtx are read as a slice")
+        lo, hi, _ = key.indices(self.shape[0])
+        hi = max(hi, lo)
+        if lo < self._pos:
+            self._restart()
+        self._fill(hi)
+        cells = self._pending[:, 1]
+        a, b = np.searchsorted(cells, lo), np.searchsorted(cells, hi)
+        part = self._pending[a:b]
+        self._pending = self._pending[b:]
+        self._pos = hi
+        return sp.csr_matrix((part[:, 2].astype(np.float32), (part[:, 1].astype(np.int64) - lo,
+                                                              part[:, 0].astype(np.int64))),
+                             shape=(hi - lo, self.shape[1]))
+
+
+class _TenX:
+    """A 10x folder as enough of AnnData for :func:`_from_anndata`: barcodes and features read,
+    the counts streamed by slices of cells (:class:`_MtxCells`)."""
+
+    raw = None
+    layers: dict = {}
+
+    def __init__(self, x, feats: pd.DataFrame, barcodes: pd.DataFrame):
+        self.X = x
+        self.var = pd.DataFrame({"gene_ids": feats[0].astype(str).values,
+                                 "gene_symbols": (feats[1] if feats.shape[1] > 1 else feats[0]).astype(str).values})
+        self.var.index = pd.Index(self.var["gene_ids"].values)
+        self.var_names = self.var.index
+        self.obs = pd.DataFrame(index=pd.Index(barcodes[0].astype(str).values))
+        self.obs_names = self.obs.index
+
+
+def _read_10x(folder: Path, stream: bool = True):
+    """A 10x Matrix Market folder (matrix.mtx[.gz], features/genes.tsv[.gz], barcodes.tsv[.gz]):
+    its counts streamed by slices of cells, or (``stream`` False) read whole."""
+    import scipy.io
+
+    mtx, feats, bcs = _tenx_files(folder)
     try:
-        x = scipy.io.mmread(mtx).T.tocsr()  # 10x stores genes x cells
         f = pd.read_csv(feats, sep="\t", header=None)
         b = pd.read_csv(bcs, sep="\t", header=None)
+        x = _MtxCells(mtx) if stream else scipy.io.mmread(mtx).T.tocsr()  # 10x stores genes x cells
     except (ValueError, OSError, EOFError, IndexError, pd.errors.ParserError) as e:
-        raise GeneqnError(f"{folder}: cannot read the 10x matrix ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
-                          "matrix.mtx, features.tsv or barcodes.tsv may be truncated or not 10x files. "
-                          "Re-export or re-download them.") from None
+        raise _unreadable_10x(folder, e) from None
     if x.shape != (len(b), len(f)):
         raise GeneqnError(f"{folder}: matrix.mtx is {x.shape[1]} genes x {x.shape[0]} cells but features.tsv "
                           f"lists {len(f)} genes and barcodes.tsv {len(b)} cells; the files do not belong "
                           "together.")
-    var = pd.DataFrame({"gene_ids": f[0].astype(str).values,
-                        "gene_symbols": (f[1] if f.shape[1] > 1 else f[0]).astype(str).values})
-    adata = ad.AnnData(X=x.astype(np.float32), var=var, obs=pd.DataFrame(index=b[0].astype(str).values))
-    adata.var_names = var["gene_ids"].values
-    return adata
+    return _TenX(x, f, b)
 
 
 class _CellRows:
@@ -511,15 +604,23 @@ def read_10x_h5(path: Path, *, labels: str | None = None, **kw):
 def read_10x(folder: Path, *, labels: str | None = None, **kw):
     """10x folder; cell-type labels come from a ``cell_types.csv`` (barcode, label) inside it or
     from ``labels`` (a CSV of barcode,label)."""
-    adata = _read_10x(folder)
     label_path = require_file(labels, "labels file (--labels / expression.labels)") if labels else \
         folder / "cell_types.csv"
+    _tenx_files(folder)
     if not label_path.exists():
         raise GeneqnError(f"{label_path if labels else folder}: no cell-type labels for the 10x matrix; "
                           "put a CSV of barcode,cell_type named cell_types.csv in the folder, or pass "
                           "its path with --labels (expression.labels).")
-    return _from_anndata(_attach_labels(adata, label_path, kw["cell_type_column"], "the matrix"),
-                         str(folder), **kw)
+    for stream in (True, False):
+        adata = _read_10x(folder, stream)
+        try:
+            return _from_anndata(_attach_labels(adata, label_path, kw["cell_type_column"], "the matrix"),
+                                 str(folder), **kw)
+        except _UnsortedMtx:
+            log.warning("%s: matrix.mtx is not in cell order (as CellRanger writes it); reading it whole", folder)
+        except (ValueError, pd.errors.ParserError) as e:
+            raise _unreadable_10x(folder, e) from None
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def read_mean_table(path: Path, cell_types: list[str]):
