@@ -340,3 +340,48 @@ def test_10x_matrix_market_is_streamed_by_slices_of_cells(tmp_path, monkeypatch,
         assert ("not in cell order" in caplog.text) == whole
         if not whole:
             assert len([s for s in slices if s.start not in (0, None)]) > 5  # many slices past the first
+
+
+def test_soma_experiment_is_streamed_with_the_in_memory_means(tmp_path, monkeypatch):
+    """A local SOMA experiment (tiledbsoma, the CELLxGENE Census format) built from an AnnData:
+    averaged by slices of cells (many range reads), to the means of the AnnData itself."""
+    import sys
+
+    import anndata as ad
+    import tiledbsoma.io
+
+    from geneqn import targets
+
+    T = sys.modules["geneqn.targets"]
+    rng = np.random.default_rng(8)
+    counts = rng.poisson(0.8, size=(300, 25)).astype(np.float32)
+    counts[:, 3] += 1
+    labels = np.array(["alpha", "beta", "gamma"])[rng.integers(0, 3, 300)]
+    a = ad.AnnData(X=sp.csr_matrix(counts), obs=pd.DataFrame({"cell_type": labels}, index=[f"c{i}" for i in range(300)]),
+                   var=pd.DataFrame({"feature_name": [f"G{i}" for i in range(25)]},
+                                    index=[f"ENSG{i:011d}" for i in range(25)]))
+    uri = tiledbsoma.io.from_anndata(str(tmp_path / "exp"), a, measurement_name="RNA", X_layer_name="raw")
+    want = targets(a, min_cells=1)
+    monkeypatch.setattr(T, "CHUNK_VALUES", 200)
+    reads = []
+    real = T._SomaCells.__getitem__
+    monkeypatch.setattr(T._SomaCells, "__getitem__", lambda self, k: reads.append(k) or real(self, k))
+    got = targets(uri, min_cells=1)
+    assert len(reads) > 10
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), want.reset_index(drop=True), check_exact=False, rtol=1e-6)
+    cp10k = counts / counts.sum(axis=1, keepdims=True) * 1e4
+    g0 = got[got.cell_type == "beta"].set_index("gene").loc[[f"ENSG{i:011d}" for i in range(25)], "g0"]
+    np.testing.assert_allclose(g0.to_numpy(), cp10k[labels == "beta"].mean(axis=0), rtol=1e-5)
+    assert got["symbol"].iloc[0].startswith("G")
+    with pytest.raises(GeneqnError, match="no obs column 'tissue'"):
+        targets(uri, min_cells=1, cell_type_column="tissue")
+    # an obs filter: only the cells it keeps (their joinids are no longer one range)
+    a.obs["donor"] = np.where(np.arange(300) % 3 == 0, "d1", "d2")
+    uri2 = tiledbsoma.io.from_anndata(str(tmp_path / "exp2"), a, measurement_name="RNA", X_layer_name="raw")
+    kept = targets(uri2, min_cells=1, obs_filter="donor == 'd1'")
+    d1 = np.arange(300) % 3 == 0
+    g0 = kept[kept.cell_type == "alpha"].set_index("gene").loc[[f"ENSG{i:011d}" for i in range(25)], "g0"]
+    np.testing.assert_allclose(g0.to_numpy(), cp10k[d1 & (labels == "alpha")].mean(axis=0), rtol=1e-5)
+    assert kept.groupby("cell_type")["n_cells"].first().sum() == d1.sum()
+    with pytest.raises(GeneqnError, match="keeps no cell"):
+        targets(uri2, min_cells=1, obs_filter="donor == 'd9'")

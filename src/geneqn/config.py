@@ -85,13 +85,16 @@ class RunConfig:
 @dataclass
 class ExpressionConfig:
     path: str = ""
-    """h5ad file, 10x matrix folder or CellRanger .h5, or CSV/TSV/parquet of genes x cell types
-    (already averaged)."""
+    """h5ad file, 10x matrix folder, CellRanger .h5, SOMA experiment folder (tiledbsoma), or
+    CSV/TSV/parquet of genes x cell types (already averaged)."""
     format: str = "auto"
-    """auto | h5ad | 10x | 10x_h5 | table"""
+    """auto | h5ad | 10x | 10x_h5 | soma | table"""
     cell_type_column: str = "cell_type"
     labels: str = ""
     """10x input: CSV of barcode,<cell_type_column> (default: cell_types.csv in the 10x folder)."""
+    obs_filter: str = ""
+    """SOMA input: only the cells this value filter of obs keeps (tiledbsoma syntax, e.g.
+    "tissue_general == 'pancreas' and is_primary_data == True"); empty: every cell."""
     cell_types: list[str] = field(default_factory=list)
     """Cell types to use; empty: every cell type with at least min_cells cells."""
     min_cells: int = 20
@@ -315,7 +318,7 @@ class Config:
         if self.run.seed < 0:
             raise GeneqnError(f"config: run.seed = {self.run.seed} must be a non-negative integer.")
         check_cluster(self.run.cluster)
-        _choice("expression.format", self.expression.format, ["auto", "h5ad", "10x", "10x_h5", "table"])
+        _choice("expression.format", self.expression.format, ["auto", "h5ad", "10x", "10x_h5", "soma", "table"])
         if not (self.expression.values in VALUES or self.expression.values.startswith("layer:")):
             raise GeneqnError(f"config: expression.values = {self.expression.values!r} is not valid; "
                               "use 'cp10k', 'log1p', 'X' or 'layer:NAME'.")

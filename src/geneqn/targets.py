@@ -551,6 +551,87 @@ class _CellRanger:
         self.obs_names = self.obs.index
 
 
+class _SomaCells:
+    """Rows (cells) of one X layer of a SOMA measurement, read by slices of obs ``soma_joinid``
+    (a slice of cells is one range read of the sparse array)."""
+
+    def __init__(self, array, obs_ids: np.ndarray, var_ids: np.ndarray):
+        self.array, self.obs_ids, self.var_ids = array, obs_ids, var_ids
+        self.shape = (len(obs_ids), len(var_ids))
+
+    def __getitem__(self, key):
+        if not isinstance(key, slice) or key.step not in (None, 1):
+            raise TypeError("rows of a SOMA array are read as a slice")
+        lo, hi, _ = key.indices(self.shape[0])
+        ids = self.obs_ids[lo:max(hi, lo)]
+        if not len(ids):
+            return sp.csr_matrix((0, self.shape[1]), dtype=np.float32)
+        contiguous = int(ids[-1]) - int(ids[0]) == len(ids) - 1
+        coords = slice(int(ids[0]), int(ids[-1])) if contiguous else ids  # a range, or the cells an obs filter kept
+        t = self.array.read(coords=(coords,)).tables().concat()
+        d0, d1 = t["soma_dim_0"].to_numpy(), t["soma_dim_1"].to_numpy()
+        rows, cols = np.searchsorted(ids, d0), np.searchsorted(self.var_ids, d1)
+        ok = (rows < len(ids)) & (ids[np.minimum(rows, len(ids) - 1)] == d0)  # cells of this slice only
+        ok &= (cols < len(self.var_ids)) & (self.var_ids[np.minimum(cols, len(self.var_ids) - 1)] == d1)
+        return sp.csr_matrix((t["soma_data"].to_numpy()[ok].astype(np.float32), (rows[ok], cols[ok])),
+                             shape=(len(ids), self.shape[1]))
+
+
+class _Soma:
+    """A SOMA experiment (CELLxGENE Census format) as enough of AnnData for :func:`_from_anndata`:
+    ``obs`` (the label column) and ``var`` read, each X layer streamed by slices of cells. ``X``
+    is the layer ``raw`` (the Census's counts) when there is one, else ``data``, else the first."""
+
+    raw = None
+
+    def __init__(self, exp, measurement: str, cell_type_column: str, source: str, obs_filter: str | None = None):
+        names = list(exp.ms.keys())
+        if measurement not in names:
+            if len(names) != 1:
+                raise GeneqnError(f"{source}: no measurement {measurement!r}; measurements: {', '.join(names)}.")
+            measurement = names[0]
+        ms = exp.ms[measurement]
+        columns = [c for c in exp.obs.schema.names if c in ("soma_joinid", cell_type_column)]
+        try:
+            obs = exp.obs.read(column_names=columns, value_filter=obs_filter or None).concat().to_pandas()
+        except Exception as e:  # tiledbsoma's own types: a bad filter
+            raise GeneqnError(f"{source}: the obs filter {obs_filter!r} cannot be applied ({str(e).splitlines()[0]}); "
+                              f"obs columns: {', '.join(exp.obs.schema.names)}.") from None
+        if not len(obs):
+            raise GeneqnError(f"{source}: the obs filter {obs_filter!r} keeps no cell.")
+        obs = obs.sort_values("soma_joinid")
+        var = ms.var.read().concat().to_pandas().sort_values("soma_joinid")
+        id_col = next((c for c in ("feature_id", "var_id", "gene_ids") if c in var.columns), None)
+        self.var = var.set_index(var[id_col].astype(str).values if id_col else var["soma_joinid"].astype(str).values)
+        self.var_names = self.var.index
+        self.obs = obs.drop(columns="soma_joinid").set_index(obs["soma_joinid"].astype(str).values)
+        self.obs_names = self.obs.index
+        obs_ids, var_ids = obs["soma_joinid"].to_numpy(), var["soma_joinid"].to_numpy()
+        self.layers = {k: _SomaCells(ms.X[k], obs_ids, var_ids) for k in ms.X.keys()}
+        if not self.layers:
+            raise GeneqnError(f"{source}: measurement {measurement!r} has no X layer.")
+        main = next((k for k in ("raw", "data") if k in self.layers), next(iter(self.layers)))
+        self.X = self.layers[main]
+
+
+def read_soma(uri: str, *, measurement: str = "RNA", obs_filter: str | None = None, **kw):
+    """Per-cell-type means of a local SOMA experiment (tiledbsoma; the CELLxGENE Census format),
+    streamed by slices of cells: labels from ``obs[cell_type_column]``, counts from X layer
+    ``raw`` (else ``data``; ``values="layer:NAME"`` names another); ``obs_filter`` (tiledbsoma's
+    value filter of obs) keeps only some cells."""
+    try:
+        import tiledbsoma
+    except ImportError:
+        raise GeneqnError("reading a SOMA experiment needs tiledbsoma: pip install 'geneqn[soma]'.") from None
+    try:
+        exp = tiledbsoma.Experiment.open(str(uri))
+    except Exception as e:  # tiledbsoma raises its own types
+        raise GeneqnError(f"cannot open {uri} as a SOMA experiment ({str(e).splitlines()[0] if str(e) else type(e).__name__}). "
+                          "Is it a tiledbsoma Experiment (e.g. written by tiledbsoma.io.from_h5ad)?") from None
+    with exp:
+        return _from_anndata(_Soma(exp, measurement, kw["cell_type_column"], str(uri), obs_filter), str(uri), **kw)
+
+
 def _read_10x_h5(f, path: Path):
     """A CellRanger ``filtered_feature_bc_matrix.h5`` (v3: ``/matrix``; v2: one group per genome),
     opened from the h5py file ``f``; its counts stay on disk."""
@@ -710,7 +791,7 @@ def misplaced_ids(df: pd.DataFrame, p: str, kind: str) -> None:
 
 def detect_format(path: Path) -> str:
     if path.is_dir():
-        return "10x"
+        return "soma" if (path / "__tiledb_group.tdb").exists() or (path / "__group").is_dir() else "10x"
     name = path.name.lower()
     if name.endswith(".h5ad"):
         return "h5ad"
@@ -725,13 +806,15 @@ def detect_format(path: Path) -> str:
 
 def targets(expression, *, format: str = "auto", cell_type_column: str = "cell_type",
             cell_types: list[str] | None = None, min_cells: int = 20, values: str = "cp10k",
-            pseudocount: float = 0.001, labels: str | None = None) -> pd.DataFrame:
+            pseudocount: float = 0.001, labels: str | None = None, obs_filter: str | None = None) -> pd.DataFrame:
     """Per-cell-type targets of an expression input; tidy table with columns :data:`TARGET_COLUMNS`.
 
     ``expression``: an AnnData object (cells x genes, labels in ``obs[cell_type_column]``), a
     DataFrame of means (genes x cell types: first column or index the gene id, an optional
     ``symbol`` column), or a path: ``.h5ad``, a 10x folder, a CellRanger ``.h5`` (labels from
-    ``labels``, a CSV of barcode,label) or a CSV/TSV/parquet of means.
+    ``labels``, a CSV of barcode,label), a SOMA experiment folder (tiledbsoma, the CELLxGENE
+    Census format; measurement ``RNA``; ``obs_filter`` a tiledbsoma value filter of its cells) or a
+    CSV/TSV/parquet of means. Matrices are streamed by slices of cells, never loaded whole.
     ``values``: ``cp10k`` (raw counts from ``.raw.X`` / ``layers['counts']`` / ``.X``, normalised
     to counts per 10,000), ``log1p`` (log-normalised values, averaged after ``expm1``), ``X`` or
     ``layer:NAME``. Cell types: every one with at least ``min_cells`` cells, or ``cell_types``.
@@ -758,11 +841,13 @@ def targets(expression, *, format: str = "auto", cell_type_column: str = "cell_t
             g0, symbol, counts, _ = read_10x(p, labels=labels, **kw)
         elif fmt == "10x_h5":
             g0, symbol, counts, _ = read_10x_h5(p, labels=labels, **kw)
+        elif fmt == "soma":
+            g0, symbol, counts, _ = read_soma(p, obs_filter=obs_filter, **kw)
         elif fmt == "table":
             _averaged_values(values, str(p))
             g0, symbol, counts, _ = read_mean_table(p, cell_types)
         else:
-            raise GeneqnError(f"unknown expression format {fmt!r}; use h5ad, 10x, 10x_h5 or table.")
+            raise GeneqnError(f"unknown expression format {fmt!r}; use h5ad, 10x, 10x_h5, soma or table.")
     out = targets_from_means(g0, symbol, counts, pseudocount, source)
     _warn_undetected(out)
     return out

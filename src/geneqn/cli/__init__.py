@@ -35,7 +35,7 @@ Selection = _choices("Selection", SELECTIONS)
 Sampler = _choices("Sampler", SAMPLERS)
 Provider = _choices("Provider", PROVIDERS)
 Precision = _choices("Precision", PRECISIONS)
-ExprFormat = _choices("ExprFormat", ("auto", "h5ad", "10x", "10x_h5", "table"))
+ExprFormat = _choices("ExprFormat", ("auto", "h5ad", "10x", "10x_h5", "soma", "table"))
 AnnotFormat = _choices("AnnotFormat", ("auto", "mane", "gtf", "bed", "table"))
 
 # shared options
@@ -172,7 +172,7 @@ def run_cmd(config: Path = typer.Argument(..., help="TOML config of the run."),
 
 @app.command("targets")
 def targets_cmd(
-    expression: Optional[Path] = typer.Argument(None, help="h5ad, 10x folder, CellRanger .h5, or CSV/TSV/parquet "
+    expression: Optional[Path] = typer.Argument(None, help="h5ad, 10x folder, CellRanger .h5, SOMA experiment, or CSV/TSV/parquet "
                                                 "of genes x cell types (already averaged)."),
     cell_type_column: Optional[str] = typer.Option(None, help="obs column (or labels CSV column) with cell-type "
                                                    "labels [expression.cell_type_column; default cell_type]."),
@@ -183,6 +183,8 @@ def targets_cmd(
                                          "(log-normalised values), X, or layer:NAME."),
     format: Optional[ExprFormat] = typer.Option(None, help="Input format [default auto]."),
     labels: Optional[Path] = typer.Option(None, help="10x input: CSV of barcode,cell_type labels."),
+    obs_filter: Optional[str] = typer.Option(None, help="SOMA input: keep the cells of this tiledbsoma value filter "
+                                             "of obs, e.g. \"tissue_general == 'pancreas'\" [expression.obs_filter]."),
     config: Optional[Path] = ConfigOpt, run: Optional[Path] = RunOpt, sets: List[str] = SetOpt,
     force: bool = ForceOpt, verbose: bool = VerboseOpt, quiet: bool = QuietOpt, plain: bool = PlainOpt,
 ):
@@ -192,7 +194,7 @@ def targets_cmd(
             "expression.path": _path(expression), "expression.cell_type_column": cell_type_column,
             "expression.cell_types": [c.strip() for c in cell_types.split(",")] if cell_types else None,
             "expression.min_cells": min_cells, "expression.values": values, "expression.format": format,
-            "expression.labels": _path(labels)}, force, session)
+            "expression.labels": _path(labels), "expression.obs_filter": obs_filter}, force, session)
 
 
 @app.command("tss")

@@ -37,7 +37,8 @@ def targets_stage(ctx: StageContext) -> dict:
         raise GeneqnError("config: expression.path is empty; name the h5ad, 10x folder, CellRanger .h5 or "
                           "averaged table (or pass it to `geneqn targets`).")
     t = targets(e.path, format=e.format, cell_type_column=e.cell_type_column, cell_types=e.cell_types,
-                min_cells=e.min_cells, values=e.values, pseudocount=e.pseudocount, labels=e.labels or None)
+                min_cells=e.min_cells, values=e.values, pseudocount=e.pseudocount, labels=e.labels or None,
+                obs_filter=e.obs_filter or None)
     write_parquet(t, ctx.layout.targets)
     per = t.groupby("cell_type", sort=False)["n_cells"].first()
     import pandas as pd
