@@ -6,10 +6,17 @@ measured cost of a cell type, the projected wall time of 400 cell types on N wor
 growing size (``bench_stream.py``).
 
 The data stages (targets, tss, features, dataset) run once; each cluster size then works in its
-own copy of that run folder. The projection assumes what the 2-worker run measured: the cost of
-a cell type is the 1-worker wall time / 9, and N workers are N x (speed-up at 2 / 2) as fast.
+own copy of that run folder. The projection assumes what the runs measured: a cell type costs
+the 1-worker time of the stages that use the cluster / 9 on one worker, N workers are
+N x (their speed-up at 2 / 2) as fast, and the evaluate and report stages (this process) grow
+with the number of cell types as measured.
 
-    python benchmarks/bench_scale.py [--workers 1,2] [--cell-types 9] [--stream]
+    python benchmarks/bench_scale.py [--workers 1,2] [--cell-types 9] [--budget demo|small] [--stream]
+
+``--budget small`` cuts every stage's budget (5 epochs, 2-trial searches, 2,000 SR evaluations;
+tests/test_cluster.py's): a cell type is then about 25 s of one worker, against more than 100 s
+for the search stage alone at the demo budget (917 s for 9 cell types on one worker, measured
+2026-12-02), so scheduling and transfer weigh more than they would at the demo budget.
 """
 
 from __future__ import annotations
@@ -24,8 +31,17 @@ import time
 from pathlib import Path
 
 DATA_STAGES = ["targets", "tss", "features", "dataset"]
+HERE = ("evaluate", "report")  # stages that run in this process whatever the cluster
 COMPARED = ["tables/table1.csv", "tables/table2.csv", "tables/table3.csv", "distill/equations.json",
             "stability/stability.json", "nas/trials.csv", "sr/metrics.json", "ridge/predictions.parquet"]
+
+
+SMALL = dict(train={"max_epochs": 5, "patience": 2},
+             search={"trials": 2, "group_size": 2, "retrain_seeds": 2, "nas_sr_trials": 2, "nas_sr_budget": 0.5,
+                     "dense_widths": [8, 16], "latent_widths": [2, 3]},
+             nn={"layers": ["16-relu", "8-relu", "3-tanh", "8-relu", "16-relu"], "latent_layer": 2},
+             sr={"max_evaluations": 2000, "restarts": 2, "max_samples": 600, "sweep": ["accuracy"]},
+             stability={"seeds": 1, "bootstraps": 1, "budget": 0.5, "constant_bootstraps": 3})
 
 
 def digest(path: Path) -> str:
@@ -36,6 +52,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workers", default="1,2", help="cluster sizes to compare (LocalCluster workers)")
     ap.add_argument("--cell-types", type=int, default=9, help="how many of the bundle's 9 cell types")
+    ap.add_argument("--budget", choices=["demo", "small"], default="demo")
     ap.add_argument("--stream", action="store_true", help="also run bench_stream.py (generated h5ad files)")
     ap.add_argument("--stream-cells", default="250000,500000,1000000,2000000")
     ap.add_argument("--keep", default="", help="folder to keep the run folders in (default: a temporary one)")
@@ -53,12 +70,14 @@ def main() -> None:
     root = Path(args.keep or tempfile.mkdtemp(prefix="geneqn-scale-"))
     base = root / "data"
     cfg = demo_config(base).replace(run={"cell_types": cell_types})
+    if args.budget == "small":
+        cfg = cfg.replace(**SMALL)
     geneqn.run(cfg, DATA_STAGES)
     model_stages = [s for s in STAGES if s not in DATA_STAGES]
-    print(f"{len(cell_types)} cell types, demo budget, stages {', '.join(model_stages)}; "
+    print(f"{len(cell_types)} cell types, {args.budget} budget, stages {', '.join(model_stages)}; "
           f"{len(every)} in the bundle")
 
-    seconds, digests = {}, {}
+    seconds, on_cluster, digests = {}, {}, {}
     for n in [int(w) for w in args.workers.split(",")]:
         folder = root / f"workers-{n}"
         shutil.rmtree(folder, ignore_errors=True)
@@ -67,27 +86,31 @@ def main() -> None:
         t = time.perf_counter()
         results = geneqn.run(c, model_stages)
         seconds[n] = time.perf_counter() - t
+        on_cluster[n] = sum(r.get("seconds", 0) for s, r in results.items() if s not in HERE)
         digests[n] = {f: digest(folder / f) for f in COMPARED}
         per_stage = ", ".join(f"{s} {r.get('seconds', 0):.0f}s" for s, r in results.items() if "seconds" in r)
-        print(f"workers {n}: {seconds[n]:.1f} s wall ({per_stage})")
+        print(f"workers {n}: {seconds[n]:.1f} s wall, {on_cluster[n]:.1f} s in the stages that use the cluster "
+              f"({per_stage})")
 
     sizes = sorted(seconds)
-    one = seconds[sizes[0]]
+    one = sizes[0]
     for n in sizes[1:]:
-        same = digests[n] == digests[sizes[0]]
-        print(f"speed-up {n} workers vs {sizes[0]}: {one / seconds[n]:.2f}x; tables identical: {same}")
+        same = digests[n] == digests[one]
+        print(f"speed-up {n} workers vs {one}: {seconds[one] / seconds[n]:.2f}x wall, "
+              f"{on_cluster[one] / on_cluster[n]:.2f}x in the stages that use the cluster; tables identical: {same}")
         if not same:
             for f in COMPARED:
-                if digests[n][f] != digests[sizes[0]][f]:
+                if digests[n][f] != digests[one][f]:
                     print(f"  differs: {f}")
     if 1 in seconds and 2 in seconds:
-        per_ct = seconds[1] / len(cell_types)
-        efficiency = seconds[1] / seconds[2] / 2
-        print(f"one cell type at the demo budget: {per_ct:.0f} s of one worker; 2-worker efficiency "
-              f"{efficiency:.2f}")
+        per_ct = on_cluster[1] / len(cell_types)
+        here = (seconds[1] - on_cluster[1]) / len(cell_types)
+        efficiency = on_cluster[1] / on_cluster[2] / 2
+        print(f"one cell type at the {args.budget} budget: {per_ct:.1f} s of one worker in the cluster stages and "
+              f"{here:.1f} s in this process (evaluate, report, start-up); 2-worker efficiency {efficiency:.2f}")
         for n in (1, 8, 32, 128):
-            hours = 400 * per_ct / (n * (efficiency if n > 1 else 1.0)) / 3600
-            print(f"  400 cell types on {n:>3} workers: {hours:.1f} h (projected)")
+            minutes = 400 * (per_ct / (n * (efficiency if n > 1 else 1.0)) + here) / 60
+            print(f"  400 cell types on {n:>3} workers: {minutes:.0f} min (projected)")
 
     if args.stream:
         here = Path(__file__).parent
