@@ -151,10 +151,13 @@ def test_incomplete_10x_folder(tmp_path, rd):
 
 
 def test_truncated_matrix_mtx(tmp_path, rd):
+    """Found when the entries are read (the matrix is streamed, so after the labels are checked)."""
     d = _tenx(tmp_path / "tenx")
+    pd.DataFrame({"barcode": [f"b{i}" for i in range(COUNTS.shape[0])], "cell_type": "a"}).to_csv(
+        d / "cell_types.csv", index=False)
     text = (d / "matrix.mtx").read_text()
     (d / "matrix.mtx").write_text(text[: len(text) // 2])
-    fails(["targets", d, "--run", rd], "tenx", "cannot read the 10x matrix", "truncated", "Re-export",
+    fails(["targets", d, "--run", rd, "--min-cells", "1"], "tenx", "cannot read the 10x matrix", "truncated", "Re-export",
           stage="targets", run=rd)
 
 

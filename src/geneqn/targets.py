@@ -427,7 +427,7 @@ class _MtxCells:
             while line.startswith("%"):
                 self._skip += 1
                 line = fh.readline()
-            n_genes, n_cells, _ = (int(v) for v in line.split())
+            n_genes, n_cells, self.nnz = (int(v) for v in line.split())
         self._skip += 1
         self.path = path
         self.shape = (n_cells, n_genes)
@@ -440,6 +440,7 @@ class _MtxCells:
         self._pending = np.zeros((0, 3))
         self._pos = 0  # cells below it were handed out
         self._done = False
+        self._read = 0  # entries read so far
 
     def _fill(self, hi: int) -> None:
         """Read blocks until an entry of a cell >= hi (or the end) is pending."""
@@ -448,7 +449,12 @@ class _MtxCells:
                 block = next(self._blocks).to_numpy(dtype=np.float64)
             except StopIteration:
                 self._done = True
+                if self._read != self.nnz:
+                    raise ValueError(f"matrix.mtx ends after {self._read} of its {self.nnz} entries") from None
                 break
+            if np.isnan(block).any():
+                raise ValueError(f"matrix.mtx has an incomplete line after entry {self._read}")
+            self._read += len(block)
             block[:, :2] -= 1  # 1-based
             last = self._pending[-1, 1] if len(self._pending) else -1
             if (np.diff(block[:, 1]) < 0).any() or (len(block) and block[0, 1] < last):
@@ -685,15 +691,15 @@ def read_10x_h5(path: Path, *, labels: str | None = None, **kw):
 def read_10x(folder: Path, *, labels: str | None = None, **kw):
     """10x folder; cell-type labels come from a ``cell_types.csv`` (barcode, label) inside it or
     from ``labels`` (a CSV of barcode,label)."""
+    adata = _read_10x(folder, True)  # the files and their shapes are checked before the labels
     label_path = require_file(labels, "labels file (--labels / expression.labels)") if labels else \
         folder / "cell_types.csv"
-    _tenx_files(folder)
     if not label_path.exists():
         raise GeneqnError(f"{label_path if labels else folder}: no cell-type labels for the 10x matrix; "
                           "put a CSV of barcode,cell_type named cell_types.csv in the folder, or pass "
                           "its path with --labels (expression.labels).")
     for stream in (True, False):
-        adata = _read_10x(folder, stream)
+        adata = adata if stream else _read_10x(folder, False)
         try:
             return _from_anndata(_attach_labels(adata, label_path, kw["cell_type_column"], "the matrix"),
                                  str(folder), **kw)
