@@ -340,3 +340,22 @@ def test_cell_type_analyses_by_hand():
     assert eff[("Ridge", "a")] == pytest.approx(0.5 * span) and eff[("Ridge", "b")] == pytest.approx(-1.0 * span)
     c = out["subset_counts"]
     assert c["nonlinear"] == (out["subsets"]["subset"] == "nonlinear").sum() and c["linear"] == 0
+
+
+def test_resampled_ranks_are_scipys_rankdata_and_spearman_ci_unchanged():
+    """Ranks of every bootstrap resample at once equal scipy's average ranks of each (ties from
+    repeated genes and from equal values), and the Spearman interval equals the one computed
+    resample by resample with scipy."""
+    rng = np.random.default_rng(5)
+    y = np.round(rng.normal(size=300), 1)  # many equal values
+    yhat = np.round(y + rng.normal(size=300), 2)
+    idx = np.random.default_rng(9).integers(0, 300, size=(50, 300))
+    R = metrics.resampled_ranks(y, idx)
+    for k in range(50):
+        np.testing.assert_array_equal(R[k], stats.rankdata(y[idx[k]]))
+    assert metrics.resampled_ranks(np.array([3.0, 1.0, 3.0]), np.array([[0, 1, 2], [1, 1, 0]])).tolist() == \
+        [[2.5, 1.0, 2.5], [1.5, 1.5, 3.0]]  # by hand
+    lo, hi = metrics.bootstrap_ci(y, yhat, metrics.spearman_r, n_boot=50, seed=9)
+    again = np.random.default_rng(9).integers(0, 300, size=(50, 300))
+    by_scipy = [stats.pearsonr(stats.rankdata(y[i]), stats.rankdata(yhat[i]))[0] for i in again]
+    np.testing.assert_allclose([lo, hi], np.quantile(by_scipy, [0.025, 0.975]), rtol=1e-12)
