@@ -47,8 +47,8 @@ def parallel_map(fn: Callable[[J], R], jobs: Sequence[J], n_jobs: int = 1, descr
                  on_result: Callable[[int, R], None] | None = None) -> list[R]:
     """``[fn(j) for j in jobs]``, in up to ``n_jobs`` processes, or as tasks of the Dask cluster
     in use (:func:`using_client`, or the cluster of the task this runs in) when ``n_jobs`` allows
-    more than one; ``on_result(i, result)`` is called in this process as each job finishes. Progress advances one unit per job (no task of its own when ``description`` is
-    None)."""
+    more than one; ``on_result(i, result)`` is called in this process as each job finishes.
+    Progress advances one unit per job (no task of its own when ``description`` is None)."""
     jobs = list(jobs)
     results: list = [None] * len(jobs)
     n = min(n_workers(n_jobs), len(jobs))

@@ -402,6 +402,14 @@ def _unreadable_10x(folder: Path, e: Exception) -> GeneqnError:
                        "Re-export or re-download them.")
 
 
+def _row_slice(key, n: int, what: str) -> tuple[int, int]:
+    """``(lo, hi)`` of a slice of rows (step 1; hi >= lo) of a matrix read from disk by rows."""
+    if not isinstance(key, slice) or key.step not in (None, 1):
+        raise TypeError(f"rows of {what} are read as a slice")
+    lo, hi, _ = key.indices(n)
+    return lo, max(hi, lo)
+
+
 class _UnsortedMtx(Exception):
     """A matrix.mtx whose entries are not in cell order: it cannot be streamed."""
 
@@ -462,10 +470,7 @@ class _MtxCells:
             self._pending = np.concatenate([self._pending, block])
 
     def __getitem__(self, key):
-        if not isinstance(key, slice) or key.step not in (None, 1):
-            raise TypeError("rows of a matrix.mtx are read as a slice")
-        lo, hi, _ = key.indices(self.shape[0])
-        hi = max(hi, lo)
+        lo, hi = _row_slice(key, self.shape[0], "a matrix.mtx")
         if lo < self._pos:
             self._restart()
         self._fill(hi)
@@ -524,10 +529,7 @@ class _CellRows:
         self.shape = (int(shape[1]), int(shape[0]))
 
     def __getitem__(self, key):
-        if not isinstance(key, slice) or key.step not in (None, 1):
-            raise TypeError("rows of a CellRanger matrix are read as a slice")
-        lo, hi, _ = key.indices(self.shape[0])
-        hi = max(hi, lo)
+        lo, hi = _row_slice(key, self.shape[0], "a CellRanger matrix")
         a, b = int(self.indptr[lo]), int(self.indptr[hi])
         return sp.csr_matrix((self.data[a:b].astype(np.float32), self.indices[a:b], self.indptr[lo:hi + 1] - a),
                              shape=(hi - lo, self.shape[1]))
@@ -566,10 +568,8 @@ class _SomaCells:
         self.shape = (len(obs_ids), len(var_ids))
 
     def __getitem__(self, key):
-        if not isinstance(key, slice) or key.step not in (None, 1):
-            raise TypeError("rows of a SOMA array are read as a slice")
-        lo, hi, _ = key.indices(self.shape[0])
-        ids = self.obs_ids[lo:max(hi, lo)]
+        lo, hi = _row_slice(key, self.shape[0], "a SOMA array")
+        ids = self.obs_ids[lo:hi]
         if not len(ids):
             return sp.csr_matrix((0, self.shape[1]), dtype=np.float32)
         contiguous = int(ids[-1]) - int(ids[0]) == len(ids) - 1

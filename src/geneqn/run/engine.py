@@ -30,6 +30,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,8 +118,6 @@ class StageContext:
 
         cts = self.cell_types()
         if self.force:  # --force: shares kept from before are done again
-            import shutil
-
             shutil.rmtree(self.layout.parts(self.name), ignore_errors=True)
         todo = [ct for ct in cts if _read_part(self, ct) is None]
         if len(todo) < len(cts):
@@ -127,11 +126,13 @@ class StageContext:
         if self.client is not None and todo:
             from geneqn._parallel import submit_all
 
+            done = 0
             with progress.task(f"{label or self.name} ({len(todo)} cell types on the cluster)", total=len(todo)) as bar:
                 for i, _ in submit_all(self.client, _part_task, [(fn, self, ct) for ct in todo], label=self.name,
                                        key=lambda i: f"{self.name}-{cell_type_key(todo[i])}"):
                     bar.advance()
-                    bar.note(f"{todo[i]} done")
+                    done += 1
+                    bar.note(f"{done} of {len(todo)} done, last {todo[i]}")
         else:
             for ct in progress.track(todo, label) if label else todo:
                 _compute_part(fn, self, ct)
@@ -172,8 +173,6 @@ def _compute_part(fn, ctx: StageContext, ct: str) -> None:
     """Do one cell type's share and keep it (frames first, part.json last: a share is kept only
     when complete). BLAS runs on one thread, here as on a cluster's workers: least squares
     (constant refits, ridge) then sum in the same order whichever way the share runs."""
-    import shutil
-
     from threadpoolctl import threadpool_limits
 
     from geneqn._io import write_parquet
@@ -376,8 +375,6 @@ class Runner:
                        self.layout.stamp(name))
             self._record_config(st)
             self.digests.save()
-            import shutil
-
             shutil.rmtree(self.layout.parts(name), ignore_errors=True)  # the stage's outputs hold them now
             return dict(summary, seconds=round(seconds, 2))
 
