@@ -115,3 +115,25 @@ def test_run_folder_paths_are_named_only_in_the_layout():
             if joined.search(line) and not line.lstrip().startswith("#"):
                 wrong.append(f"{path.relative_to(SRC.parent)}:{i}: {line.strip()}")
     assert not wrong, "\n".join(wrong)
+
+
+def test_reports_lay_out_html_only_in_templates():
+    """The reports' Python gathers data; their HTML is in report/templates (jinja2, autoescape on):
+    no tag is written by a report module, and the engine escapes what the data brings."""
+    import re
+
+    from markupsafe import Markup
+
+    from geneqn.report._render import breakable, environment
+
+    tag = re.compile(r"<(table|tr|td|th|p|h[1-6]|div|span|img|details|summary|ul|li|b|br|pre|math)\b")
+    wrong = [f"{path.relative_to(SRC.parent)}:{i}" for name, path in modules() if name.startswith("geneqn.report")
+             for i, line in enumerate(path.read_text().splitlines(), 1)
+             if tag.search(line.replace("``<details>``", ""))]
+    assert not wrong, "\n".join(wrong)
+    env = environment()
+    assert env.autoescape and {"report.html.j2", "cell.html.j2", "variants.html.j2"} <= set(env.list_templates())
+    out = env.from_string("{{ x }}|{{ y | breakable }}").render(x="<b>a&b</b>", y="<i>a + b*c**2")
+    # breaks after " + " and after a product's "*", never inside "**"; the names stay text
+    assert out == "&lt;b&gt;a&amp;b&lt;/b&gt;|&lt;i&gt;a + <wbr>b*<wbr>c**2"
+    assert isinstance(breakable("a + b"), Markup)
