@@ -478,3 +478,30 @@ def test_power_law_and_sum_seeds_are_the_planted_laws():
     last = Expr.from_indexed(seeds[-1], names)
     assert np.corrcoef(evaluate(last, X, names), y)[0, 1] > 1 - 1e-9
     assert set(last.variables) == set(names)
+
+
+def test_memo_of_costly_subtrees_gives_the_same_bits_and_is_read():
+    """evaluate_raw's memo (a search's store of subtrees rooted at exp, log, ...) returns exactly
+    the values computed without it, is filled only at costly nodes, and a stored value is used:
+    a poisoned entry shows up in the result."""
+    import numpy as np
+
+    from geneqn.sr.expr import ADD, CONST, EXP, LOG, MUL, SQUARE, VAR, evaluate_raw
+
+    rng = np.random.default_rng(3)
+    cols = [rng.normal(size=50), np.abs(rng.normal(size=50)) + 0.1]
+    inner = ((EXP, None), (MUL, None), (CONST, 0.7), (VAR, 0))
+    tree = ((ADD, None),) + inner + ((SQUARE, None), (LOG, None), (VAR, 1))
+    memo: dict = {}
+    with np.errstate(all="ignore"):
+        plain = evaluate_raw(tree, cols)
+        first = evaluate_raw(tree, cols, memo)
+        again = evaluate_raw(tree, cols, memo)
+    assert np.array_equal(plain, first) and np.array_equal(plain, again)
+    assert set(memo) == {inner, ((LOG, None), (VAR, 1))}  # the exp and the log subtrees, nothing else
+    assert not memo[inner].flags.writeable
+    memo[inner] = np.zeros(50)
+    with np.errstate(all="ignore"):
+        poisoned = evaluate_raw(tree, cols, memo)
+        rest = evaluate_raw(((SQUARE, None), (LOG, None), (VAR, 1)), cols)
+    assert np.array_equal(poisoned, 0.0 + rest) and not np.array_equal(poisoned, plain)

@@ -37,7 +37,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from geneqn.metrics import feature_scale, pearson_r
 from geneqn.sr.equation import GenomicEquation
-from geneqn.sr.expr import Expr, evaluate
+from geneqn.sr.expr import CONST, VAR, Expr, evaluate, evaluate_tokens
 from geneqn.sr.regressor import SymbolicRegressor, run_searches, select
 
 log = logging.getLogger(__name__)
@@ -479,11 +479,37 @@ def joint_refit(eq: GenomicEquation, X: np.ndarray, y: np.ndarray, max_nfev: int
             i += s
         return out, eq.output.with_constants(theta[i:])
 
+    # the trees with their variables as column indices, and the columns they read, made once:
+    # each residual only puts theta into the constants (the same arithmetic as evaluate())
+    X = np.asarray(X, dtype=np.float64)
+    n = X.shape[0]
+    trees = [eq.latents[k].indexed(names) for k in latent]
+    columns: list = [None] * X.shape[1]
+    for op, j in (t for tree in trees for t in tree):
+        if op == VAR and columns[j] is None:
+            columns[j] = np.ascontiguousarray(X[:, j])
+    head = eq.output.indexed(latent)
+
+    def values(tokens, theta, at):
+        out = []
+        for op, arg in tokens:
+            if op == CONST:
+                arg, at = float(theta[at]), at + 1
+            out.append((op, arg))
+        v = evaluate_tokens(out, cols if tokens is head else columns)
+        return np.broadcast_to(np.asarray(v, dtype=np.float64), (n,)).copy(), at
+
     def residual(theta):
-        lat, outp = build(theta)
-        Zhat = np.column_stack([evaluate(e, X, names) for e in lat.values()])
-        r = evaluate(outp, Zhat, latent) - y
+        nonlocal cols
+        zs, at = [], 0
+        for tree in trees:
+            z, at = values(tree, theta, at)
+            zs.append(z)
+        cols = [np.ascontiguousarray(z) for z in zs]
+        r = values(head, theta, at)[0] - y
         return np.where(np.isfinite(r), r, 1e3)
+
+    cols: list = []
 
     r0 = residual(theta0)
     try:

@@ -273,12 +273,37 @@ def _pow(a, b):
     return out if out.ndim else out[()]
 
 
-def evaluate_raw(tokens: Sequence[Token], columns):
-    """:func:`evaluate_tokens` without its floating-point error context (the caller sets one)."""
+COSTLY = frozenset((EXP, LOG, SIN, COS, TANH, POW))
+"""Operators that cost tens of array operations each (:mod:`geneqn.numeric`'s polynomials): the
+values of the subtrees they root are worth remembering during a search."""
+
+
+def evaluate_raw(tokens: Sequence[Token], columns, memo: dict | None = None):
+    """:func:`evaluate_tokens` without its floating-point error context (the caller sets one).
+
+    ``memo``: a dict that keeps the values of subtrees rooted at a :data:`COSTLY` operator (keyed
+    by their tokens; read-only arrays), read before such a subtree is computed. A search's trees
+    share most subtrees with their parents, so a mutation elsewhere in the tree does not pay for
+    its exponentials again. The values are the same bits as without it."""
     stack: list = []
     pop, push = stack.pop, stack.append
     f64 = np.float64
-    for op, arg in reversed(tokens):
+    ends: list = []  # with a memo: where each value's subtree ends, so a costly node knows its tokens
+    key = None
+    for i in range(len(tokens) - 1, -1, -1):
+        op, arg = tokens[i]
+        if memo is not None:
+            arity = ARITY[op]
+            end = i + 1 if arity == 0 else ends.pop() if arity == 1 else (ends.pop(), ends.pop())[1]
+            ends.append(end)
+            if op in COSTLY:
+                key = tokens[i:end]
+                v = memo.get(key)
+                if v is not None:
+                    del stack[len(stack) - arity:]
+                    push(v)
+                    key = None
+                    continue
         if op == VAR:
             push(columns[arg])
         elif op == CONST:
@@ -324,6 +349,12 @@ def evaluate_raw(tokens: Sequence[Token], columns):
             push(a * a * a)
         else:  # pragma: no cover - check_tokens refuses unknown codes
             raise ValueError(f"unknown operator code {op}")
+        if key is not None:
+            v = stack[-1]
+            if isinstance(v, np.ndarray):
+                v.flags.writeable = False
+            memo[key] = v
+            key = None
     return stack[0]
 
 
@@ -338,7 +369,11 @@ def evaluate(expr: Expr, X, names: Sequence[str] | None = None) -> np.ndarray:
     if names is None:
         names = [f"x{i}" for i in range(X.shape[1])]
     tokens = expr.indexed(list(names))
-    columns = [np.ascontiguousarray(X[:, j]) for j in range(X.shape[1])]
+    # only the columns the tree reads (a copy of each of the others would cost more than the tree)
+    columns: list = [None] * X.shape[1]
+    for op, j in tokens:
+        if op == VAR and columns[j] is None:
+            columns[j] = np.ascontiguousarray(X[:, j])
     out = evaluate_tokens(tokens, columns)
     return np.broadcast_to(np.asarray(out, dtype=np.float64), (X.shape[0],)).copy()
 

@@ -50,6 +50,9 @@ UNKNOWN = object()
 """The values of a member whose loss came from the cache (recomputed when a guide needs them)."""
 CACHE_SIZE = 200_000
 """Losses of this many distinct trees are remembered (a search meets the same tree often)."""
+MEMO_BYTES = 64 << 20
+"""Values of costly subtrees remembered by a search (:func:`geneqn.sr.expr.evaluate_raw`'s memo),
+at most this many bytes; cleared when full."""
 GUIDE_ROWS = 600
 """Rows on which the residual guides rank the variables (evenly spaced through the data)."""
 MUTATIONS = ("constant", "operator", "swap", "add", "insert", "delete", "randomize", "nothing", "variable", "rotate")
@@ -147,6 +150,8 @@ class Search:
         self.pops = None
         self.birth = 0.0
         self.cache: dict = {}
+        self.memo: dict = {}
+        self.memo_size = max(64, MEMO_BYTES // (8 * max(1, self.n)))
 
     def size(self, tokens) -> int:
         """Complexity of a tree (its tokens' weights; the number of tokens by default)."""
@@ -184,7 +189,9 @@ class Search:
 
     def _score(self, tokens):
         self.evaluations += 1
-        f = evaluate_raw(tokens, self.columns)
+        if len(self.memo) >= self.memo_size:
+            self.memo.clear()
+        f = evaluate_raw(tokens, self.columns, self.memo)
         if np.ndim(f) == 0:
             return 1.0, None
         fc = f - numeric.total(f) / self.n

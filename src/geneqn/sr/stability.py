@@ -129,6 +129,19 @@ def _refit(job) -> dict:
             "valid_r": None if Xv is None else pearson_r(yv, eq.predict(Xv))}
 
 
+def _constant_refit(job) -> GenomicEquation:
+    """The equation's constants refitted on one bootstrap sample of the training genes (one BLAS
+    thread, as in every process, so the bits do not depend on where it runs)."""
+    from threadpoolctl import threadpool_limits
+
+    from geneqn.sr.distill import joint_refit
+
+    eq, X, y, seed = job
+    rows = np.random.default_rng([seed, 11]).integers(0, len(y), len(y))
+    with threadpool_limits(1):
+        return joint_refit(eq, X[rows], y[rows], max_nfev=CONSTANT_STEPS)
+
+
 def equation_stability(distiller, X, y, X_valid=None, y_valid=None, X_test=None, y_test=None, *, n_seeds: int = 4,
                        n_bootstraps: int = 4, constant_bootstraps: int = 20, core_share: float = CORE_SHARE,
                        n_jobs: int = 1, random_state: int | None = None, cache_dir=None) -> dict:
@@ -196,11 +209,9 @@ def equation_stability(distiller, X, y, X_valid=None, y_valid=None, X_test=None,
     where = [(k, j) for k in latent for j in range(len(eq.latents[k].constants))]
     where += [("g", j) for j in range(len(eq.output.constants))]
     values = np.array([c for k in latent for c in eq.latents[k].constants] + eq.output.constants, dtype=float)
-    draws = []
-    for b in range(constant_bootstraps):
-        rows = np.random.default_rng([base + 2001 + b, 11]).integers(0, len(y), len(y))
-        e = joint_refit(eq, X[rows], y[rows], max_nfev=CONSTANT_STEPS)
-        draws.append([c for k in latent for c in e.latents[k].constants] + e.output.constants)
+    jobs = [(eq, X, y, base + 2001 + b) for b in range(constant_bootstraps)]
+    draws = [[c for k in latent for c in e.latents[k].constants] + e.output.constants
+             for e in parallel_map(_constant_refit, jobs, n_jobs=n_jobs, description=None)]
     constants = []
     if draws and len(values):
         D = np.asarray(draws, dtype=float)
