@@ -307,3 +307,26 @@ def test_a_journal_reclaims_the_trials_of_a_dead_worker(tmp_path):
     again = [t for t in done if t.user_attrs.get("retry_of") == stale.number]
     assert len(done) >= 3 and len(again) == 1 and again[0].params == stale.params  # run again, same parameters
     assert trials_table(res.study)["retry"].any()
+
+
+def test_network_inference_runs_with_one_torch_thread_whatever_the_caller_set():
+    """Latents of a trained demo network differed in the last bits between 1 and 2 torch
+    threads, so an equation distilled in a 2-thread process differed from one distilled on a
+    cluster worker (1 thread). Every inference path runs with one thread and restores the caller's."""
+    import numpy as np
+    import torch
+
+    from geneqn.nas.estimator import architecture_of
+    from geneqn.nas.network import BottleneckMLP
+
+    net = BottleneckMLP(5, architecture_of("8-relu|[3-tanh]|8-relu"))
+    seen = []
+    net.layers[0].register_forward_pre_hook(lambda m, a: seen.append(torch.get_num_threads()))
+    X = np.random.default_rng(0).normal(size=(20, 5))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        net.predict(X), net.latent(X), net.sensitivity(X), net.output_gradient(X)
+        assert seen == [1, 1, 1, 1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -34,6 +34,22 @@ def activation(name: str):
     return _ACT[name]
 
 
+
+def _one_thread(fn):
+    """Run a network's inference with one torch thread, wherever it runs: the latents of a
+    network differ in the last bits between 1 and 2 threads (measured on the demo's NAS|SR net),
+    and symbolic regression on them would then depend on the machine's cores."""
+    import functools
+
+    @functools.wraps(fn)
+    def inner(*args, **kwargs):
+        from geneqn._torch import threads
+
+        with threads(1):
+            return fn(*args, **kwargs)
+
+    return inner
+
 class BottleneckMLP(nn.Module):
     """x (N, n_features) -> prediction (N,); ``latent`` gives (N, latent width)."""
 
@@ -64,6 +80,7 @@ class BottleneckMLP(nn.Module):
         return self._run(x, upto=self.arch.latent_layer)
 
     @torch.no_grad()
+    @_one_thread
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Predictions for a raw feature matrix (eval mode), float64 (N,)."""
         was = self.training
@@ -73,6 +90,7 @@ class BottleneckMLP(nn.Module):
         return y
 
     @torch.no_grad()
+    @_one_thread
     def latent(self, X: np.ndarray) -> np.ndarray:
         """Latent-layer activations (after its activation, no dropout), float64 (N, width)."""
         was = self.training
@@ -81,6 +99,7 @@ class BottleneckMLP(nn.Module):
         self.train(was)
         return z
 
+    @_one_thread
     def sensitivity(self, X: np.ndarray) -> np.ndarray:
         """(latent width, n_features): mean |d latent_j / d feature_i| x sd of feature i over the
         rows of X, i.e. how much each latent unit moves with each feature."""
@@ -95,6 +114,7 @@ class BottleneckMLP(nn.Module):
         self.train(was)
         return np.vstack(rows) * np.asarray(X, dtype=np.float64).std(axis=0)[None, :]
 
+    @_one_thread
     def output_gradient(self, X: np.ndarray) -> np.ndarray:
         """(N, n_features): d prediction / d feature at each row of X (eval mode, raw units)."""
         was = self.training
@@ -105,6 +125,7 @@ class BottleneckMLP(nn.Module):
         return g.double().numpy()
 
     @torch.no_grad()
+    @_one_thread
     def head(self, Z: np.ndarray) -> np.ndarray:
         """Prediction from latent activations (the layers after the latent layer), eval mode."""
         h = torch.as_tensor(np.asarray(Z), dtype=torch.float32)

@@ -513,7 +513,8 @@ def joint_refit(eq: GenomicEquation, X: np.ndarray, y: np.ndarray, max_nfev: int
 
     r0 = residual(theta0)
     try:
-        res = least_squares(residual, theta0, method="trf", max_nfev=max_nfev * (theta0.size + 1))
+        with np.errstate(all="ignore"):  # constants that overflow are a worse fit, not a warning
+            res = least_squares(residual, theta0, method="trf", max_nfev=max_nfev * (theta0.size + 1))
     except (ValueError, FloatingPointError) as e:  # pragma: no cover - defensive
         log.info("joint refit of %s failed: %s", eq.cell_type, e)
         return eq

@@ -707,8 +707,14 @@ def fit_constants(tokens, columns, y: np.ndarray, iterations: int = 8, counter=N
     same to the bit on every machine.
 
     Returns (tokens with the tuned constants, (a, b), sum of squared residuals) or
-    (tokens, None, None) when the tree cannot be evaluated.
+    (tokens, None, None) when the tree cannot be evaluated. A step that overflows is a worse
+    step, not a warning.
     """
+    with np.errstate(all="ignore"):
+        return _fit_constants(tokens, columns, y, iterations, counter, scale)
+
+
+def _fit_constants(tokens, columns, y, iterations, counter, scale):
     n = len(y)
     consts = [i for i, (op, _) in enumerate(tokens) if op == CONST]
     f, J = evaluate_with_gradient(tokens, columns, n)
