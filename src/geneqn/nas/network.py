@@ -34,7 +34,6 @@ def activation(name: str):
     return _ACT[name]
 
 
-
 def _one_thread(fn):
     """Run a network's inference with one torch thread, wherever it runs: the latents of a
     network differ in the last bits between 1 and 2 threads (measured on the demo's NAS|SR net),
@@ -49,6 +48,7 @@ def _one_thread(fn):
             return fn(*args, **kwargs)
 
     return inner
+
 
 class BottleneckMLP(nn.Module):
     """x (N, n_features) -> prediction (N,); ``latent`` gives (N, latent width)."""

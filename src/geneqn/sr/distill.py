@@ -37,7 +37,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from geneqn.metrics import feature_scale, pearson_r
 from geneqn.sr.equation import GenomicEquation
-from geneqn.sr.expr import CONST, VAR, Expr, evaluate, evaluate_tokens
+from geneqn.sr.expr import CONST, Expr, evaluate, evaluate_tokens, read_columns
 from geneqn.sr.regressor import SymbolicRegressor, run_searches, select
 
 log = logging.getLogger(__name__)
@@ -484,32 +484,25 @@ def joint_refit(eq: GenomicEquation, X: np.ndarray, y: np.ndarray, max_nfev: int
     X = np.asarray(X, dtype=np.float64)
     n = X.shape[0]
     trees = [eq.latents[k].indexed(names) for k in latent]
-    columns: list = [None] * X.shape[1]
-    for op, j in (t for tree in trees for t in tree):
-        if op == VAR and columns[j] is None:
-            columns[j] = np.ascontiguousarray(X[:, j])
+    columns = read_columns(X, trees)
     head = eq.output.indexed(latent)
 
-    def values(tokens, theta, at):
+    def values(tokens, theta, at: int, cols) -> tuple[np.ndarray, int]:
+        """The tree's values with its constants from theta[at:], and where its constants end."""
         out = []
         for op, arg in tokens:
             if op == CONST:
                 arg, at = float(theta[at]), at + 1
             out.append((op, arg))
-        v = evaluate_tokens(out, cols if tokens is head else columns)
-        return np.broadcast_to(np.asarray(v, dtype=np.float64), (n,)).copy(), at
+        return np.broadcast_to(np.asarray(evaluate_tokens(out, cols), dtype=np.float64), (n,)).copy(), at
 
     def residual(theta):
-        nonlocal cols
         zs, at = [], 0
         for tree in trees:
-            z, at = values(tree, theta, at)
+            z, at = values(tree, theta, at, columns)
             zs.append(z)
-        cols = [np.ascontiguousarray(z) for z in zs]
-        r = values(head, theta, at)[0] - y
+        r = values(head, theta, at, zs)[0] - y
         return np.where(np.isfinite(r), r, 1e3)
-
-    cols: list = []
 
     r0 = residual(theta0)
     try:

@@ -294,6 +294,7 @@ def evaluate_raw(tokens: Sequence[Token], columns, memo: dict | None = None):
         op, arg = tokens[i]
         if memo is not None:
             arity = ARITY[op]
+            # a binary node ends where its second (right) child ends, the lower of the two entries
             end = i + 1 if arity == 0 else ends.pop() if arity == 1 else (ends.pop(), ends.pop())[1]
             ends.append(end)
             if op in COSTLY:
@@ -358,6 +359,17 @@ def evaluate_raw(tokens: Sequence[Token], columns, memo: dict | None = None):
     return stack[0]
 
 
+def read_columns(X: np.ndarray, trees) -> list:
+    """The columns of ``X`` that indexed ``trees`` read, contiguous, at their indices (None for
+    the others: a copy of every column would cost more than evaluating a tree)."""
+    columns: list = [None] * X.shape[1]
+    for tree in trees:
+        for op, j in tree:
+            if op == VAR and columns[j] is None:
+                columns[j] = np.ascontiguousarray(X[:, j])
+    return columns
+
+
 def evaluate(expr: Expr, X, names: Sequence[str] | None = None) -> np.ndarray:
     """Evaluate ``expr`` on a feature matrix (columns named ``names``) or a DataFrame; float64 (n,)."""
     if hasattr(X, "columns") and names is None:
@@ -369,12 +381,7 @@ def evaluate(expr: Expr, X, names: Sequence[str] | None = None) -> np.ndarray:
     if names is None:
         names = [f"x{i}" for i in range(X.shape[1])]
     tokens = expr.indexed(list(names))
-    # only the columns the tree reads (a copy of each of the others would cost more than the tree)
-    columns: list = [None] * X.shape[1]
-    for op, j in tokens:
-        if op == VAR and columns[j] is None:
-            columns[j] = np.ascontiguousarray(X[:, j])
-    out = evaluate_tokens(tokens, columns)
+    out = evaluate_tokens(tokens, read_columns(X, [tokens]))
     return np.broadcast_to(np.asarray(out, dtype=np.float64), (X.shape[0],)).copy()
 
 
