@@ -8,7 +8,9 @@ equations of a seeded fit on an AVX2 machine.
 """
 
 import json
+import math
 import os
+import re
 import subprocess
 import sys
 
@@ -52,6 +54,43 @@ def test_special_values_follow_ieee():
     assert np.isnan(s).all()
     assert t[0] == 1 and t[1] == -1 and np.isnan(t[2]) and np.signbit(t[3])
     assert numeric.exp(0.0) == 1.0 and isinstance(numeric.exp(1.0), np.floating)
+
+
+EDGES = [np.inf, -np.inf, np.nan, 800.0, -800.0, -745.13, -745.14, -744.4, -708.39, -708.4, 709.78, 709.79, 710.0,
+         0.0, -0.0, 5e-324, -5e-324, 0.5 * math.log(2), -0.5 * math.log(2), 1e-300, 0.17328679513998632,
+         0.173286795139986, 0.1732867951399864, 40.0, 41.0, math.pi / 4, 3 * math.pi / 4, 1e6 + 0.5, 1e15, -1e15,
+         2.0 ** 62 * 3, 2.0 ** 63, -2.0 ** 64, 1e300, -1e300]
+
+
+@pytest.mark.parametrize("name", ["exp", "sin", "cos", "tanh"])
+def test_the_compiled_loops_give_the_numpy_paths_bits(name):
+    """numeric's exp, sin, cos and tanh run numba loops (geneqn._numeric_jit); their bits must be
+    those of the numpy path (which runs without numba or with GENEQN_NO_JIT=1), edge cases and
+    every branch included (special values, overflow, subnormal results, the quadrants, tanh's
+    two ranges, quadrants beyond int64)."""
+    assert numeric.compiled() is not None, "numba is a dependency: the compiled loops must be in use"
+    rng = np.random.default_rng(3)
+    x = np.concatenate([rng.normal(size=20_000) * s for s in (0.01, 1.0, 30.0, 300.0)] + [
+        np.linspace(-746.0, 710.0, 200_001), EDGES])
+    strided = x[:200_000].reshape(4, -1)[:, ::3]   # 2-D, not contiguous: the same loop on a copy
+    for a in (x, strided):
+        with np.errstate(all="ignore"):
+            compiled, plain = getattr(numeric, name)(a), getattr(numeric, f"_{name}_numpy")(a)
+        assert compiled.shape == a.shape
+        same = (compiled.view(np.int64) == plain.view(np.int64)) | (np.isnan(compiled) & np.isnan(plain))
+        assert same.all(), a[~same][:5]
+    with np.errstate(all="ignore"):
+        one = getattr(numeric, name)(np.float64(0.7))
+    assert one.shape == () and one == getattr(numeric, f"_{name}_numpy")(np.asarray(0.7))
+
+
+def test_the_compiled_loops_fuse_no_multiply_add():
+    """A fused multiply-add rounds once where the numpy path rounds twice: none may be in the
+    compiled loops' machine code (numba without fast-math contracts nothing)."""
+    asm = numeric.compiled().asm()
+    assert asm.count("ret") >= 8
+    assert not re.search(r"\bv?f(n)?m(add|sub)\d*[sp]d", asm), "a fused multiply-add in a compiled loop"
+    assert re.search(r"\bv?mulsd|\bv?mulpd", asm)   # the search above reads real code
 
 
 def test_log2_is_exact_at_powers_of_two_and_close_elsewhere():
@@ -110,8 +149,12 @@ def test_the_same_fit_gives_the_same_bits_under_other_numerical_set_ups(tmp_path
     base = _fit_in({}, 1, data)
     other = _fit_in({"OPENBLAS_CORETYPE": "Sandybridge", "NPY_DISABLE_CPU_FEATURES": "X86_V3",
                      "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}, 2, data)
+    # numeric's numpy path instead of its compiled loops, and the loops compiled for a CPU
+    # without AVX (SSE2 vectors: another width than the machine's own)
+    plain = _fit_in({"GENEQN_NO_JIT": "1"}, 1, data)
+    narrow = _fit_in({"NUMBA_CPU_NAME": "generic", "NUMBA_CACHE_DIR": str(tmp_path / "numba")}, 1, data)
     assert len(base) > 3
-    assert base == other
+    assert base == other == plain == narrow
 
 
 PIN = r"""

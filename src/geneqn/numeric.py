@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import math
 
+import os
+
 import numpy as np
 
 # ---------------------------------------------------------------------- exp
@@ -53,17 +55,59 @@ def _pow2(k):
     return ((k.astype(np.int64) + 1023) << 52).view(np.float64)
 
 
-def exp(x):
-    """e**x, identical bits on every machine; inf on overflow, 0 on underflow, nan for nan."""
-    x = np.asarray(x, dtype=np.float64)
-    xc = np.minimum(np.maximum(x, -746.0), 710.0)   # nan stays nan
-    k = np.rint(xc * _INV_LN2)
+def _exp_reduced(xc, k):
+    """y with e**xc = y * 2**k, for k = rint(xc / ln 2) (fdlibm's reduction and kernel). Plain
+    arithmetic: the numpy path runs it on arrays, the compiled one (:mod:`geneqn._numeric_jit`)
+    on each element, with the same operations in the same order."""
     hi = xc - k * _LN2_HI
     lo = k * _LN2_LO
     r = hi - lo
     t = r * r
     c = r - t * (_P1 + t * (_P2 + t * (_P3 + t * (_P4 + t * _P5))))
-    y = 1.0 - ((lo - (r * c) / (2.0 - c)) - hi)
+    return 1.0 - ((lo - (r * c) / (2.0 - c)) - hi)
+
+
+def exp(x):
+    """e**x, identical bits on every machine; inf on overflow, 0 on underflow, nan for nan."""
+    x = np.asarray(x, dtype=np.float64)
+    loops = compiled()
+    return _exp_numpy(x) if loops is None else _run(loops.exp, x)
+
+
+def _run(loop, x):
+    """A compiled elementwise ``loop(x, out)`` on a float64 array of any shape (0-d: a scalar)."""
+    if x.ndim == 1 and x.flags.c_contiguous:
+        out = np.empty(x.shape[0])
+        loop(x, out)
+        return out
+    flat = np.ascontiguousarray(x).reshape(-1)
+    out = np.empty_like(flat)
+    loop(flat, out)
+    out = out.reshape(x.shape)
+    return out if out.ndim else out[()]
+
+
+_COMPILED: list = []
+
+
+def compiled():
+    """:mod:`geneqn._numeric_jit` (the compiled loops, the same bits as the numpy code here), or
+    None when numba is missing or ``GENEQN_NO_JIT`` is set (read once, at the first call)."""
+    if not _COMPILED:
+        loops = None
+        if not os.environ.get("GENEQN_NO_JIT"):
+            try:
+                from geneqn import _numeric_jit as loops
+            except ImportError:
+                loops = None
+        _COMPILED.append(loops)
+    return _COMPILED[0]
+
+
+def _exp_numpy(x):
+    xc = np.minimum(np.maximum(x, -746.0), 710.0)   # nan stays nan
+    k = np.rint(xc * _INV_LN2)
+    y = _exp_reduced(xc, k)
     # y * 2**k; nan k (nan x, whose y is nan) becomes any finite k
     k = np.fmax(k, -1076.0)
     if (np.abs(k) <= 1022.0).all():
@@ -178,6 +222,11 @@ def _cos_kernel(r):
 def sin(x):
     """sin(x), identical bits on every machine (nan for +-inf and nan)."""
     x = np.asarray(x, dtype=np.float64)
+    loops = compiled()
+    return _sin_numpy(x) if loops is None else _run(loops.sin, x)
+
+
+def _sin_numpy(x):
     r, q, finite = _reduce_pio2(x)
     s, c = _sin_kernel(r), _cos_kernel(r)
     out = np.where(q == 0, s, np.where(q == 1, c, np.where(q == 2, -s, -c)))
@@ -188,6 +237,11 @@ def sin(x):
 def cos(x):
     """cos(x), identical bits on every machine (nan for +-inf and nan)."""
     x = np.asarray(x, dtype=np.float64)
+    loops = compiled()
+    return _cos_numpy(x) if loops is None else _run(loops.cos, x)
+
+
+def _cos_numpy(x):
     r, q, finite = _reduce_pio2(x)
     s, c = _sin_kernel(r), _cos_kernel(r)
     out = np.where(q == 0, c, np.where(q == 1, -s, np.where(q == 2, -c, s)))
@@ -197,14 +251,22 @@ def cos(x):
 
 # ---------------------------------------------------------------------- tanh
 
+_TANH_SMALL = 0.17328679513998632       # 2|x| <= ln(2)/2: expm1 without reduction
+
+
 def tanh(x):
     """tanh(x), identical bits on every machine; relative error a few ulp, also near 0."""
     x = np.asarray(x, dtype=np.float64)
+    loops = compiled()
+    return _tanh_numpy(x) if loops is None else _run(loops.tanh, x)
+
+
+def _tanh_numpy(x):
     a = np.abs(x)
-    small = a < 0.17328679513998632          # 2|x| <= ln(2)/2: expm1 without reduction
+    small = a < _TANH_SMALL
     u = _expm1_small(np.where(small, 2.0 * a, 0.0))
     t_small = u / (u + 2.0)
-    e = exp(-2.0 * np.where(small, 1.0, np.minimum(a, 40.0)))
+    e = _exp_numpy(-2.0 * np.where(small, 1.0, np.minimum(a, 40.0)))
     t_big = (1.0 - e) / (1.0 + e)
     t = np.where(small, t_small, t_big)
     out = np.where(np.isnan(x), np.nan, np.copysign(t, x))

@@ -509,7 +509,7 @@ class Search:
         r = self.rng
         cand = r.integers(len(members), size=self.s.tournament_size)
         scores = losses[cand] * penalty[sizes[cand]]
-        order = np.argsort(scores, kind="stable")
+        order = scores.argsort(kind="stable")
         k = 0
         while k < len(order) - 1 and r.random() > self.s.tournament_p:
             k += 1
@@ -594,7 +594,7 @@ class Search:
             for members, losses, sizes, births, values in self.pops:
                 for cycle in range(s.cycles_per_iteration):
                     temperature = 1.0 - cycle / max(1, s.cycles_per_iteration - 1)
-                    share = self.frequency / self.frequency.sum()
+                    share = self.frequency / np.add.reduce(self.frequency)
                     penalty = numeric.exp(s.parsimony_scaling * share)
                     for _ in range(events):
                         self.birth += 1
@@ -634,7 +634,7 @@ class Search:
                                         children.append((c, loss, fc))
                         for child, loss, fc in children:
                             self.record(child, loss)
-                            o = int(np.argmin(births))
+                            o = int(births.argmin())
                             size = self.size(child)
                             members[o], losses[o], sizes[o], births[o] = child, loss, size, self.birth
                             values[o] = fc
