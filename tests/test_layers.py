@@ -11,6 +11,7 @@ SRC = Path(geneqn.__file__).parent
 RANK = {
     "geneqn.errors": 0, "geneqn._io": 0, "geneqn._parallel": 0, "geneqn._torch": 0, "geneqn.progress": 0,
     "geneqn.config": 0, "geneqn.metrics": 0, "geneqn._reproducible": 0, "geneqn.numeric": 0,
+    "geneqn._numeric_jit": 0,  # numeric's compiled loops (numeric imports it at the first call)
     "geneqn.targets": 1, "geneqn.genes": 1, "geneqn.genome": 1, "geneqn.dataset": 1, "geneqn.fetch": 1,
     "geneqn.features": 2, "geneqn.nas": 2, "geneqn.sr": 2, "geneqn.baselines": 2,
     "geneqn.study": 3, "geneqn.report": 3, "geneqn.predict": 3, "geneqn.pl": 3,

@@ -1,13 +1,14 @@
-"""Compiled loops for :mod:`geneqn.numeric`'s exp, sin, cos and tanh: the same operations, one pass.
+"""Compiled loops for :mod:`geneqn.numeric`'s exp, log, sin, cos and tanh: the same operations, one pass.
 
 ``numeric.exp`` in numpy makes about 25 passes over its array (one per operation of fdlibm's
 algorithm), 10 times the cost of ``np.exp``; in a symbolic-regression search it took a quarter
 of the time. Compiled with numba, the same operations run per element in one loop. The bits
 stay those of the numpy path, on every machine:
 
-* the arithmetic is numeric's own functions (``_exp_reduced``, ``_sin_kernel``, ``_cos_kernel``,
-  ``_expm1_small``), compiled, so it is written once; only the per-element branches (special
-  values, the quadrant, tanh's two ranges) are written here as well as there;
+* the arithmetic is numeric's own functions (``_exp_reduced``, ``_log_reduced``, ``_sin_kernel``,
+  ``_cos_kernel``, ``_expm1_small``), compiled, so it is written once; only the per-element branches (special
+  values, the quadrant, tanh's two ranges, log's split of x from ``frexp`` where numpy shifts
+  bits) are written here as well as there;
 * numba compiles without fast-math: no reassociation and no fused multiply-add (LLVM contracts
   ``a*b + c`` only when asked), so each ``+ - * /`` is one correctly rounded IEEE operation,
   whatever the vector width the loop is compiled to;
@@ -24,6 +25,8 @@ compiles once per machine (about a second) and is cached on disk (numba's ``cach
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 
@@ -35,6 +38,8 @@ _reduced = _inline(numeric._exp_reduced)
 _sin_k = _inline(numeric._sin_kernel)
 _cos_k = _inline(numeric._cos_kernel)
 _expm1 = _inline(numeric._expm1_small)
+_log_reduced = _inline(numeric._log_reduced)
+_LOG_SPLIT = numeric._LOG_SPLIT
 _INV_LN2 = numeric._INV_LN2
 _TWO_OVER_PI, _PIO2_1, _PIO2_2, _PIO2_3 = numeric._TWO_OVER_PI, numeric._PIO2_1, numeric._PIO2_2, numeric._PIO2_3
 _TANH_SMALL = numeric._TANH_SMALL
@@ -104,6 +109,24 @@ def _tanh_loop(x, out):
         out[i] = np.copysign(t, v)
 
 
+@_jit
+def _log_loop(x, out):
+    for i in range(x.shape[0]):
+        v = x[i]
+        if not v > 0.0:   # 0, negative, nan
+            out[i] = -np.inf if v == 0.0 else np.nan
+        elif v == np.inf:
+            out[i] = v
+        else:
+            # x = m * 2**e, m in [sqrt(1/2), sqrt(2)) as fdlibm splits it, from frexp (exact, and
+            # for subnormals too) instead of the numpy path's bit shifts
+            f, big_e = math.frexp(v)
+            if f >= _LOG_SPLIT:
+                out[i] = _log_reduced(f - 1.0, float(big_e))
+            else:
+                out[i] = _log_reduced(2.0 * f - 1.0, float(big_e - 1))
+
+
 def exp(x: np.ndarray, out: np.ndarray) -> None:
     """numeric.exp of a 1-D contiguous float64 array into ``out``."""
     _exp_loop(x, out)
@@ -117,6 +140,11 @@ def sin(x: np.ndarray, out: np.ndarray) -> None:
 def cos(x: np.ndarray, out: np.ndarray) -> None:
     """numeric.cos, likewise."""
     _trig_loop(x, out, 1.0)
+
+
+def log(x: np.ndarray, out: np.ndarray) -> None:
+    """numeric.log, likewise."""
+    _log_loop(x, out)
 
 
 def tanh(x: np.ndarray, out: np.ndarray) -> None:
@@ -134,7 +162,8 @@ def asm() -> str:
     for f, args in ((numeric._exp_reduced, (0.5, 1.0)), (numeric._sin_kernel, (0.5,)), (numeric._cos_kernel, (0.5,)),
                     (numeric._expm1_small, (0.1,)), (_exp1.py_func, (0.5,)),
                     (_exp_loop.py_func, (x, x.copy())), (_trig_loop.py_func, (x, x.copy(), 1.0)),
-                    (_tanh_loop.py_func, (x, x.copy()))):
+                    (_tanh_loop.py_func, (x, x.copy())),
+                    (numeric._log_reduced, (0.1, 1.0)), (_log_loop.py_func, (x + 2.0, x.copy()))):
         g = fresh(f)
         g(*args)
         out.extend(g.inspect_asm().values())

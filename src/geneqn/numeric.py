@@ -131,9 +131,32 @@ _LG6 = 1.531383769920937332e-01
 _LG7 = 1.479819860511658591e-01
 
 
+_LOG_SPLIT = 0.5 + 0x6a09e / 2.0 ** 21
+"""frexp's mantissa f (x = f * 2**F, f in [0.5, 1)) from which fdlibm's reduction keeps m = f
+(else m = 2f): its high-word test ``mantissa >= 0x6a09e`` of 2f, as a comparison of values."""
+
+
+def _log_reduced(f, e):
+    """log(x) for x = (1 + f) * 2**e, m = 1 + f in [sqrt(1/2), sqrt(2)) (fdlibm e_log.c's kernel;
+    plain arithmetic, shared by the numpy path and the compiled loop)."""
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    t1 = w * (_LG2 + w * (_LG4 + w * _LG6))
+    t2 = z * (_LG1 + w * (_LG3 + w * (_LG5 + w * _LG7)))
+    R = t2 + t1
+    hfsq = 0.5 * f * f
+    return e * _LN2_HI - ((hfsq - (s * (hfsq + R) + e * _LN2_LO)) - f)
+
+
 def log(x):
     """Natural logarithm, identical bits on every machine: nan for x < 0 (and nan), -inf at 0."""
     x = np.asarray(x, dtype=np.float64)
+    loops = compiled()
+    return _log_numpy(x) if loops is None else _run(loops.log, x)
+
+
+def _log_numpy(x):
     ok = x > 0                                # False for nan
     xs = np.where(ok, x, 1.0)
     sub = xs < 2.2250738585072014e-308        # subnormal: scale into the normal range first
@@ -147,15 +170,7 @@ def log(x):
     if sub.any():
         e = e - np.where(sub, 54.0, 0.0)
     m = (((hx & 0x000fffff) + 0x3fe6a09e) << 32 | (bits & 0xffffffff)).view(np.float64)
-    f = m - 1.0                               # exact (Sterbenz)
-    s = f / (2.0 + f)
-    z = s * s
-    w = z * z
-    t1 = w * (_LG2 + w * (_LG4 + w * _LG6))
-    t2 = z * (_LG1 + w * (_LG3 + w * (_LG5 + w * _LG7)))
-    R = t2 + t1
-    hfsq = 0.5 * f * f
-    val = e * _LN2_HI - ((hfsq - (s * (hfsq + R) + e * _LN2_LO)) - f)
+    val = _log_reduced(m - 1.0, e)            # m - 1 is exact (Sterbenz)
     if not ok.all():
         val = np.where(ok, val, np.where(x == 0, -np.inf, np.nan))
     if (x == np.inf).any():
