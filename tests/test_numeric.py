@@ -95,6 +95,35 @@ def test_the_compiled_loops_fuse_no_multiply_add():
     assert re.search(r"\bv?mulsd|\bv?mulpd", asm)   # the search above reads real code
 
 
+def test_a_compiled_loop_that_differs_from_the_numpy_path_is_caught(monkeypatch):
+    """numba's disk cache keys on _numeric_jit.py alone, so a cache compiled before numeric's
+    arithmetic changed would hold the old code: verify() compares every loop on probe inputs
+    (here against a numpy path made to differ by one ulp at one input) and reports it."""
+    loops = numeric.compiled()
+    assert loops.verify()
+    real = numeric._tanh_numpy
+
+    def off_by_one_ulp(x):
+        out = real(x)
+        return np.where(x == 1.0, np.nextafter(out, 2.0), out)
+
+    monkeypatch.setattr(numeric, "_tanh_numpy", off_by_one_ulp)
+    assert not loops.verify()
+    monkeypatch.setattr(numeric, "_tanh_numpy", real)
+    assert loops.verify()
+
+
+def test_numeric_falls_back_to_numpy_with_a_warning_when_numba_cannot_cache():
+    """No writable cache folder (read-only install and HOME): the numpy path, the same values."""
+    code = ("import warnings, numpy as np\nfrom geneqn import numeric\n"
+            "with warnings.catch_warnings(record=True) as w:\n    warnings.simplefilter('always')\n"
+            "    loops = numeric.compiled()\n"
+            "print(loops is None, any('using numpy' in str(x.message) for x in w), numeric.exp(1.0).hex())")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "NUMBA_CACHE_LOCATOR_CLASSES": "IPythonCacheLocator"})
+    assert r.stdout.split() == ["True", "True", numeric.exp(1.0).hex()], r.stderr[-2000:]
+
+
 def test_log2_is_exact_at_powers_of_two_and_close_elsewhere():
     x = np.concatenate([np.geomspace(1e-300, 1e300, 5001), [0.001, 0.5, 1.0, 1.001, 3.0, 1e5 + 0.001]])
     got = numeric.log2(x)

@@ -18,9 +18,11 @@ stay those of the numpy path, on every machine:
 
 ``tests/test_numeric.py`` compares the two paths bit for bit (edge cases included), checks the
 compiled code for fused multiply-adds, and runs one fit with the loop compiled for another CPU.
-This module imports numba; :mod:`geneqn.numeric` imports it at the first ``exp`` and runs its
-numpy path (slower, the same bits) when numba is missing or ``GENEQN_NO_JIT=1``. The loop
-compiles once per machine (about a second) and is cached on disk (numba's ``cache=True``).
+This module imports numba; :mod:`geneqn.numeric` imports it at the first call and runs its
+numpy path (slower, the same bits) when numba is missing or fails, when ``GENEQN_NO_JIT`` is set
+to anything, or when :func:`verify` finds a loop that differs from it on its probe inputs. The
+loops compile once per machine (about 3 s for the five) and are cached on disk (numba's
+``cache=True``; a cache older than numeric's arithmetic is caught by :func:`verify`).
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ import numpy as np
 from geneqn import numeric
 
 _jit = numba.njit(cache=True, error_model="numpy", nogil=True)
-_inline = numba.njit(cache=True, error_model="numpy", nogil=True, inline="always")   # lets the loops vectorise
+# inlined into the loops (which lets them vectorise); nothing of theirs is cached on its own
+_inline = numba.njit(error_model="numpy", nogil=True, inline="always")
 _reduced = _inline(numeric._exp_reduced)
 _sin_k = _inline(numeric._sin_kernel)
 _cos_k = _inline(numeric._cos_kernel)
@@ -45,7 +48,7 @@ _TWO_OVER_PI, _PIO2_1, _PIO2_2, _PIO2_3 = numeric._TWO_OVER_PI, numeric._PIO2_1,
 _TANH_SMALL = numeric._TANH_SMALL
 POW2 = np.ldexp(1.0, np.arange(-1075, 1024))
 """2**j for j in [-1075, 1023] at index j + 1075: every factor the numpy path builds from bits
-(exact; those below 2**-1022 are subnormal and never used). A global, so numba compiles it in as
+(exact; those below 2**-1022 are subnormal, and 2**-1075 rounds to 0: never used). A global, so numba compiles it in as
 a constant (an argument could alias the output, which keeps LLVM from vectorising the loops)."""
 
 
@@ -150,6 +153,37 @@ def log(x: np.ndarray, out: np.ndarray) -> None:
 def tanh(x: np.ndarray, out: np.ndarray) -> None:
     """numeric.tanh, likewise."""
     _tanh_loop(x, out)
+
+
+LOOPS = {"exp": exp, "log": log, "sin": sin, "cos": cos, "tanh": tanh}
+PROBE = np.concatenate([
+    np.linspace(-750.0, 750.0, 1501), np.geomspace(5e-324, 1e308, 700), -np.geomspace(1e-300, 1e300, 61),
+    _LOG_SPLIT * 2.0 ** np.arange(-1070.0, 1020.0, 30.0), np.nextafter(_LOG_SPLIT, [0.0, 1.0]),
+    np.nextafter(_TANH_SMALL, [0.0, 1.0]), [np.inf, -np.inf, np.nan, 0.0, -0.0, 2.0 ** 63, -2.0 ** 64, 1e300]])
+"""Inputs on which :func:`verify` compares each loop with the numpy path: every branch of each."""
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    return bool(((a.view(np.int64) == b.view(np.int64)) | (np.isnan(a) & np.isnan(b))).all())
+
+
+def verify() -> bool:
+    """Run each loop on :data:`PROBE` against numeric's numpy path; a loop that differs (numba's
+    disk cache keys on this file only, so a cache compiled before numeric's arithmetic changed
+    would hold the old code) is compiled afresh and checked again. True when all agree. Running
+    the loops here also compiles them in this process, so that forked workers inherit them."""
+    with np.errstate(all="ignore"):
+        for name, loop in LOOPS.items():
+            want = getattr(numeric, f"_{name}_numpy")(PROBE)
+            got = np.empty_like(PROBE)
+            loop(PROBE, got)
+            if not _same(got, want):
+                dispatcher = globals()[f"_{'trig' if name in ('sin', 'cos') else name}_loop"]
+                dispatcher.recompile()
+                loop(PROBE, got)
+                if not _same(got, want):
+                    return False
+    return True
 
 
 def asm() -> str:

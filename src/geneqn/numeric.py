@@ -25,8 +25,8 @@ Nothing here calls BLAS or LAPACK.
 from __future__ import annotations
 
 import math
-
 import os
+import warnings
 
 import numpy as np
 
@@ -91,14 +91,23 @@ _COMPILED: list = []
 
 
 def compiled():
-    """:mod:`geneqn._numeric_jit` (the compiled loops, the same bits as the numpy code here), or
-    None when numba is missing or ``GENEQN_NO_JIT`` is set (read once, at the first call)."""
+    """:mod:`geneqn._numeric_jit` (the compiled loops, the same bits as the numpy code here,
+    checked on probe inputs at the first call), or None: numba missing or failing (e.g. no
+    writable cache folder), ``GENEQN_NO_JIT`` set to anything, or a loop that differs from the
+    numpy path. Decided once per process."""
     if not _COMPILED:
         loops = None
         if not os.environ.get("GENEQN_NO_JIT"):
             try:
                 from geneqn import _numeric_jit as loops
-            except ImportError:
+                if not loops.verify():
+                    warnings.warn("geneqn.numeric: a compiled loop differs from the numpy path; using numpy",
+                                  RuntimeWarning, stacklevel=2)
+                    loops = None
+            except Exception as e:   # numba absent, too old for this numpy, or unable to cache
+                if not isinstance(e, ImportError):
+                    warnings.warn(f"geneqn.numeric: numba failed ({type(e).__name__}: {e}); using numpy",
+                                  RuntimeWarning, stacklevel=2)
                 loops = None
         _COMPILED.append(loops)
     return _COMPILED[0]

@@ -355,7 +355,7 @@ def run_searches(job_lists: list[list[SearchJob]], n_jobs: int = 1, description:
     total = sum(len(job_lists[f]) * epochs[f] for f in running)
     with progress.task(description or "symbolic regression", total=total) if description is not None \
             else _nullcontext() as bar:
-        numeric.compiled()   # numba loaded once here: forked workers inherit its compiled exp
+        numeric.compiled()   # the loops compiled (and checked) here: forked workers inherit them
         epoch = 0
         while running:
             batch, owners = [], []
