@@ -155,7 +155,9 @@ def tanh(x: np.ndarray, out: np.ndarray) -> None:
     _tanh_loop(x, out)
 
 
-LOOPS = {"exp": exp, "log": log, "sin": sin, "cos": cos, "tanh": tanh}
+LOOPS = {"exp": (exp, _exp_loop), "log": (log, _log_loop), "sin": (sin, _trig_loop), "cos": (cos, _trig_loop),
+         "tanh": (tanh, _tanh_loop)}
+"""Each function of numeric's with its loop here and the numba dispatcher that compiles it."""
 PROBE = np.concatenate([
     np.linspace(-750.0, 750.0, 1501), np.geomspace(5e-324, 1e308, 700), -np.geomspace(1e-300, 1e300, 61),
     _LOG_SPLIT * 2.0 ** np.arange(-1070.0, 1020.0, 30.0), np.nextafter(_LOG_SPLIT, [0.0, 1.0]),
@@ -173,12 +175,11 @@ def verify() -> bool:
     would hold the old code) is compiled afresh and checked again. True when all agree. Running
     the loops here also compiles them in this process, so that forked workers inherit them."""
     with np.errstate(all="ignore"):
-        for name, loop in LOOPS.items():
+        for name, (loop, dispatcher) in LOOPS.items():
             want = getattr(numeric, f"_{name}_numpy")(PROBE)
             got = np.empty_like(PROBE)
             loop(PROBE, got)
             if not _same(got, want):
-                dispatcher = globals()[f"_{'trig' if name in ('sin', 'cos') else name}_loop"]
                 dispatcher.recompile()
                 loop(PROBE, got)
                 if not _same(got, want):

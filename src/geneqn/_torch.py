@@ -72,8 +72,8 @@ def load_tensors(path: str | Path, what: str, mmap: bool = True) -> dict:
 
 
 def _why_unreadable(p: Path, e: Exception) -> str:  # safe: reads 2 bytes and an error text; loads nothing
-    """What is wrong with a checkpoint, in our words: torch's own text advises loading with
-    weights_only=False, which would run whatever code the file holds."""
+    """What is wrong with a checkpoint, in our words: torch's own text advises turning its
+    weights-only loading off, which would run whatever code the file holds."""
     import re
 
     text = str(e)
