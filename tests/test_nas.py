@@ -14,8 +14,8 @@ from geneqn.nas.network import BottleneckMLP
 from geneqn.nas.reinforce import Reinforce
 from geneqn.nas.search import open_study, run_search, trials_table
 from geneqn.nas.space import Architecture, parse_architecture, space_from_config
-from geneqn.nas.train import (FLOOR_REWARD, Candidate, GroupTrainer, TrainData, fit_network, reward_of,
-                              train_candidates)
+from geneqn.nas.train import (FLOOR_REWARD, Candidate, GroupTrainer, TrainData, TrainingMemo, fit_network,
+                              reward_of, train_candidates)
 
 
 def toy_data(n=600, seed=0, f=5):
@@ -94,6 +94,55 @@ def test_group_refills_slots_and_restores_best():
         assert res.valid_loss == pytest.approx(min(res.history))
         vl = float(np.mean((net.predict(data.X_valid) - data.y_valid) ** 2))
         assert vl == pytest.approx(res.valid_loss, rel=1e-4)  # best weights restored
+
+
+def test_training_memo_gives_back_the_same_networks_and_nothing_else(tmp_path, monkeypatch):
+    """A group trained before with the same inputs comes back from the memo, bit for bit, without
+    training (GroupTrainer is made to fail); any other input (a seed, a setting, one data value,
+    the slots of a group with more members) trains again, and a damaged file is trained again."""
+    import geneqn.nas.train as train
+
+    data = toy_data()
+    a = parse_architecture(["8-relu", "8-tanh", "8-relu", "2-tanh", "8-relu", "8-relu", "8-relu"], 3, 0.1)
+    b = parse_architecture(["4-relu", "8-tanh", "8-relu", "2-sigmoid", "8-relu", "8-relu", "8-relu"], 3, 0.0)
+    cands = [Candidate(a, 1), Candidate(b, 2), Candidate(a, 3)]
+    kw = dict(batch_size=128, max_epochs=4, patience=2, n_jobs=1)
+    memo = TrainingMemo(tmp_path / "memo")
+    plain = train_candidates(cands, data, slots=2, data_seed=5, **kw)
+    first = train_candidates(cands, data, slots=2, data_seed=5, memo=memo, **kw)
+    assert len(list((tmp_path / "memo").rglob("*.pt"))) == 3  # a's group of 2, b's group of 1
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained again")
+
+    with monkeypatch.context() as m:
+        m.setattr(train.GroupTrainer, "run", no_training)
+        epochs = []
+        again = train_candidates(cands, data, slots=2, data_seed=5, memo=memo, on_epoch=epochs.append, **kw)
+        assert sum(epochs) == sum(r.epochs for _, _, r in first)
+        # n_jobs does not change networks: the memo answers for any number of processes
+        train_candidates(cands, data, slots=2, data_seed=5, memo=memo, **{**kw, "n_jobs": 2})
+        for other in (dict(data_seed=6), dict(patience=3), dict(slots=1)):
+            args = {"slots": 2, "data_seed": 5, **kw, **other}
+            with pytest.raises(AssertionError, match="trained again"):
+                train_candidates(cands, data, memo=memo, **args)
+        changed = TrainData(data.X.copy(), data.y, data.X_valid, data.y_valid)
+        changed.X[7, 2] = np.nextafter(changed.X[7, 2], np.inf)
+        with pytest.raises(AssertionError, match="trained again"):
+            train_candidates(cands, changed, slots=2, data_seed=5, memo=memo, **kw)
+        with pytest.raises(AssertionError, match="trained again"):
+            train_candidates([Candidate(a, 1), Candidate(b, 2), Candidate(a, 4)], data, slots=2, data_seed=5,
+                             memo=memo, **kw)
+    for (c0, n0, r0), (c1, n1, r1), (c2, n2, r2) in zip(plain, first, again):
+        assert c0 is c1 is c2
+        assert r0 == r1 == r2
+        for t0, t1, t2 in zip(n0.state_dict().values(), n1.state_dict().values(), n2.state_dict().values()):
+            assert torch.equal(t0, t1) and torch.equal(t1, t2)
+        assert not hasattr(n2, "extra") and n2.arch == n0.arch
+    victim = sorted((tmp_path / "memo").rglob("*.pt"))[0]
+    victim.write_bytes(b"not a network")
+    redone = train_candidates(cands, data, slots=2, data_seed=5, memo=memo, **kw)
+    assert [r for _, _, r in redone] == [r for _, _, r in plain]
 
 
 def test_floor_reward_for_diverged_or_constant():

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
@@ -348,8 +349,71 @@ class GroupTrainer:
                     self._keep(keep)
 
 
+class TrainingMemo:
+    """Networks trained before, kept in a folder and found again by everything that determines
+    them, so that a run never trains the same group twice.
+
+    A group's networks are a function of its members (architectures and initialisation seeds, in
+    order), the number of slots, the batch order's seed, the training settings, the data (every
+    value of the train and valid arrays) and the torch version: the key hashes all of them, so a
+    group is reused only where training it again would give the same networks bit for bit (one
+    torch thread, no nondeterministic kernel). In a run, the NAS|SR ablation's search asks the
+    architectures and seeds that the NAS|NN search trained in its first round, and its retraining
+    meets the NAS|NN retraining where their best architectures coincide. Files are written
+    atomically and read as data (``weights_only``); one that cannot be read is trained again."""
+
+    VERSION = 1
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+
+    def key(self, data: TrainData, members: list[tuple[Architecture, int]], slots: int, data_seed: int,
+            train_kw: dict) -> str:
+        import hashlib
+        import json
+
+        h = hashlib.sha256()
+        settings = {k: v for k, v in sorted(train_kw.items()) if k not in ("n_jobs", "on_epoch")}
+        h.update(json.dumps({"version": self.VERSION, "torch": torch.__version__, "slots": min(slots, len(members)),
+                             "data_seed": data_seed, "settings": settings,
+                             "members": [[a.to_json(), int(s)] for a, s in members]}, sort_keys=True).encode())
+        for a in (data.X, data.y, data.X_valid, data.y_valid):
+            a = np.ascontiguousarray(a, dtype=np.float64)
+            h.update(str(a.shape).encode())
+            h.update(a.tobytes())
+        return h.hexdigest()[:32]
+
+    def _path(self, key: str, i: int) -> Path:
+        return self.folder / key[:2] / f"{key}-{i}.pt"
+
+    def get(self, key: str, n: int) -> list[tuple[BottleneckMLP, TrainResult]] | None:
+        """The ``n`` networks and results of the group of ``key``, or None if any is missing."""
+        out = []
+        for i in range(n):
+            p = self._path(key, i)
+            if not p.exists():
+                return None
+            try:
+                net = BottleneckMLP.load(p)
+                r = net.extra.pop("result")
+                del net.extra  # as a network fresh from training
+                res = TrainResult(float(r["valid_r"]), float(r["valid_loss"]), int(r["epochs"]), bool(r["diverged"]),
+                                  [float(v) for v in r["history"]])
+            except (GeneqnError, KeyError, TypeError, ValueError):
+                return None
+            out.append((net, res))
+        return out
+
+    def put(self, key: str, group: list[tuple[BottleneckMLP, TrainResult]]) -> None:
+        for i, (net, res) in enumerate(group):
+            net.save(self._path(key, i), result={"valid_r": res.valid_r, "valid_loss": res.valid_loss,
+                                                 "epochs": res.epochs, "diverged": res.diverged,
+                                                 "history": list(res.history)})
+
+
 def train_candidates(candidates: list[Candidate], data: TrainData, *, slots: int = 8, data_seed: int = 0,
                      n_jobs: int = 0, on_epoch: Callable[[int], None] | None = None,
+                     memo: TrainingMemo | None = None,
                      **train_kw) -> list[tuple[Candidate, BottleneckMLP, TrainResult]]:
     """Train candidates of any shapes: grouped by layer widths, each group batched.
 
@@ -357,7 +421,8 @@ def train_candidates(candidates: list[Candidate], data: TrainData, *, slots: int
     does a single process: tiny networks gain nothing from a second thread (two processes train
     1.9x faster than one process with two threads), and the results do not depend on how many
     processes ran. ``on_epoch(n)`` reports n candidate-epochs done: per epoch of a group trained in
-    this process, per group trained in a worker."""
+    this process, per group trained in a worker or found in ``memo`` (:class:`TrainingMemo`:
+    groups trained before with exactly these inputs are not trained again)."""
     from geneqn._parallel import n_workers, parallel_map
     from geneqn._torch import threads
 
@@ -365,19 +430,39 @@ def train_candidates(candidates: list[Candidate], data: TrainData, *, slots: int
     for i, c in enumerate(candidates):
         groups.setdefault((c.arch.widths, c.arch.dropout), []).append(i)
     results: dict[int, tuple] = {}
-    if n_workers(n_jobs) == 1 or len(groups) == 1:
+    keys: dict[tuple, str] = {}
+    if memo is not None:
+        for g, idx in list(groups.items()):
+            keys[g] = memo.key(data, [(candidates[i].arch, candidates[i].seed) for i in idx], slots, data_seed,
+                               train_kw)
+            kept = memo.get(keys[g], len(idx))
+            if kept is not None:
+                for i, (net, res) in zip(idx, kept):
+                    results[i] = (candidates[i], net, res)
+                if on_epoch is not None:
+                    on_epoch(sum(res.epochs for _, res in kept))
+                del groups[g]
+
+    def remember(g, idx) -> None:
+        if memo is not None:
+            memo.put(keys[g], [results[i][1:] for i in idx])
+
+    if n_workers(n_jobs) == 1 or len(groups) <= 1:
         with threads(1):
-            for idx in groups.values():
+            for g, idx in groups.items():
                 GroupTrainer(data, slots=slots, data_seed=data_seed, on_epoch=on_epoch, **train_kw).run(
                     [Candidate(candidates[i].arch, candidates[i].seed, i) for i in idx],
                     lambda c, n, r: results.__setitem__(c.tag, (candidates[c.tag], n, r)))
+                remember(g, idx)
         return [results[i] for i in range(len(candidates))]
-    jobs = [(data, [(i, candidates[i].arch, candidates[i].seed) for i in idx], slots, data_seed, train_kw)
-            for idx in groups.values()]
+    order = list(groups)
+    jobs = [(data, [(i, candidates[i].arch, candidates[i].seed) for i in groups[g]], slots, data_seed, train_kw)
+            for g in order]
 
-    def done(_, group_results):
+    def done(j, group_results):
         for i, net, res in group_results:
             results[i] = (candidates[i], net, res)
+        remember(order[j], groups[order[j]])
         if on_epoch is not None:
             on_epoch(sum(res.epochs for _, _, res in group_results))
 
@@ -396,10 +481,10 @@ def _train_group(job) -> list[tuple[int, BottleneckMLP, TrainResult]]:
 
 
 def train_best(candidates: list[Candidate], data: TrainData, *, slots: int, data_seed: int = 0,
-               **train_kw) -> tuple[int, list]:
+               memo: TrainingMemo | None = None, **train_kw) -> tuple[int, list]:
     """Train every candidate (architectures x seeds, in batched groups of ``slots``) and pick the
     best by valid r, the first of equals: ``(index of the best, [(candidate, network, result)])``.
     The one "best of several seeds" of geneqn: the run's nn/nas/nas_sr stages and
     :meth:`BottleneckRegressor.fit` both train through it."""
-    done = train_candidates(candidates, data, slots=slots, data_seed=data_seed, **train_kw)
+    done = train_candidates(candidates, data, slots=slots, data_seed=data_seed, memo=memo, **train_kw)
     return max(range(len(done)), key=lambda i: (done[i][2].valid_r, -i)), done

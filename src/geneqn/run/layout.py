@@ -6,6 +6,8 @@
     geneqn-run.json          the geneqn version that made the folder
     .stages/<stage>.json     stamps: fingerprint of what the stage read, digests of what it wrote
     .stages/parts/<stage>/<ct>/  a cell type's finished share of a stage (kept until the stage is done)
+    .cache/networks/         every network group trained in the run, found again by its inputs
+                             (geneqn.nas.train.TrainingMemo); safe to delete
     .lock                    held while a geneqn process works in the folder
     .lock.owner              which process holds it (left behind only by a process that was killed)
     targets.parquet          tidy targets: gene, symbol, cell_type, n_cells, g0, g1, g
@@ -139,6 +141,10 @@ class RunLayout:
 
     def networks(self, model: str) -> Path:
         return self.model_dir(model) / "networks"
+
+    @property
+    def training_memo(self) -> Path:
+        return self.root / ".cache" / "networks"
 
     def network(self, model: str, cell_type: str) -> Path:
         return self.networks(model) / f"{cell_type_key(cell_type)}.pt"

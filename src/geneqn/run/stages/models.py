@@ -51,7 +51,7 @@ def fit_best(ctx: StageContext, ct: str, architectures: list, model: str) -> tup
     from geneqn import progress
     from geneqn.errors import GeneqnError
     from geneqn.nas.estimator import BottleneckRegressor
-    from geneqn.nas.train import FLOOR_REWARD, Candidate, TrainData, train_best
+    from geneqn.nas.train import FLOOR_REWARD, Candidate, TrainData, TrainingMemo, train_best
 
     cfg = ctx.config
     ds = ctx.dataset()
@@ -64,7 +64,8 @@ def fit_best(ctx: StageContext, ct: str, architectures: list, model: str) -> tup
     kw = train_settings(cfg)
     label = {"nn": "NN", "nas": "NAS|NN", "nas_sr": "NAS|SR"}.get(model, model)
     with progress.task(f"train {label} {ct}", total=len(cands) * kw["max_epochs"]) as bar:
-        best, done = train_best(cands, data, slots=len(seeds), data_seed=cfg.run.seed, on_epoch=bar.advance, **kw)
+        best, done = train_best(cands, data, slots=len(seeds), data_seed=cfg.run.seed, on_epoch=bar.advance,
+                                memo=TrainingMemo(ctx.layout.training_memo), **kw)
         cand, net, res = done[best]
         bar.note(f"{len(architectures)} architecture(s) x {len(seeds)} seed(s), best valid r {res.valid_r:.3f}")
     if res.diverged or res.valid_r <= FLOOR_REWARD:
@@ -112,7 +113,7 @@ def search_cell_type(ctx: StageContext, ct: str, fingerprint: str, *, reward=Non
     """Run (or resume, or join) the search of one cell type in the study of this fingerprint."""
     from geneqn.nas.search import SearchSettings, delete_study, run_search
     from geneqn.nas.space import space_from_config
-    from geneqn.nas.train import TrainData
+    from geneqn.nas.train import TrainData, TrainingMemo
 
     cfg = ctx.config
     sc = cfg.search
@@ -124,7 +125,8 @@ def search_cell_type(ctx: StageContext, ct: str, fingerprint: str, *, reward=Non
     tr, va = ds.arrays(ct, "train"), ds.arrays(ct, "valid")
     settings = SearchSettings(trials=sc.nas_sr_trials if ablation else sc.trials, sampler=sc.sampler,
                               seed=cfg.run.seed, group_size=sc.group_size, timeout_s=sc.timeout_minutes * 60 or None,
-                              single_worker=single, train_kw={**train_settings(cfg), "data_seed": cfg.run.seed},
+                              single_worker=single, train_kw={**train_settings(cfg), "data_seed": cfg.run.seed,
+                                                                        "memo": TrainingMemo(ctx.layout.training_memo)},
                               reward=reward, label=f"{'NAS|SR search' if ablation else 'search'} {ct}")
     return run_search(TrainData(tr.X, tr.y, va.X, va.y), space_from_config(sc), storage=storage, study_name=name,
                       settings=settings), name
