@@ -185,7 +185,7 @@ def main(argv=None) -> int:
     ap.add_argument("--engines", default="geneqn,operon")
     ap.add_argument("--evaluations", type=int, default=400_000)
     ap.add_argument("--complexity", type=int, default=30)
-    ap.add_argument("--restarts", type=int, default=4)
+    ap.add_argument("--restarts", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sample", type=int, default=0, help="a seeded sample of this many problems (0: all)")
     ap.add_argument("--problems", default="", help="comma-separated names (default: the operator set's)")

@@ -72,7 +72,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--engines", default="geneqn")
     ap.add_argument("--evaluations", type=int, default=400_000)
-    ap.add_argument("--restarts", type=int, default=4)
+    ap.add_argument("--restarts", type=int, default=16)
     ap.add_argument("--complexity", type=int, default=20)
     ap.add_argument("--n-jobs", type=int, default=2)
     ap.add_argument("--out", default="sr_success.jsonl")
