@@ -480,6 +480,83 @@ def test_power_law_and_sum_seeds_are_the_planted_laws():
     assert set(last.variables) == set(names)
 
 
+def _exact(trees, X, y, names):
+    """The seeds whose best scale and offset fit y exactly (|r| = 1 to 1e-9)."""
+    out = []
+    for t in trees:
+        e = Expr.from_indexed(t, names)
+        with np.errstate(all="ignore"):
+            v = np.broadcast_to(evaluate(e, X, names), y.shape)
+        if np.isfinite(v).all() and np.ptp(v) > 0 and abs(np.corrcoef(v, y)[0, 1]) > 1 - 1e-9:
+            out.append(e)
+    return out
+
+
+def test_factored_sparse_and_rational_seeds_are_the_planted_laws():
+    """The seeds that a greedy pursuit misses: a monomial times a sum of squares (pursuit takes
+    u*w, which correlates with u**2 + w**2, and never recovers), a sum that only a joint fit
+    separates, and a ratio of sums. Complexities by hand, one per token."""
+    from geneqn.sr.operators import operator_codes
+    from geneqn.sr.seeds import factored_sums, rational_sums, sparse_sums, sums_of_terms
+
+    rng = np.random.default_rng(1)
+    X = rng.uniform(1, 5, size=(2000, 4))
+    cols = [X[:, j] for j in range(4)]
+    names = ["m", "u", "v", "w"]
+    w = (1,) * 32
+    ops = set(operator_codes(PAPER))
+    # m*(u**2 + v**2 + w**2): * m + + square u square v square w, 10 tokens
+    y = 0.5 * X[:, 0] * (X[:, 1] ** 2 + X[:, 2] ** 2 + X[:, 3] ** 2)
+    seeds, cost = factored_sums(cols, y, ops, 28, w)
+    exact = _exact(seeds, X, y, names)
+    assert cost > 0 and exact and min(len(e.tokens) for e in exact) == 10
+    assert set(exact[0].variables) == set(names)
+    assert not _exact(sums_of_terms(cols, y, ops, 28, w)[0], X, y, names)   # what pursuit alone gives
+    # u**2 + v**2 + w**2 (no factor): the joint fit; pursuit takes u*w first here too
+    y = X[:, 1] ** 2 + X[:, 2] ** 2 + X[:, 3] ** 2
+    exact = _exact(sparse_sums(cols, y, ops, 28, w)[0], X, y, names)
+    assert exact and min(len(e.tokens) for e in exact) == 8   # + + square u square v square w
+    # (m*u + v*w)/(m + v): * + * m u * v w inv + m v, 12 tokens
+    y = (X[:, 0] * X[:, 1] + X[:, 2] * X[:, 3]) / (X[:, 0] + X[:, 2])
+    exact = _exact(rational_sums(cols, y, ops, 28, w)[0], X, y, names)
+    assert exact and min(len(e.tokens) for e in exact) == 12
+
+
+def test_a_factored_sum_is_found_exactly_by_a_small_search():
+    """SRBench's I.13.4, 0.5*m*(u**2 + v**2 + w**2), which 400,000 evaluations missed before the
+    factored seeds: now the exact law (the seed's 10 tokens and the scale's 2) at 20,000."""
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame(rng.uniform(1, 5, size=(2000, 4)), columns=["m", "u", "v", "w"])
+    y = 0.5 * X.m * (X.u ** 2 + X.v ** 2 + X.w ** 2)
+    m = SymbolicRegressor(max_evaluations=20_000, restarts=2, random_state=0, n_jobs=1).fit(X, y)
+    assert m.expr_.complexity == 12
+    truth = sp.Rational(1, 2) * sp.Symbol("m") * (sp.Symbol("u") ** 2 + sp.Symbol("v") ** 2 + sp.Symbol("w") ** 2)
+    diff = sp.nsimplify(sp.expand(to_sympy(m.expr_) - truth), tolerance=1e-6, rational=True)
+    assert diff == 0
+
+
+def test_joint_fits_spend_only_their_share_of_the_budget():
+    """Normal equations of L terms cost L*(L+1)/2 evaluations, formed once for every target that
+    shares the library, and not at all when that is more than 5% of the fit's budget."""
+    from geneqn.sr.operators import operator_codes
+    from geneqn.sr.seeds import GRAM_SHARE, _Grams, _library, simple_forms
+
+    rng = np.random.default_rng(2)
+    X = rng.uniform(1, 5, size=(500, 4))
+    cols = [X[:, j] for j in range(4)]
+    y = X[:, 0] * (X[:, 1] ** 2 + X[:, 2])
+    ops = set(operator_codes(PAPER))
+    lib = _library(cols, y, ops)
+    L = len(lib)
+    assert L == 4 + 4 + 4 + 6 + 12          # variables, squares, inverses, pairs, ratios
+    grams = _Grams()
+    assert grams.get(lib)[1] == L * (L + 1) // 2 and grams.get(lib)[1] == 0
+    assert _Grams(allowance=L * (L + 1) // 2 - 1).get(lib)[0] is None
+    _, free = simple_forms(cols, y, ops, 28, (1,) * 32)
+    _, small = simple_forms(cols, y, ops, 28, (1,) * 32, budget=int((L * (L + 1) // 2 - 1) / GRAM_SHARE))
+    assert free - small >= L * (L + 1) // 2       # the small budget formed no normal equations
+
+
 def test_memo_of_costly_subtrees_gives_the_same_bits_and_is_read():
     """evaluate_raw's memo (a search's store of subtrees rooted at exp, log, ...) returns exactly
     the values computed without it, is filled only at costly nodes, and a stored value is used:
