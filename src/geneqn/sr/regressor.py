@@ -212,8 +212,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             from geneqn.sr.seeds import simple_forms
 
             seeds, seed_cost = simple_forms([np.ascontiguousarray(Xs[:, j]) for j in range(Xs.shape[1])], ys, ops,
-                                            self.complexity_limit - scale_offset_cost(weights), weights,
-                                            budget=self.max_evaluations)
+                                            self.complexity_limit - scale_offset_cost(weights), weights)
         self._seed_cost = seed_cost
         per = max(1, (self.max_evaluations - seed_cost) // self.restarts)
         return [SearchJob(self.engine, Xs, ys, ops, self.complexity_limit, per,

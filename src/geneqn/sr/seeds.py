@@ -10,19 +10,7 @@ instead, and a search that starts from them spends its budget on what remains:
   ``log|y|`` on ``log|x_j|``, exponents rounded to integers (or halves, with sqrt): ``q*v*B/p``,
   ``G*m1*m2/r**2``;
 * **exponential laws**, when the target keeps one sign: the sums of library terms that best fit
-  ``log|y|``, inside an exp: ``exp(-0.5*theta**2)``;
-* **sparse sums** (a joint least-squares fit of the whole library, thresholded as SINDy does),
-  where the greedy pursuit follows a term that correlates with the law's sum: ``u**2 + w**2``
-  rather than ``u*w``;
-* **factored sums**, when the target keeps one sign: the variables whose power-law exponents are
-  near integers form a monomial F, and sums are fitted to y/F and F/y:
-  ``m*(u**2 + v**2 + w**2)``, ``omega_0/(1 - v/c)``;
-* **rational sums** ``P/Q`` by a linearised fit (``y*Q = P`` is linear in the coefficients):
-  ``(m1*r1 + m2*r2)/(m1 + m2)``.
-
-The joint fits (sparse, factored, rational) are formed for small libraries only (about 10
-variables: their normal equations cost one evaluation per pair of terms) and spend at most 5%
-of a fit's budget; with 40 features they are not formed.
+  ``log|y|``, inside an exp: ``exp(-0.5*theta**2)``.
 
 Each seed is an ordinary tree over the search's operators and within its complexity limit; it
 competes in the populations like any other member. The sums and the least squares use the same
@@ -167,123 +155,6 @@ def _library(columns, y, ops: set) -> list[tuple[tuple, np.ndarray]]:
     return [(t, v) for t, v in terms if np.isfinite(v).all() and np.ptp(v) > 0]
 
 
-def _fit(values: list[np.ndarray], chosen: list[int], y: np.ndarray) -> tuple[list[float], float] | None:
-    """Least-squares coefficients ``[c0, c1, ...]`` of y on the chosen terms, and the residual sum
-    of squares."""
-    coef = _lstsq([values[k] for k in chosen], y)
-    if coef is None:
-        return None
-    residual = y - (coef[0] + sum(c * values[k] for c, k in zip(coef[1:], chosen)))
-    return coef, numeric.dot(residual, residual)
-
-
-def _pursuit(values: list[np.ndarray], y: np.ndarray, max_terms: int) -> tuple[list[tuple[list[int], list[float]]], int]:
-    """Greedy orthogonal matching pursuit of y over ``values``: the terms chosen one at a time (the
-    one most correlated with the residual of the least-squares fit on those already chosen), and
-    after each step the chosen indices with the coefficients ``[c0, c1, ..., ck]`` of
-    ``y ~ c0 + sum c_i values[chosen_i]``; and the cost (one evaluation per term scored)."""
-    chosen: list[int] = []
-    steps = []
-    cost = len(values)
-    residual = y - numeric.total(y) / len(y)
-    for _ in range(max_terms):
-        rss = numeric.dot(residual, residual)
-        if rss <= 1e-30 * len(y):
-            break
-        best, best_score = None, 0.0
-        cost += len(values)
-        for k, v in enumerate(values):
-            if k in chosen:
-                continue
-            c = abs(_correlation(v, residual, rss))
-            if c > best_score * (1 + 1e-12):
-                best, best_score = k, c
-        if best is None:
-            break
-        fit = _fit(values, chosen + [best], y)
-        if fit is None:
-            break
-        chosen.append(best)
-        coef = fit[0]
-        residual = y - (coef[0] + sum(c * values[k] for c, k in zip(coef[1:], chosen)))
-        steps.append((list(chosen), list(coef)))
-    return steps, cost
-
-
-MAX_SPARSE_TERMS = 200
-"""The joint least-squares fit of :func:`_sparse` is formed for libraries of at most this many
-terms (about 10 variables): its normal equations cost one evaluation per pair of terms."""
-
-
-class _Grams:
-    """The libraries' normal equations of one set of seeds, each formed once (a library fitted
-    to several targets, y, y/F and F/y, shares them) and only while their cost stays within
-    ``allowance`` evaluations (None: no limit): a joint fit is worth a small share of a budget,
-    never most of it."""
-
-    def __init__(self, allowance: float | None = None):
-        self.left = math.inf if allowance is None else float(allowance)
-        self.formed: dict = {}
-
-    def get(self, terms: list[tuple[tuple, np.ndarray]]) -> tuple[_Gram | None, int]:
-        """The normal equations of ``terms`` ((tokens, values) pairs) and their cost now (0 when
-        formed before); None above :data:`MAX_SPARSE_TERMS` terms or beyond the allowance."""
-        key = tuple(t for t, _ in terms)
-        if key in self.formed:
-            return self.formed[key], 0
-        cost = len(terms) * (len(terms) + 1) // 2
-        if len(terms) > MAX_SPARSE_TERMS or cost > self.left:
-            return None, 0
-        self.left -= cost
-        gram = self.formed[key] = _Gram([v for _, v in terms])
-        return gram, cost
-
-
-class _Gram:
-    """The normal equations of a library (centred terms), formed once and shared by the targets
-    that are fitted on the same library (y, y/F, F/y)."""
-
-    def __init__(self, values: list[np.ndarray]):
-        n = len(values[0])
-        self.values = values
-        self.centred = np.vstack([v - numeric.total(v) / n for v in values])
-        self.G = np.vstack([numeric.row_dots(self.centred, row) for row in self.centred])
-
-
-def _sparse(gram: _Gram, y: np.ndarray, max_terms: int,
-            exclude: tuple = ()) -> tuple[list[tuple[list[int], list[float]]], int]:
-    """Sparse sums by thresholded least squares (SINDy's sequential thresholding, Brunton et al.
-    2016): the joint fit of y on every term; the larger half of the terms by standardised
-    coefficient kept and refitted, again and again, then one term dropped at a time down to one.
-    Where a greedy pursuit follows a term that correlates with the law's sum (``u*w`` for
-    ``u**2 + w**2``), the joint fit gives each term its own share. Returns the fits of every
-    size up to ``max_terms`` as :func:`_pursuit` does, and the cost."""
-    n = len(y)
-    yc = y - numeric.total(y) / n
-    b = numeric.row_dots(gram.centred, yc)
-    scale = np.sqrt(np.diag(gram.G))
-    if not all(scale[k] > 0 for k in range(len(b)) if k not in exclude):
-        return [], len(b)
-    support = [k for k in range(len(b)) if k not in exclude]
-    fits: dict[int, list[int]] = {}
-    while support:
-        sub = [[gram.G[i][j] / (scale[i] * scale[j]) + (1e-10 if i == j else 0.0) for j in support] for i in support]
-        beta = numeric.solve_spd(sub, [b[i] / scale[i] for i in support])
-        if beta is None:
-            break
-        order = sorted(range(len(support)), key=lambda k: (-abs(beta[k]), support[k]))
-        if len(support) <= max_terms:
-            fits[len(support)] = sorted(support)
-        keep = len(support) // 2 if len(support) > 2 * max_terms else len(support) - 1
-        support = sorted(support[k] for k in order[:keep])
-    steps = []
-    for size in sorted(fits):
-        fit = _fit(gram.values, fits[size], y)
-        if fit is not None:
-            steps.append((fits[size], fit[0]))
-    return steps, len(b) + sum(fits)
-
-
 def sums_of_terms(columns, y, ops: set, max_size: int, weights, max_terms: int = 6,
                   absolute: bool = False) -> tuple[list[tuple], int]:
     """Seeds ``t1 + c2*t2 + ... + ck*tk`` for k = 1, 2, ...: the terms chosen one at a time from
@@ -294,65 +165,43 @@ def sums_of_terms(columns, y, ops: set, max_size: int, weights, max_terms: int =
     library = _library(columns, y, ops)
     if not library:
         return [], 0
-    steps, cost = _pursuit([v for _, v in library], y, max_terms)
+    chosen: list[int] = []
     seeds = []
-    for chosen, coef in steps:
+    cost = len(library)
+    residual = y - numeric.total(y) / len(y)
+    for _ in range(max_terms):
+        rss = numeric.dot(residual, residual)
+        if rss <= 1e-30 * len(y):
+            break
+        best, best_score = None, 0.0
+        cost += len(library)
+        for k, (_, v) in enumerate(library):
+            if k in chosen:
+                continue
+            c = abs(_correlation(v, residual, rss))
+            if c > best_score * (1 + 1e-12):
+                best, best_score = k, c
+        if best is None:
+            break
+        chosen.append(best)
+        coef = _lstsq([library[k][1] for k in chosen], y)
+        if coef is None:
+            chosen.pop()
+            break
+        fit = coef[0] + sum(c * library[k][1] for c, k in zip(coef[1:], chosen))
+        residual = y - fit
         tree = _sum_tree([library[k][0] for k in chosen], coef[1:], ops, absolute)
         if tree is None:
             continue
-        if _size(tree, weights) > max_size:
+        if sum(weights[op] for op, _ in tree) > max_size:
             break
         seeds.append(tree)
     return seeds, cost
 
 
-def sparse_sums(columns, y, ops: set, max_size: int, weights, max_terms: int = 6,
-                absolute: bool = False, grams: _Grams | None = None) -> tuple[list[tuple], int]:
-    """Seeds ``t1 + c2*t2 + ... + ck*tk`` from the library's joint least-squares fit, thresholded
-    (:func:`_sparse`), for libraries of at most :data:`MAX_SPARSE_TERMS` terms."""
-    if ADD not in ops and SUB not in ops:
-        return [], 0
-    library = _library(columns, y, ops)
-    if not library:
-        return [], 0
-    gram, cost = (grams or _Grams()).get(library)
-    if gram is None:
-        return [], 0
-    steps, c = _sparse(gram, y, max_terms)
-    return _trees(library, steps, ops, max_size, weights, absolute), cost + c
-
-
-def _trees(library, steps, ops, max_size, weights, absolute=False, intercept_of=None,
-           intercept: float = 0.0) -> list[tuple]:
-    """The sum trees of a fit path, in order of size, up to the complexity limit (each with the
-    fit's intercept where it is significant for ``intercept_of``, else ``intercept``)."""
-    out = []
-    for chosen, coef in steps:
-        c0 = _significant(coef, intercept_of) if intercept_of is not None else intercept
-        # the largest share first (the others are written relative to it), shares below 1e-9 of
-        # it dropped (the rounding of a joint fit of an exact law)
-        share = [abs(c) * float(np.std(library[k][1])) for c, k in zip(coef[1:], chosen)]
-        top = max(share, default=0.0)
-        order = [i for i in sorted(range(len(chosen)), key=lambda i: (-share[i], chosen[i])) if share[i] > 1e-9 * top]
-        if not order:
-            continue
-        tree = _sum_tree([library[chosen[i]][0] for i in order], [coef[1 + i] for i in order], ops, absolute,
-                         intercept=c0)
-        if tree is not None and _size(tree, weights) <= max_size:
-            out.append(tree)
-    return out
-
-
-def _size(tree: tuple, weights) -> int:
-    return sum(weights[op] for op, _ in tree)
-
-
-def _sum_tree(terms: list[tuple], coef: list[float], ops: set, absolute: bool = False,
-              intercept: float = 0.0) -> tuple | None:
+def _sum_tree(terms: list[tuple], coef: list[float], ops: set, absolute: bool = False) -> tuple | None:
     """t1 + (c2/c1)*t2 + ...: the overall scale and offset are the search's a*f + b (with
-    ``absolute``, c1*t1 + c2*t2 + ...: for a sum inside a function, where nothing rescales it).
-    A non-zero ``intercept`` c0 is added as a constant (c0/c1, or c0 with ``absolute``): for a
-    sum that a factor multiplies or divides, where the search's offset does not reach."""
+    ``absolute``, c1*t1 + c2*t2 + ...: for a sum inside a function, where nothing rescales it)."""
     c1 = coef[0]
     if c1 == 0 or not math.isfinite(c1):
         return None
@@ -365,8 +214,6 @@ def _sum_tree(terms: list[tuple], coef: list[float], ops: set, absolute: bool = 
         ratio = c / c1
         if not math.isfinite(ratio) or ratio == 0:
             continue
-        if abs(abs(ratio) - 1.0) < 1e-9:  # an exact law's unit ratio, up to the fit's rounding
-            ratio = math.copysign(1.0, ratio)
         sub = ratio < 0 and SUB in ops
         scaled = t if abs(ratio) == 1.0 else ((MUL, None), (CONST, abs(ratio) if sub else ratio)) + t
         if MUL not in ops and scaled is not t:
@@ -375,167 +222,7 @@ def _sum_tree(terms: list[tuple], coef: list[float], ops: set, absolute: bool = 
         if op not in ops:
             return None
         out = ((op, None),) + out + scaled
-    if intercept:
-        c0 = intercept if absolute else intercept / coef[0]
-        if not math.isfinite(c0):
-            return None
-        sub = c0 < 0 and SUB in ops
-        op = SUB if sub else ADD
-        if op not in ops:
-            return None
-        out = ((op, None),) + out + ((CONST, abs(c0) if sub else c0),)
     return out
-
-
-def _significant(coef: list[float], target: np.ndarray) -> float:
-    """The intercept c0 of a pursuit's fit, or 0 where it is below 1e-6 of the fit's scale (what
-    a noise-free law leaves as rounding)."""
-    scale = math.sqrt(numeric.dot(target, target) / len(target))
-    return coef[0] if abs(coef[0]) > 1e-6 * scale else 0.0
-
-
-def _one_signed(v: np.ndarray) -> bool:
-    return bool(np.all(v > 0) or np.all(v < 0))
-
-
-def _times(a: tuple, b: tuple, ops: set, inverse: bool = False) -> tuple | None:
-    """Tokens of a*b, or a/b with ``inverse`` (``a * inv(b)`` without ``/``); a may be None (1)."""
-    if inverse:
-        if a is None:
-            return ((INV, None),) + b if INV in ops else (((DIV, None), (CONST, 1.0)) + b if DIV in ops else None)
-        if DIV in ops:
-            return ((DIV, None),) + a + b
-        return ((MUL, None),) + a + ((INV, None),) + b if INV in ops and MUL in ops else None
-    if a is None:
-        return b
-    return ((MUL, None),) + a + b if MUL in ops else None
-
-
-def power_factor(columns, y, ops: set, tolerance: float = 0.1) -> tuple | None:
-    """The separable monomial of y: least squares of log|y| on log|x_j| (y and the x_j keeping
-    one sign each), and the product of the x_j whose exponents lie within ``tolerance`` of a
-    non-zero integer of at most 3 in size (the other variables' exponents, of a sum or another
-    function, are rarely near integers). (tokens, values), or None when there is none."""
-    if MUL not in ops or not _one_signed(y):
-        return None
-    usable = [j for j, x in enumerate(columns) if _one_signed(x)]
-    with np.errstate(all="ignore"):
-        logs = [numeric.log(np.abs(columns[j])) for j in usable]
-        ly = numeric.log(np.abs(y))
-    keep = [k for k, v in enumerate(logs) if np.ptp(v) > 0]
-    if not keep or not np.isfinite(ly).all():
-        return None
-    coef = _lstsq([logs[k] for k in keep], ly)
-    if coef is None:
-        return None
-    num, den, values = [], [], np.ones(len(y))
-    for k, c in zip(keep, coef[1:]):
-        p = round(c)
-        if p == 0 or abs(p) > 3 or abs(c - p) > tolerance:
-            continue
-        t = _power(usable[k], abs(p), ops)
-        if t is None:
-            continue
-        (num if p > 0 else den).append(t)
-        values = values * columns[usable[k]] ** p
-    if not num and not den:
-        return None
-    tree = _times(_product(num) if num else None, _product(den), ops, inverse=True) if den else _product(num)
-    if tree is None or not np.isfinite(values).all():
-        return None
-    return tree, values
-
-
-def factored_sums(columns, y, ops: set, max_size: int, weights, max_terms: int = 6,
-                  grams: _Grams | None = None) -> tuple[list[tuple], int]:
-    """Seeds ``F * (t1 + c2*t2 + ... + c0)`` and ``F / (t1 + ... + c0)``: F the separable monomial
-    of y (:func:`power_factor`), the sums fitted to y/F and F/y by pursuit and by thresholded least
-    squares: ``m*(u**2 + v**2 + w**2)``, ``omega_0/(1 - v/c)``."""
-    if ADD not in ops and SUB not in ops:
-        return [], 0
-    factor = power_factor(columns, y, ops)
-    if factor is None:
-        return [], 0
-    ftree, fvalues = factor
-    grams = grams or _Grams()
-    seeds, cost = [], 0
-    for inverse in (False, True):
-        with np.errstate(all="ignore"):
-            target = fvalues / y if inverse else y / fvalues
-        if not np.isfinite(target).all():
-            continue
-        library = _library(columns, target, ops)
-        if not library:
-            continue
-        steps, c = _pursuit([v for _, v in library], target, max_terms)
-        cost += c
-        gram, c = grams.get(library)
-        cost += c
-        if gram is not None:
-            more, c = _sparse(gram, target, max_terms)
-            steps, cost = steps + more, cost + c
-        for s in _trees(library, steps, ops, max_size, weights, intercept_of=target):
-            tree = _times(ftree, s, ops, inverse)
-            if tree is not None and _size(tree, weights) <= max_size and tree not in seeds:
-                seeds.append(tree)
-    return seeds, cost
-
-
-def rational_sums(columns, y, ops: set, max_size: int, weights, max_terms: int = 6,
-                  grams: _Grams | None = None) -> tuple[list[tuple], int]:
-    """Seeds ``(t1 + c2*t2 + ... + c0) / (s0 + d1*s1 + ...)`` by a linearised fit: ``y*s0 = c0 +
-    sum c_i t_i - sum d_j y*s_j`` is linear in the coefficients, so one thresholded least-squares
-    fit over the library's terms and their products with y chooses both sums; s0 is 1 or a
-    variable that keeps one sign: ``(m1*r1 + m2*r2)/(m1 + m2)``. Formed when the library and its
-    products with y are at most :data:`MAX_SPARSE_TERMS` terms (about 7 variables); their normal
-    equations serve every s0."""
-    if (ADD not in ops and SUB not in ops) or not (INV in ops or DIV in ops):
-        return [], 0
-    library = _library(columns, y, ops)
-    if not library or 2 * len(library) > MAX_SPARSE_TERMS:
-        return [], 0
-    L = len(library)
-    values = [v for _, v in library] + [y * v for _, v in library]
-    if not all(np.isfinite(v).all() for v in values):
-        return [], 0
-    terms = [(t, v) for (t, _), v in zip(library, values)] + [((("y",),) + t, v) for (t, _), v in zip(library, values[L:])]
-    gram, cost = (grams or _Grams()).get(terms)
-    if gram is None:
-        return [], 0
-    leads = [(None, None)] + [(((VAR, j),), k) for k, (t, _) in enumerate(library)
-                              for j in [t[0][1]] if len(t) == 1 and _one_signed(columns[j])]
-    seeds = []
-    for lead, k_lead in leads:
-        target = y if lead is None else y * library[k_lead][1]
-        # y*s0 itself is not a term of the denominator (it would fit y*s0 with s0 - s0)
-        steps, c = _sparse(gram, target, max_terms, exclude=() if lead is None else (L + k_lead,))
-        cost += c
-        for chosen, coef in steps:
-            num = [(k, a) for k, a in zip(chosen, coef[1:]) if k < L]
-            den = [(k - L, -a) for k, a in zip(chosen, coef[1:]) if k >= L]
-            if not den:
-                continue
-            c0 = _significant(coef, target)
-            # s0 + sum d_j s_j, or with s0 = 1 its multiple s_1 + ... + 1/d_1 (a*f + b takes the scale)
-            if lead is None:
-                q = _trees(library, [([k for k, _ in den], [1.0] + [d for _, d in den])], ops, 10 ** 9, weights,
-                           intercept=1.0)
-            else:
-                q = _trees(library, [([k_lead] + [k for k, _ in den], [0.0, 1.0] + [d for _, d in den])], ops,
-                           10 ** 9, weights)
-            if not q:
-                continue
-            if num:
-                p = _trees(library, [([k for k, _ in num], [c0] + [a for _, a in num])], ops, 10 ** 9, weights,
-                           intercept_of=target)
-                if not p:
-                    continue
-                tree = _times(p[0], q[0], ops, inverse=True)
-            else:
-                tree = _times(None, q[0], ops, inverse=True) if c0 else None
-            if tree is not None and _size(tree, weights) <= max_size and tree not in seeds:
-                seeds.append(tree)
-    return seeds, cost
 
 
 def exponential_laws(columns, y, ops: set, max_size: int, weights, max_terms: int = 2) -> tuple[list[tuple], int]:
@@ -552,28 +239,16 @@ def exponential_laws(columns, y, ops: set, max_size: int, weights, max_terms: in
     return [((EXP, None),) + t for t in sums if sum(weights[op] for op, _ in t) + weights[EXP] <= max_size], cost
 
 
-GRAM_SHARE = 0.05
-"""The share of a fit's evaluation budget that the joint least-squares fits of the seeds (sparse,
-factored and rational sums) may spend on their normal equations."""
-
-
-def simple_forms(columns, y, operators, max_size: int, weights,
-                 budget: int | None = None) -> tuple[list[tuple], int]:
-    """All seeds for one search, without duplicates (sums of library terms by pursuit and by
-    thresholded least squares, power laws, exponential laws, factored and rational sums), and
+def simple_forms(columns, y, operators, max_size: int, weights) -> tuple[list[tuple], int]:
+    """All seeds for one search, without duplicates (sums of library terms, then power laws), and
     their cost in evaluations (each library term scored against each residual counts one, as a
-    tree evaluation does; a pair of terms in normal equations one). The joint fits spend at most
-    :data:`GRAM_SHARE` of ``budget`` (no limit without one)."""
+    tree evaluation does)."""
     ops = set(operators)
     sums, cost = sums_of_terms(columns, y, ops, max_size, weights)
     exps, cost2 = exponential_laws(columns, y, ops, max_size, weights)
-    grams = _Grams(None if budget is None else GRAM_SHARE * budget)
-    sparse, cost3 = sparse_sums(columns, y, ops, max_size, weights, grams=grams)
-    factored, cost4 = factored_sums(columns, y, ops, max_size, weights, grams=grams)
-    rational, cost5 = rational_sums(columns, y, ops, max_size, weights, grams=grams)
-    cost += cost2 + cost3 + cost4 + cost5
+    cost += cost2
     out = []
-    for t in sums + power_law(columns, y, ops, max_size, weights) + exps + sparse + factored + rational:
+    for t in sums + power_law(columns, y, ops, max_size, weights) + exps:
         if t not in out:
             out.append(t)
     return out, cost + 2 * len(columns)
