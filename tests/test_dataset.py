@@ -48,6 +48,23 @@ def test_pearson_r_hand_computed():
     assert pearson_r([1, 2, 3], [1, np.nan, 2]) == 0.0
 
 
+def test_a_constant_up_to_rounding_has_r_zero_everywhere():
+    """A constant equation evaluated through a scaling varies in its last bits from gene to gene:
+    its r (a correlation with rounding) is 0 by the constant rule, in every metric and interval."""
+    from geneqn.metrics import paired_bootstrap_difference, score_predictions, spearman_r
+
+    y = np.arange(50.0) % 7
+    c = np.full(50, -0.4417951545040637)
+    c[::3] = np.nextafter(c[::3], 0)  # one ulp apart, as a*x+b of a constant x can be
+    assert np.ptp(c) > 0 and pearson_r(y, c) == 0.0 and spearman_r(y, c) == 0.0
+    s = score_predictions(y, c, n_boot=50)
+    assert s["pearson_r_ci"] == [0.0, 0.0] and s["spearman_r_ci"] == [0.0, 0.0]
+    assert s["mse"] == pytest.approx(np.mean((y - c) ** 2))
+    d = paired_bootstrap_difference(y, y + np.sin(np.arange(50.0)), c, n_boot=50)
+    assert d["difference"] == pytest.approx(pearson_r(y, y + np.sin(np.arange(50.0)))) and d["ci"][0] > 0
+    assert pearson_r([1.0, 2.0, 3.0], [1.0, 1.0 + 1e-9, 1.0 + 2e-9]) == pytest.approx(1.0)  # a real spread counts
+
+
 def test_ridge_recovers_linear_model(rng):
     X = rng.normal(size=(500, 4)) * [1, 10, 0.1, 1]
     y = X @ np.array([0.5, -0.05, 3.0, 0.0]) + 0.2

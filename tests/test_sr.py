@@ -480,6 +480,130 @@ def test_power_law_and_sum_seeds_are_the_planted_laws():
     assert set(last.variables) == set(names)
 
 
+def _exact(trees, X, y, names):
+    """The seeds whose best scale and offset fit y exactly (|r| = 1 to 1e-9)."""
+    out = []
+    for t in trees:
+        e = Expr.from_indexed(t, names)
+        with np.errstate(all="ignore"):
+            v = np.broadcast_to(evaluate(e, X, names), y.shape)
+        if np.isfinite(v).all() and np.ptp(v) > 0 and abs(np.corrcoef(v, y)[0, 1]) > 1 - 1e-9:
+            out.append(e)
+    return out
+
+
+def test_factored_sparse_and_rational_seeds_are_the_planted_laws():
+    """The seeds that a greedy pursuit misses: a monomial times a sum of squares (pursuit takes
+    u*w, which correlates with u**2 + w**2, and never recovers), a sum that only a joint fit
+    separates, and a ratio of sums. Complexities by hand, one per token."""
+    from geneqn.sr.operators import operator_codes
+    from geneqn.sr.seeds import factored_sums, rational_sums, sparse_sums, sums_of_terms
+
+    rng = np.random.default_rng(1)
+    X = rng.uniform(1, 5, size=(2000, 4))
+    cols = [X[:, j] for j in range(4)]
+    names = ["m", "u", "v", "w"]
+    w = (1,) * 32
+    ops = set(operator_codes(PAPER))
+    # m*(u**2 + v**2 + w**2): * m + + square u square v square w, 10 tokens
+    y = 0.5 * X[:, 0] * (X[:, 1] ** 2 + X[:, 2] ** 2 + X[:, 3] ** 2)
+    seeds, cost = factored_sums(cols, y, ops, 28, w)
+    exact = _exact(seeds, X, y, names)
+    assert cost > 0 and exact and min(len(e.tokens) for e in exact) == 10
+    assert set(exact[0].variables) == set(names)
+    assert not _exact(sums_of_terms(cols, y, ops, 28, w)[0], X, y, names)   # what pursuit alone gives
+    # u**2 + v**2 + w**2 (no factor): the joint fit; pursuit takes u*w first here too
+    y = X[:, 1] ** 2 + X[:, 2] ** 2 + X[:, 3] ** 2
+    exact = _exact(sparse_sums(cols, y, ops, 28, w)[0], X, y, names)
+    assert exact and min(len(e.tokens) for e in exact) == 8   # + + square u square v square w
+    # SRBench's I.9.18, G*m1*m2/((x2 - x1)**2 + (y2 - y1)**2 + (z2 - z1)**2): the squared differences
+    # of the library; * * * G m1 m2 inv + + square - x1 x2 square - y1 y2 square - z1 z2, 21 tokens
+    R = rng.uniform(1, 2, size=(3000, 9)) + np.array([0, 0, 0, 2, 0, 2, 0, 2, 0])
+    y = R[:, 0] * R[:, 1] * R[:, 2] / ((R[:, 4] - R[:, 3]) ** 2 + (R[:, 6] - R[:, 5]) ** 2 + (R[:, 8] - R[:, 7]) ** 2)
+    exact = _exact(factored_sums([R[:, j] for j in range(9)], y, ops, 28, w)[0], R, y, [f"v{j}" for j in range(9)])
+    assert exact and min(len(e.tokens) for e in exact) == 21
+    # (m*u + v*w)/(m + v): * + * m u * v w inv + m v, 12 tokens
+    y = (X[:, 0] * X[:, 1] + X[:, 2] * X[:, 3]) / (X[:, 0] + X[:, 2])
+    exact = _exact(rational_sums(cols, y, ops, 28, w)[0], X, y, names)
+    assert exact and min(len(e.tokens) for e in exact) == 12
+
+
+def test_exp_monomial_seeds_are_the_planted_laws():
+    """SRBench's I.40.1, III.4.32, III.14.14 and I.6.2 (an exponential of a monomial, times a
+    variable, minus 1, inverted, with a constant factor): one seed fits each law exactly (up to
+    the search's scale and offset). Token counts by hand."""
+    from geneqn.sr.operators import operator_codes
+    from geneqn.sr.seeds import exp_monomials
+
+    rng = np.random.default_rng(0)
+    ops, w = set(operator_codes(PAPER)), (1,) * 32
+    X = rng.uniform(1, 5, size=(3000, 6))
+    cols = [X[:, j] for j in range(6)]
+    names = ["n0", "m", "x", "T", "g", "kb"]
+    # n0*exp(-m*g*x/(kb*T)): * n0 exp * c [* * * m x g inv * T kb], 5 + 10 tokens
+    y = X[:, 0] * np.exp(-X[:, 1] * X[:, 4] * X[:, 2] / (X[:, 5] * X[:, 3]))
+    seeds, cost = exp_monomials(cols, y, ops, 28, w)
+    exact = _exact(seeds, X, y, names)
+    assert cost > 0 and exact and min(len(e.tokens) for e in exact) == 15
+    # 1/(exp(h*omega/(2*pi*kb*T)) - 1): inv - exp * c [* * h omega inv * kb T] 1, 6 + 8 tokens
+    y = 1 / (np.exp(X[:, 0] * X[:, 1] / (2 * np.pi * X[:, 2] * X[:, 3])) - 1)
+    exact = _exact(exp_monomials(cols[:4], y, ops, 28, w)[0], X[:, :4], y, names[:4])
+    assert exact and min(len(e.tokens) for e in exact) == 14
+    # I_0*(exp(q*V/(kb*T)) - 1): * I_0 - exp * c [8] 1, 7 + 8 tokens
+    Z = np.column_stack([X[:, 0], 1 + X[:, 1:5] / 5])
+    y = Z[:, 0] * (np.exp(Z[:, 1] * Z[:, 2] / (Z[:, 3] * Z[:, 4])) - 1)
+    exact = _exact(exp_monomials([Z[:, j] for j in range(5)], y, ops, 28, w)[0], Z, y, names[:5])
+    assert exact and min(len(e.tokens) for e in exact) == 15
+    # exp(-(theta/sigma)**2/2)/(sqrt(2*pi)*sigma): the constant 1/sqrt(2*pi) is found by the offset
+    # search (log y*sigma = log A - M); * inv sigma exp * c [* square theta inv square sigma], 6 + 6
+    y = np.exp(-(X[:, 1] / X[:, 0]) ** 2 / 2) / (np.sqrt(2 * np.pi) * X[:, 0])
+    exact = _exact(exp_monomials(cols[:2], y, ops, 28, w)[0], X[:, :2], y, names[:2])
+    assert exact and min(len(e.tokens) for e in exact) == 12
+    # II.35.18, n_0/(exp(mom*B/(kb*T)) + exp(-mom*B/(kb*T))): acosh(n_0/(2*y)) is the monomial, the
+    # 2 found by the search for a constant factor; * n_0 inv + exp * c [8] exp * c [8], 4 + 2 x 11
+    y = X[:, 0] / (np.exp(X[:, 3] * X[:, 4] / (X[:, 1] * X[:, 2])) + np.exp(-X[:, 3] * X[:, 4] / (X[:, 1] * X[:, 2])))
+    exact = _exact(exp_monomials(cols[:5], y, ops, 28, w)[0], X[:, :5], y, names[:5])
+    assert exact and min(len(e.tokens) for e in exact) == 26
+    # a law that is no such exponential gives no seed
+    y = X[:, 0] * X[:, 1] + X[:, 2]
+    assert not exp_monomials(cols, y, ops, 28, w)[0]
+
+
+def test_a_factored_sum_is_found_exactly_by_a_small_search():
+    """SRBench's I.13.4, 0.5*m*(u**2 + v**2 + w**2), which 400,000 evaluations missed before the
+    factored seeds: now the exact law (the seed's 10 tokens and the scale's 2) at 20,000."""
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame(rng.uniform(1, 5, size=(2000, 4)), columns=["m", "u", "v", "w"])
+    y = 0.5 * X.m * (X.u ** 2 + X.v ** 2 + X.w ** 2)
+    m = SymbolicRegressor(max_evaluations=20_000, restarts=2, random_state=0, n_jobs=1).fit(X, y)
+    assert m.expr_.complexity == 12
+    truth = sp.Rational(1, 2) * sp.Symbol("m") * (sp.Symbol("u") ** 2 + sp.Symbol("v") ** 2 + sp.Symbol("w") ** 2)
+    diff = sp.nsimplify(sp.expand(to_sympy(m.expr_) - truth), tolerance=1e-6, rational=True)
+    assert diff == 0
+
+
+def test_joint_fits_spend_only_their_share_of_the_budget():
+    """Normal equations of L terms cost L*(L+1)/2 evaluations, formed once for every target that
+    shares the library, and not at all when that is more than 5% of the fit's budget."""
+    from geneqn.sr.operators import operator_codes
+    from geneqn.sr.seeds import GRAM_SHARE, _Grams, _library, simple_forms
+
+    rng = np.random.default_rng(2)
+    X = rng.uniform(1, 5, size=(500, 4))
+    cols = [X[:, j] for j in range(4)]
+    y = X[:, 0] * (X[:, 1] ** 2 + X[:, 2])
+    ops = set(operator_codes(PAPER))
+    lib = _library(cols, y, ops)
+    L = len(lib)
+    assert L == 4 + 4 + 4 + 6 + 12 + 6      # variables, squares, inverses, pairs, ratios, squared differences
+    grams = _Grams()
+    assert grams.get(lib)[1] == L * (L + 1) // 2 and grams.get(lib)[1] == 0
+    assert _Grams(allowance=L * (L + 1) // 2 - 1).get(lib)[0] is None
+    _, free = simple_forms(cols, y, ops, 28, (1,) * 32)
+    _, small = simple_forms(cols, y, ops, 28, (1,) * 32, budget=int((L * (L + 1) // 2 - 1) / GRAM_SHARE))
+    assert free - small >= L * (L + 1) // 2       # the small budget formed no normal equations
+
+
 def test_memo_of_costly_subtrees_gives_the_same_bits_and_is_read():
     """evaluate_raw's memo (a search's store of subtrees rooted at exp, log, ...) returns exactly
     the values computed without it, is filled only at costly nodes, and a stored value is used:
@@ -505,3 +629,19 @@ def test_memo_of_costly_subtrees_gives_the_same_bits_and_is_read():
         poisoned = evaluate_raw(tree, cols, memo)
         rest = evaluate_raw(((SQUARE, None), (LOG, None), (VAR, 1)), cols)
     assert np.array_equal(poisoned, 0.0 + rest) and not np.array_equal(poisoned, plain)
+
+
+def test_tidy_writes_a_negative_term_as_a_difference_with_the_same_bits():
+    """``x0 + (-0.629*x1)`` is shown as ``x0 - 0.629*x1`` (and ``x0 - (-2*x1)`` as a sum): negation
+    is exact, so the values are the same to the last bit and the length is the same."""
+    from geneqn.sr.operators import ADD, CONST, MUL, SUB, VAR
+    from geneqn.sr.regressor import tidy
+
+    names = ["x0", "x1"]
+    X = np.random.default_rng(0).normal(size=(50, 2))
+    for op, c, want in ((ADD, -0.629, "x0 - 0.629*x1"), (SUB, -2.0, "x0 + 2*x1"), (ADD, 0.5, "x0 + 0.5*x1")):
+        tokens = ((op, None), (VAR, 0), (MUL, None), (CONST, c), (VAR, 1))
+        out = tidy(tokens)
+        assert len(out) == len(tokens) and to_infix(Expr.from_indexed(out, names), 4) == want
+        assert np.array_equal(evaluate(Expr.from_indexed(out, names), X, names),
+                              evaluate(Expr.from_indexed(tokens, names), X, names))

@@ -6,13 +6,20 @@ from __future__ import annotations
 import numpy as np
 
 
+def _constant(v: np.ndarray) -> bool:
+    """True when v's values differ only by rounding (a spread of a few ulps of its largest value):
+    e.g. a constant equation evaluated through a scaling, whose last bits vary from row to row."""
+    return bool(np.ptp(v) <= 16 * np.finfo(np.float64).eps * np.abs(v).max())
+
+
 def pearson_r(y: np.ndarray, yhat: np.ndarray) -> float:
-    """Pearson correlation; 0.0 when either side is constant (or has non-finite values)."""
+    """Pearson correlation; 0.0 when either side is constant (also up to rounding: a spread of a
+    few ulps) or has non-finite values."""
     y = np.asarray(y, dtype=np.float64).ravel()
     yhat = np.asarray(yhat, dtype=np.float64).ravel()
     if y.shape != yhat.shape:
         raise ValueError(f"pearson_r: shapes differ: {y.shape} vs {yhat.shape}")
-    if len(y) < 2 or not (np.isfinite(y).all() and np.isfinite(yhat).all()):
+    if len(y) < 2 or not (np.isfinite(y).all() and np.isfinite(yhat).all()) or _constant(y) or _constant(yhat):
         return 0.0
     a, b = y - y.mean(), yhat - yhat.mean()
     den = np.sqrt((a * a).sum() * (b * b).sum())
@@ -30,8 +37,14 @@ def feature_scale(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def spearman_r(y: np.ndarray, yhat: np.ndarray) -> float:
+    """Spearman correlation; 0.0 where :func:`pearson_r` of the values would be (a constant side,
+    also up to rounding, whose ranks would be an order of last bits)."""
     from scipy.stats import rankdata
 
+    y = np.asarray(y, dtype=np.float64).ravel()
+    yhat = np.asarray(yhat, dtype=np.float64).ravel()
+    if len(y) < 2 or not (np.isfinite(y).all() and np.isfinite(yhat).all()) or _constant(y) or _constant(yhat):
+        return 0.0
     return pearson_r(rankdata(y), rankdata(yhat))
 
 
@@ -66,6 +79,8 @@ def bootstrap_ci(y: np.ndarray, yhat: np.ndarray, metric=pearson_r, n_boot: int 
     rng = np.random.default_rng(seed)
     n = len(y)
     idx = rng.integers(0, n, size=(n_boot, n))
+    if metric in (pearson_r, spearman_r) and n and (_constant(y) or _constant(yhat)):
+        return 0.0, 0.0  # every resample of a constant is constant: r is 0 (pearson_r's rule)
     if metric is pearson_r:  # vectorised
         a, b = y[idx], yhat[idx]
         a = a - a.mean(axis=1, keepdims=True)
@@ -108,6 +123,8 @@ def paired_bootstrap_difference(y: np.ndarray, pred_a: np.ndarray, pred_b: np.nd
     idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
 
     def rs(pred):
+        if _constant(y) or _constant(pred):  # r is 0 on every resample (pearson_r's rule)
+            return np.zeros(n_boot)
         u, v = y[idx], pred[idx]
         u = u - u.mean(axis=1, keepdims=True)
         v = v - v.mean(axis=1, keepdims=True)

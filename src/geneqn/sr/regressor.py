@@ -212,7 +212,8 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             from geneqn.sr.seeds import simple_forms
 
             seeds, seed_cost = simple_forms([np.ascontiguousarray(Xs[:, j]) for j in range(Xs.shape[1])], ys, ops,
-                                            self.complexity_limit - scale_offset_cost(weights), weights)
+                                            self.complexity_limit - scale_offset_cost(weights), weights,
+                                            budget=self.max_evaluations)
         self._seed_cost = seed_cost
         per = max(1, (self.max_evaluations - seed_cost) // self.restarts)
         return [SearchJob(self.engine, Xs, ys, ops, self.complexity_limit, per,
@@ -472,7 +473,8 @@ def _baseline_models(columns, y) -> list[tuple]:
 
 def tidy(tokens, operators=None) -> tuple:
     """Simplify, then write constants the readable way round (``x - 0.5`` rather than
-    ``x + -0.5``; ``0.5*x`` rather than ``x*0.5``); never longer, and within ``operators`` (op
+    ``x + -0.5``, ``x - 0.5*y`` rather than ``x + (-0.5*y)``; ``0.5*x`` rather than ``x*0.5``);
+    never longer, and within ``operators`` (op
     codes; default all) but for the scale and offset terms."""
     allowed = None if operators is None else set(operators) | {ADD, MUL}
     tokens = simplify_tokens(tokens, allowed)
@@ -495,6 +497,9 @@ def _orient(tokens, subtract: bool = True) -> tuple:
             a, b = b, a
         if op in (ADD, SUB) and len(b) == 1 and b[0][0] == CONST and b[0][1] < 0 and (subtract or op == SUB):
             op, b = (SUB if op == ADD else ADD), ((CONST, -b[0][1]),)
+        elif op in (ADD, SUB) and len(b) > 2 and b[0][0] == MUL and b[1][0] == CONST and b[1][1] < 0 \
+                and (subtract or op == SUB):  # a + (-0.6*x) -> a - 0.6*x (the same bits: negation is exact)
+            op, b = (SUB if op == ADD else ADD), ((MUL, None), (CONST, -b[1][1])) + b[2:]
         return ((op, None),) + a + b, k
 
     out, _ = walk(0)
