@@ -228,6 +228,8 @@ def test_report_has_every_cell_type_and_numbers_of_results(tiny):
     # one <math> per line of each equation: the stage-1 equations that stage 2 uses, then g-hat
     lines = sum(1 + len({op[1] for op in c["equation"]["output"] if op[0] == "var"}) for c in res["cells"].values())
     assert p.maths >= lines >= len(res["cell_types"]) and not p.scripts
+    for ct, c in res["cells"].items():  # a constant equation is said to be one
+        assert (f'id="constant-{ct}"' in html) == (not c["equation"]["features_used"])
     assert "http://" not in html.replace("http://www.w3.org", "") and "https://" not in html
     for row in res["table1"]:  # the numbers the report shows are results.json's
         assert f"{row['pearson_r']:.3f}" in html
