@@ -12,6 +12,12 @@ def _constant(v: np.ndarray) -> bool:
     return bool(np.ptp(v) <= 16 * np.finfo(np.float64).eps * np.abs(v).max())
 
 
+def _undefined(y: np.ndarray, yhat: np.ndarray) -> bool:
+    """A correlation of y and yhat is taken as 0: too few values, a non-finite one, or a constant
+    side (also up to rounding)."""
+    return len(y) < 2 or not (np.isfinite(y).all() and np.isfinite(yhat).all()) or _constant(y) or _constant(yhat)
+
+
 def pearson_r(y: np.ndarray, yhat: np.ndarray) -> float:
     """Pearson correlation; 0.0 when either side is constant (also up to rounding: a spread of a
     few ulps) or has non-finite values."""
@@ -19,7 +25,7 @@ def pearson_r(y: np.ndarray, yhat: np.ndarray) -> float:
     yhat = np.asarray(yhat, dtype=np.float64).ravel()
     if y.shape != yhat.shape:
         raise ValueError(f"pearson_r: shapes differ: {y.shape} vs {yhat.shape}")
-    if len(y) < 2 or not (np.isfinite(y).all() and np.isfinite(yhat).all()) or _constant(y) or _constant(yhat):
+    if _undefined(y, yhat):
         return 0.0
     a, b = y - y.mean(), yhat - yhat.mean()
     den = np.sqrt((a * a).sum() * (b * b).sum())
@@ -43,7 +49,7 @@ def spearman_r(y: np.ndarray, yhat: np.ndarray) -> float:
 
     y = np.asarray(y, dtype=np.float64).ravel()
     yhat = np.asarray(yhat, dtype=np.float64).ravel()
-    if len(y) < 2 or not (np.isfinite(y).all() and np.isfinite(yhat).all()) or _constant(y) or _constant(yhat):
+    if _undefined(y, yhat):
         return 0.0
     return pearson_r(rankdata(y), rankdata(yhat))
 

@@ -424,6 +424,11 @@ def _times(a: tuple, b: tuple, ops: set, inverse: bool = False) -> tuple | None:
     return ((MUL, None),) + a + b if MUL in ops else None
 
 
+_COMPUTE = object()
+"""The default ``factor`` of :func:`factored_sums` and :func:`exp_monomials`: :func:`power_factor`
+of their data (:func:`simple_forms` computes it once for both)."""
+
+
 def power_factor(columns, y, ops: set, tolerance: float = 0.1) -> tuple | None:
     """The separable monomial of y: least squares of log|y| on log|x_j| (y and the x_j keeping
     one sign each), and the product of the x_j whose exponents lie within ``tolerance`` of a
@@ -460,13 +465,14 @@ def power_factor(columns, y, ops: set, tolerance: float = 0.1) -> tuple | None:
 
 
 def factored_sums(columns, y, ops: set, max_size: int, weights, max_terms: int = 6,
-                  grams: _Grams | None = None) -> tuple[list[tuple], int]:
+                  grams: _Grams | None = None, factor=_COMPUTE) -> tuple[list[tuple], int]:
     """Seeds ``F * (t1 + c2*t2 + ... + c0)`` and ``F / (t1 + ... + c0)``: F the separable monomial
     of y (:func:`power_factor`), the sums fitted to y/F and F/y by pursuit and by thresholded least
     squares: ``m*(u**2 + v**2 + w**2)``, ``omega_0/(1 - v/c)``."""
     if ADD not in ops and SUB not in ops:
         return [], 0
-    factor = power_factor(columns, y, ops)
+    if factor is _COMPUTE:
+        factor = power_factor(columns, y, ops)
     if factor is None:
         return [], 0
     ftree, fvalues = factor
@@ -645,14 +651,14 @@ GOLDEN_STEPS = 30
 
 
 def exp_monomials(columns, y, ops: set, max_size: int, weights, tolerance: float = 0.05,
-                  allowance: float | None = None) -> tuple[list[tuple], int]:
+                  allowance: float | None = None, factor=_COMPUTE) -> tuple[list[tuple], int]:
     """Seeds ``F * (exp(c*M) - k)**s`` for a monomial M of the variables (integer exponents),
     k in {0, 1, -1} and s = 1 or -1, F = 1, the separable monomial of y (:func:`power_factor`) or
     (at most :data:`MAX_FACTOR_VARIABLES` variables) one variable or its inverse, or (at most
     :data:`MAX_PAIR_FACTOR_VARIABLES`) a product or ratio of two:
     ``n_0*exp(-m*g*x/(kb*T))``, ``1/(exp(h*omega/(kb*T)) - 1)``, ``I_0*(exp(q*V/(kb*T)) - 1)``;
-    and ``F/(exp(c*M) + exp(-c*M))`` (acosh(F/y) = c*M). (y/F)**s + k = exp(c*M) makes log|log((y/F)**s + k)| linear in the log|x_j|, so each of the
-    transforms is one least-squares fit; a seed is formed only where that fit's exponents round
+    and ``F/(exp(c*M) + exp(-c*M))`` (acosh(F/y) = c*M). (y/F)**s + k = exp(c*M) makes
+    log|log((y/F)**s + k)| linear in the log|x_j|, so each of the transforms is one least-squares fit; a seed is formed only where that fit's exponents round
     to integers and its residual is small (``tolerance``, in log units). Only when y and the
     variables it uses keep one sign (the scale and sign of y are the search's a*f + b)."""
     y = np.asarray(y, dtype=np.float64)
@@ -664,10 +670,10 @@ def exp_monomials(columns, y, ops: set, max_size: int, weights, tolerance: float
         return [], 0
     with np.errstate(all="ignore"):
         logs = [numeric.log(np.abs(columns[j])) for j in usable]
-    # F: none, the separable monomial, and (few variables) each variable and its inverse: the
-    # separable monomial's exponents are blurred where exp(c*M) dominates log|y|
-    # and (at most MAX_PAIR_FACTOR_VARIABLES) each product and ratio of two variables
-    factors = [power_factor(columns, y, ops)]
+    # F: none, the separable monomial, and (few variables) each variable and its inverse (the
+    # separable monomial's exponents are blurred where exp(c*M) dominates log|y|) and each
+    # product and ratio of two
+    factors = [power_factor(columns, y, ops) if factor is _COMPUTE else factor]
     if len(usable) <= MAX_FACTOR_VARIABLES:
         factors += [(((VAR, j),), columns[j]) for j in usable]
         factors += [(t, 1.0 / columns[j]) for j in usable for t in [_times(None, ((VAR, j),), ops, inverse=True)]
@@ -804,10 +810,11 @@ def simple_forms(columns, y, operators, max_size: int, weights,
     exps, cost2 = exponential_laws(columns, y, ops, max_size, weights)
     grams = _Grams(None if budget is None else GRAM_SHARE * budget)
     sparse, cost3 = sparse_sums(columns, y, ops, max_size, weights, grams=grams)
-    factored, cost4 = factored_sums(columns, y, ops, max_size, weights, grams=grams)
+    factor = power_factor(columns, y, ops)
+    factored, cost4 = factored_sums(columns, y, ops, max_size, weights, grams=grams, factor=factor)
     rational, cost5 = rational_sums(columns, y, ops, max_size, weights, grams=grams)
     monomials, cost6 = exp_monomials(columns, y, ops, max_size, weights,
-                                     allowance=None if budget is None else EXP_SHARE * budget)
+                                     allowance=None if budget is None else EXP_SHARE * budget, factor=factor)
     cost += cost2 + cost3 + cost4 + cost5 + cost6
     out = []
     for t in sums + power_law(columns, y, ops, max_size, weights) + exps + sparse + factored + rational + monomials:
