@@ -5,7 +5,8 @@ demo's search finds for it (seed 0) and the demo's SR budget, prints one row per
 network's test r, SR(NAS|NN)'s test r, the gap, the mean stage-1 fidelity (r of each latent's
 equation with its unit), the composed complexity and the wall time.
 
-Options (the first row is the paper's method, geneqn's default):
+Options (the first row is the paper's method; each row changes it as named; the last row is
+geneqn's default):
 * paper: stage 2 on the stage-1 predicted latents, no refit, uniform variable prior;
 * refit joint: every constant of the composed equation refitted on the training genes;
 * stage 2 on latents: stage 2 learns from the network's own latents (the paper argues against);
@@ -13,6 +14,8 @@ Options (the first row is the paper's method, geneqn's default):
 * active directions: stage 1 fits the network's active directions (its input gradient's leading
   eigenvectors, varimax-rotated) instead of its latent units;
 * auto: both (latent units, active directions), keeping the equation with the higher valid r;
+* share: the stage-1 fits (one per latent unit, all over the same features) send each other
+  their best trees at every migration, as a fit's restarts do;
 * L1 latent / L1 input: networks trained for distillability (Cranmer et al. 2020), L1 on the
   latent activations or on the first layer's weights, then the paper's distillation.
 
@@ -37,8 +40,11 @@ import numpy as np
 # the architecture that the demo's 8-trial search (seed 0) retrains for beta and delta cells
 ARCH = "256-relu|256-gelu|16-tanh|[8-tanh]|16-relu|32-tanh|64-tanh"
 
+PAPER = {"latent_targets": "network", "share": False}
+"""The paper's distillation; every row below starts from it (geneqn's defaults differ: last rows)."""
+
 OPTIONS = [
-    ("paper (default)", {}, {}),
+    ("paper", {}, {}),
     ("refit joint", {"refit": "joint"}, {}),
     ("stage 2 on latents", {"stage2_input": "latent"}, {}),
     ("prior network", {"latent_prior": "network"}, {}),
@@ -46,9 +52,12 @@ OPTIONS = [
     ("active directions", {"latent_targets": "gradient"}, {}),
     ("active directions + refit", {"latent_targets": "gradient", "refit": "joint"}, {}),
     ("auto: the better on valid", {"latent_targets": "auto"}, {}),
+    ("share stage 1", {"share": True}, {}),
+    ("share + refit + prior", {"share": True, "refit": "joint", "latent_prior": "network"}, {}),
     ("L1 latent 0.01", {}, {"l1_latent": 0.01}),
     ("L1 latent 0.1", {}, {"l1_latent": 0.1}),
     ("L1 input 0.01", {}, {"l1_input": 0.01}),
+    ("default: auto + share", {"latent_targets": "auto", "share": True}, {}),
 ]
 
 
@@ -96,7 +105,7 @@ def main() -> None:
                                             patience=cfg.train.patience, n_seeds=cfg.search.retrain_seeds,
                                             random_state=cfg.run.seed, **train_kw).fit(X, y, Xv, yv)
         net = nets[key]
-        d = GenomicEquationDistiller(net, sr=sr, cell_type=ct, **distill_kw).fit(X, y, Xv, yv)
+        d = GenomicEquationDistiller(net, sr=sr, cell_type=ct, **{**PAPER, **distill_kw}).fit(X, y, Xv, yv)
         rn, re = pearson_r(yt, net.predict(Xt)), pearson_r(yt, d.predict(Xt))
         fid = float(np.mean(list(d.stage1_fidelity_.values())))
         print(f"{name:<30} {rn:6.3f} {re:6.3f} {rn - re:6.3f} {fid:8.3f} {d.equation_.complexity:5d} "

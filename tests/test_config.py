@@ -27,6 +27,7 @@ def test_toml_roundtrip_and_relative_paths(tmp_path):
     ({"sr": {"max_samples": -1}}, r"sr.max_samples must be 0 \(all genes\) or positive"),
     ({"sr": {"engine": "gplearn"}}, r"sr.engine = 'gplearn' is not one of geneqn, operon, pysr"),
     ({"sr": {"latent_targets": "pca"}}, r"sr.latent_targets = 'pca' is not one of network, gradient, auto"),
+    ({"sr": {"share_stage1": "yes"}}, r"sr.share_stage1 must be true or false, got 'yes'"),
     ({"train": {"learning_rate": 1e9}}, r"train.learning_rate = 1000000000.0 is far too large"),
     ({"features": {"baselines": ["enformer"]}}, r"features.baselines entry = 'enformer' is not one of expectosc"),
     ({"runn": {}}, r"unknown key\(s\) runn in the top level"),
@@ -76,3 +77,18 @@ def test_replace_and_set_assignments():
         c.replace(sr={"limit": 3})
     with pytest.raises(GeneqnError, match="sr.complexity_limit must be an integer"):
         c.replace(sr={"complexity_limit": "high"})
+
+
+def test_distillation_defaults_are_the_estimators_and_reach_it():
+    """The [sr] distillation keys default to GenomicEquationDistiller's defaults (auto targets,
+    shared stage 1), and a run passes them on."""
+    from geneqn import GenomicEquationDistiller
+    from geneqn.config import Config, from_dict
+    from geneqn.run.common import distiller_options
+
+    opts = distiller_options(Config())
+    params = GenomicEquationDistiller().get_params()
+    assert opts == {k: params[k] for k in opts}
+    assert opts["latent_targets"] == "auto" and opts["share"] is True
+    paper = distiller_options(from_dict({"sr": {"latent_targets": "network", "share_stage1": False}}))
+    assert paper["latent_targets"] == "network" and paper["share"] is False

@@ -2,6 +2,7 @@ import json
 import os
 import shutil
 import stat
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -108,6 +109,19 @@ def test_outputs_respect_the_umask_and_config_records_each_stage(tmp_path):
     Runner(cfg.replace(split={"test_fraction": 0.3})).run_stage("features")
     recorded = tomllib.loads((tmp_path / "run" / "config.toml").read_text())
     assert recorded["expression"]["format"] == "table" and "features" in recorded and "split" not in recorded
+
+
+def test_a_run_folders_config_loads_back_with_its_own_folder(tmp_path, monkeypatch):
+    """A config built in Python with a relative run folder (as `geneqn demo` builds it) is
+    recorded so that load_config of <run>/config.toml names that folder, not <run>/<run>."""
+    from geneqn.config import load_config
+
+    monkeypatch.chdir(tmp_path)
+    run(demo_config("rel-run"), ["targets"])
+    monkeypatch.chdir("/")
+    cfg = load_config(tmp_path / "rel-run" / "config.toml")
+    assert Path(cfg.run.folder) == (tmp_path / "rel-run").resolve()
+    assert Path(cfg.expression.path).is_file()
 
 
 def test_cell_type_keys_never_collide():

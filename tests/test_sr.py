@@ -225,7 +225,8 @@ def distilled():
     y = np.tanh(1.5 * X.c0 - X.c1) + 0.5 * X.c2 ** 2 + 0.01 * rng.normal(size=1500)
     net = BottleneckRegressor("32-tanh|[3-tanh]|32-tanh", max_epochs=60, random_state=0).fit(X, y)
     sr = SymbolicRegressor(max_evaluations=12_000, restarts=2, random_state=0)
-    d = GenomicEquationDistiller(net, sr=sr, cell_type="toy").fit(X, y)
+    # the paper's stage 1 on the latent units ("auto", the default, keeps one active direction here)
+    d = GenomicEquationDistiller(net, sr=sr, cell_type="toy", latent_targets="network").fit(X, y)
     return X, y, net, d
 
 
@@ -645,3 +646,33 @@ def test_tidy_writes_a_negative_term_as_a_difference_with_the_same_bits():
         assert len(out) == len(tokens) and to_infix(Expr.from_indexed(out, names), 4) == want
         assert np.array_equal(evaluate(Expr.from_indexed(out, names), X, names),
                               evaluate(Expr.from_indexed(tokens, names), X, names))
+
+
+def test_shared_fits_receive_each_others_trees_also_from_a_stopped_fit(monkeypatch):
+    """run_searches(share=True): at each migration a fit's restarts receive their own fit's
+    trees and every other fit's latest trees, including a fit that stopped on an exact fit;
+    without share, only their own fit's."""
+    import geneqn.sr.regressor as R
+    from geneqn.sr.engines import Candidates, SearchJob
+
+    def migrations(share):
+        seen = []
+
+        def fake(job):
+            seen.append((job.tag, list(job.migrants) if job.migrants is not None else None))
+            return Candidates([("tree", job.tag)], scaled=False, tag=job.tag, exact=job.tag == ("A", 0))
+
+        monkeypatch.setattr(R, "run_job", fake)
+        X, y = np.zeros((5, 2)), np.arange(5.0)
+        jobs = {f: [SearchJob("geneqn", X, y, (), 20, 90, seed=k, tag=(f, k), epochs=3, migration=True)
+                    for k in range(2)] for f in "AB"}
+        R.run_searches([jobs["A"], jobs["B"]], 1, description=None, share=share)
+        return seen
+
+    seen = migrations(share=True)
+    assert [tag for tag, _ in seen].count(("A", 0)) == 1       # fit A stopped after its first epoch
+    b0 = [m for tag, m in seen if tag == ("B", 0)]
+    assert b0[0] is None                                       # the first epoch starts afresh
+    assert b0[1] == b0[2] == [("tree", ("B", 1)), ("tree", ("A", 0)), ("tree", ("A", 1))]
+    b0_alone = [m for tag, m in migrations(share=False) if tag == ("B", 0)]
+    assert b0_alone[1:] == [[("tree", ("B", 1))]] * 2

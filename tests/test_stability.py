@@ -133,3 +133,18 @@ def test_core_only_fixes_the_other_features_at_their_medians():
     # by hand: 3*(f0 + 1) - 0.5*f1, whatever f2 is
     np.testing.assert_allclose(core.predict(X), [3 * 2 - 1, 3 * 0 - 2], atol=1e-12)
     assert core.features_used == ["f0", "f1"] and core.meta["fixed_at_median"] == {"f2": 0.5}
+
+
+def test_refits_distil_the_chosen_kind_of_targets_not_both_again(fitted, monkeypatch):
+    """With latent_targets="auto" (the default) each refit distils the kind of stage-1 targets
+    that the chosen equation has, once; a network without output_gradient is distilled the
+    paper's way only."""
+    d, data = fitted
+    assert d.latent_targets == "auto" and d.latent_targets_ == "network"
+    assert set(d.latent_targets_scores_) == {"network"} and d.equation_.meta["latent_targets"] == "network"
+    seen = []
+    real = GenomicEquationDistiller.fit
+    monkeypatch.setattr(GenomicEquationDistiller, "fit",
+                        lambda self, *a, **k: seen.append(self.latent_targets) or real(self, *a, **k))
+    d.stability(*data, n_seeds=1, n_bootstraps=0, constant_bootstraps=2)
+    assert seen == ["network"]

@@ -97,7 +97,8 @@ def tiny_config(folder):
         search={"trials": 3, "group_size": 3, "retrain_seeds": 1, "nas_sr_trials": 2, "nas_sr_budget": 0.5,
                 "dense_widths": [8, 16], "latent_widths": [2, 3]},
         nn={"layers": ["16-relu", "16-relu", "8-relu", "3-tanh", "8-relu", "16-relu", "16-relu"]},
-        sr={"max_evaluations": 3000, "restarts": 1, "max_samples": 800, "sweep": ["3", "accuracy"], "n_jobs": 1},
+        sr={"max_evaluations": 3000, "restarts": 1, "max_samples": 800, "sweep": ["3", "accuracy"], "n_jobs": 1,
+            "latent_targets": "auto"},   # the library's default (the demo's config fits the latent units only)
         stability={"seeds": 1, "bootstraps": 1, "constant_bootstraps": 3})
 
 
@@ -230,6 +231,9 @@ def test_report_has_every_cell_type_and_numbers_of_results(tiny):
     assert p.maths >= lines >= len(res["cell_types"]) and not p.scripts
     for ct, c in res["cells"].items():  # a constant equation is said to be one
         assert (f'id="constant-{ct}"' in html) == (not c["equation"]["features_used"])
+        scores = c["equation"]["meta"]["latent_targets_scores"]   # "auto", the default: both ways, scored
+        assert set(scores) == {"network", "gradient"} and f'id="targets-{ct}"' in html
+        assert f"(latent units {scores['network']:.3f}, active directions {scores['gradient']:.3f})" in " ".join(html.split())
     assert "http://" not in html.replace("http://www.w3.org", "") and "https://" not in html
     for row in res["table1"]:  # the numbers the report shows are results.json's
         assert f"{row['pearson_r']:.3f}" in html

@@ -261,11 +261,15 @@ class SRConfig:
     latent_prior: str = "uniform"
     """Stage-1 variable prior: uniform | network (weights from the network's sensitivity of each
     latent unit to each feature)."""
-    latent_targets: str = "network"
-    """What stage 1 fits: network (the paper's: each latent unit) | gradient (the network's
-    active directions: the few combinations of features along which its prediction changes,
-    from its input gradient, varimax-rotated; at most the latent width) | auto (both, keeping the
-    equation with the higher r on the valid genes; twice the time)."""
+    latent_targets: str = "auto"
+    """What stage 1 fits: auto (both of the following, keeping the equation with the higher r on
+    the valid genes; twice the time) | network (the paper's: each latent unit) | gradient (the
+    network's active directions: the few combinations of features along which its prediction
+    changes, from its input gradient, varimax-rotated; at most the latent width)."""
+    share_stage1: bool = True
+    """The stage-1 fits of the latent units (all over the same features) send each other their
+    best trees at every migration, as a fit's restarts do (same budget; false: each fits alone,
+    as in the paper). Active directions never share (they load on different features)."""
     sweep: list[str] = field(default_factory=lambda: ["3", "5", "7", "9", "18", "validation", "best", "accuracy"])
     """Per-latent complexity limits of the paper's Table 2 (integers, validation, best or accuracy)."""
 

@@ -179,6 +179,7 @@ def _cell(ct: str, res: dict, preds: pd.DataFrame, t: dict, open_: bool) -> dict
     resid = t["residuals"][t["residuals"].cell_type == ct]
     return {
         "name": ct, "open": open_, "c": c, "eq": eq, "directions": directions,
+        "targets_scores": eq.meta.get("latent_targets_scores") or {},
         "selection": selection_rule(eq.meta.get("selection", "accuracy")),
         "mathml": [(Markup(lhs), Markup(rhs)) for lhs, rhs in eq.mathml()],  # geneqn's markup, names escaped
         "latents": latents, "diagnostics": diagnostics, "diagnostics_genes": dg.get("genes", "valid"),

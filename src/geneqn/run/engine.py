@@ -433,7 +433,7 @@ class Runner:
         cfg = self.config.to_dict()
         for s in set(st.sections) | {"run"}:
             current[s] = cfg[s]
-        write_text(tomli_w.dumps(current), self.layout.config)
+        write_text(tomli_w.dumps(_recorded_paths(current)), self.layout.config)
 
     def _check_version(self) -> None:
         marker = self.layout.marker
@@ -446,6 +446,23 @@ class Runner:
                 raise GeneqnError(f"run folder {self.layout.root} was written by geneqn {version}, this is "
                                   f"geneqn {__version__}; its files may not be compatible. Use a new "
                                   "run folder (run.folder in the config, or --run), or delete this one.")
+
+
+def _recorded_paths(sections: dict) -> dict:
+    """The sections as ``<run>/config.toml`` holds them: the run folder as ``"."`` (the file lies
+    in it, and load_config takes relative paths from the file's folder) and any other relative
+    path made absolute (a config built in Python keeps paths relative to the working folder)."""
+    from geneqn.config import PATH_KEYS
+
+    out = {name: dict(values) for name, values in sections.items()}
+    if "run" in out:
+        out["run"]["folder"] = "."
+    for sec, key in PATH_KEYS:
+        value = out.get(sec, {}).get(key)
+        if sec != "run" and isinstance(value, str) and value and "://" not in value \
+                and not Path(value).expanduser().is_absolute():
+            out[sec][key] = str(Path(value).resolve())
+    return out
 
 
 def _acquire_folder_lock(layout: RunLayout):

@@ -7,7 +7,10 @@ what they really output, not from the network's latents (``stage2_input="latent"
 latter, for comparison). A latent unit that is constant on the training genes needs no search:
 its equation is its mean.
 
-Options measured against the paper's method (its default): ``refit="joint"`` refits every
+Two defaults depart from the paper, both measured at least as good on the valid genes:
+``latent_targets="auto"`` (below: both kinds of stage-1 targets, the better kept) and
+``share=True`` (the stage-1 fits exchange their best trees); ``latent_targets="network",
+share=False`` is the paper's method. Other options measured against it: ``refit="joint"`` refits every
 constant of the composed equation on the training genes; ``latent_prior="network"`` draws
 stage-1 variables in proportion to the network's sensitivity of each latent unit to each
 feature; ``latent_targets="gradient"`` gives stage 1 the network's *active directions* instead
@@ -143,11 +146,14 @@ class GenomicEquationDistiller(RegressorMixin, BaseEstimator):
     stage2_input : "predicted" (the paper's) or "latent".
     refit : "none" (the paper's) or "joint".
     latent_prior : "uniform" (the paper's) or "network".
-    latent_targets : "network" (the paper's: the latent units), "gradient" (the network's
-        active directions; the network needs ``output_gradient``) or "auto" (both; the equation
-        with the higher r on the valid genes is kept).
-    share : whether the stage-1 fits (one per latent unit or direction, all over the same
-        features) send each other their best trees at every migration, as a fit's restarts do.
+    latent_targets : "auto" (the default: both of the following, the equation with the higher r
+        on the valid genes kept; twice the time), "network" (the paper's: the latent units) or
+        "gradient" (the network's active directions; the network needs ``output_gradient``).
+    share : whether the stage-1 fits of the latent units (all over the same features, and
+        correlated signals) send each other their best trees at every migration, as a fit's
+        restarts do (the default; False: each fits alone, the paper's). Active directions never
+        share: varimax makes them load on different features, and sharing lowered the composite's
+        equation (``benchmarks/bench_distill_options.py``).
     cell_type : a label carried by the equation.
 
     After ``fit``: ``network_``, ``equation_`` (:class:`GenomicEquation`), ``stage1_tables_``
@@ -159,7 +165,7 @@ class GenomicEquationDistiller(RegressorMixin, BaseEstimator):
     """
 
     def __init__(self, network=None, sr=None, stage2_input: str = "predicted", refit: str = "none",
-                 latent_prior: str = "uniform", latent_targets: str = "network", share: bool = False,
+                 latent_prior: str = "uniform", latent_targets: str = "auto", share: bool = True,
                  cell_type: str = ""):
         self.network = network
         self.sr = sr
@@ -251,7 +257,7 @@ class GenomicEquationDistiller(RegressorMixin, BaseEstimator):
             job_lists.append(reg.search_jobs(Xdf, z, Xvdf, None if Zv is None else Zv[:, j], w))
             regs[j] = reg
         results = run_searches(job_lists, base.n_jobs, description=f"SR stage 1 {self.cell_type}".strip(),
-                               share=self.share)
+                               share=self.share and self.latent_targets_ == "network")
         for (j, reg), res in zip(regs.items(), results):
             reg.finish(res)
         if constant:
@@ -271,21 +277,25 @@ class GenomicEquationDistiller(RegressorMixin, BaseEstimator):
     def _fit_auto(self, net, X, y, X_valid, y_valid) -> "GenomicEquationDistiller":
         """Distil both ways (latent units, active directions) and keep the equation with the
         higher r on the valid genes (the training genes when none are given; a tie keeps the
-        paper's)."""
+        paper's). A network without ``output_gradient`` is distilled the paper's way only."""
         fits, scores = {}, {}
-        for targets in ("network", "gradient"):
+        kinds = ("network", "gradient") if hasattr(net, "output_gradient") else ("network",)
+        if len(kinds) == 1:
+            log.info("%s: the network has no output_gradient: stage 1 on its latent units only", self.cell_type or "distill")
+        for targets in kinds:
             params = {**self.get_params(deep=False), "network": net, "latent_targets": targets}
             fits[targets] = type(self)(**params).fit(X, y, X_valid, y_valid)
             r = fits[targets].diagnostics_["equation_r"]
             scores[targets] = float(r) if np.isfinite(r) else -1.0
-        best = "gradient" if scores["gradient"] > scores["network"] else "network"
+        best = "gradient" if scores.get("gradient", -np.inf) > scores["network"] else "network"
         self.__dict__.update({k: v for k, v in vars(fits[best]).items()
                               if (k.endswith("_") and not k.startswith("__")) or k == "_targets_meta"})
         self.latent_targets_scores_ = scores
         self.equation_.meta["latent_targets_scores"] = dict(scores)
-        log.info("%s: stage 1 on the network's %s (r %.3f vs %.3f on the %s genes)", self.cell_type or "distill",
-                 "active directions" if best == "gradient" else "latent units", scores[best],
-                 scores["network" if best == "gradient" else "gradient"], self.diagnostics_["genes"])
+        if len(scores) == 2:
+            log.info("%s: stage 1 on the network's %s (r %.3f vs %.3f on the %s genes)", self.cell_type or "distill",
+                     "active directions" if best == "gradient" else "latent units", scores[best],
+                     scores["network" if best == "gradient" else "gradient"], self.diagnostics_["genes"])
         return self
 
     def _for_network(self, X: np.ndarray):

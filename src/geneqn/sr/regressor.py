@@ -347,8 +347,8 @@ def run_searches(job_lists: list[list[SearchJob]], n_jobs: int = 1, description:
     """Run the jobs of several fits (one list per fit) in one process pool; return their results
     in the same shape. geneqn jobs run in epochs: after each, a fit's restarts receive the trees
     of each other's halls of fame (with ``share``, also those of the other fits, e.g. the
-    stage-1 fits of one distillation, which search the same features), and a fit with an exact
-    fit stops. Which job runs where, and how many processes there are, does not change any
+    stage-1 fits of one distillation, which search the same features; a fit that has stopped
+    still sends its final trees), and a fit with an exact fit stops. Which job runs where, and how many processes there are, does not change any
     result."""
     results: list[list[Candidates | None]] = [[None] * len(jobs) for jobs in job_lists]
     epochs = {f: max(1, int(jobs[0].epochs)) if jobs[0].engine == "geneqn" else 1
@@ -370,9 +370,10 @@ def run_searches(job_lists: list[list[SearchJob]], n_jobs: int = 1, description:
                         if prev is not None and (job.migration or share):
                             migrants = [t for j, r in enumerate(results[f]) if j != k for t in r.trees] \
                                 if job.migration else []
-                            if share:
-                                migrants += [t for g in sorted(running) if g != f and job_lists[g][0].engine == "geneqn"
-                                             for r in results[g] for t in r.trees]
+                            if share:   # every other fit's latest trees, a finished (exact) fit's too
+                                migrants += [t for g, per_fit in enumerate(results) if g != f and job_lists[g]
+                                             and job_lists[g][0].engine == "geneqn"
+                                             for r in per_fit if r is not None for t in r.trees]
                         job = replace(job, max_evaluations=target, state=None if prev is None else prev.state,
                                       migrants=migrants)
                     batch.append(job)

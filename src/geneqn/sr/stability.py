@@ -120,6 +120,8 @@ def _refit(job) -> dict:
         rows = np.random.default_rng([int(seed), 7]).integers(0, len(y), len(y))
         X, y = X.iloc[rows].reset_index(drop=True), y[rows]
     params = {**distiller.get_params(deep=False), "sr": sr}
+    if params.get("latent_targets") == "auto":   # the chosen equation's kind of targets, not both again
+        params["latent_targets"] = distiller.equation_.meta.get("latent_targets", "network")
     d = type(distiller)(**params).fit(X, y, Xv, yv)
     eq = d.equation_
     return {"kind": kind, "index": int(index), "seed": int(seed), "features": eq.features_used,

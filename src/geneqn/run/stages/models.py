@@ -176,7 +176,7 @@ def _nas_sr_cell_type(ctx: StageContext, ct: str) -> Part:
 
     def equation_reward(net, result):
         est = BottleneckRegressor.from_network(net, ds.feature_names)
-        d = GenomicEquationDistiller(est, sr=small, cell_type=ct).fit(X, y)
+        d = GenomicEquationDistiller(est, sr=small, cell_type=ct, **distiller_options(cfg)).fit(X, y)
         return pearson_r(yv.to_numpy(), d.predict(Xv))
 
     t0 = time.perf_counter()
