@@ -119,8 +119,10 @@ def config(folder: Path, budget: dict) -> Path:
 
 
 def r_truth(run: Path, model_dir: str, truth: pd.Series) -> float:
-    """Pearson r of a model's test predictions with the noise-free truth."""
+    """Pearson r of a model's test predictions with the noise-free truth (the test genes only:
+    the predictions file holds every split)."""
     p = pd.read_parquet(run / model_dir / "predictions.parquet")
+    p = p[p["split"] == "test"]
     return float(np.corrcoef(p["yhat"], truth.loc[p["gene"]])[0, 1])
 
 
