@@ -281,7 +281,8 @@ class GenomicEquationDistiller(RegressorMixin, BaseEstimator):
         fits, scores = {}, {}
         kinds = ("network", "gradient") if hasattr(net, "output_gradient") else ("network",)
         if len(kinds) == 1:
-            log.info("%s: the network has no output_gradient: stage 1 on its latent units only", self.cell_type or "distill")
+            log.info("%s: the network has no output_gradient: stage 1 on its latent units only",
+                     self.cell_type or "distill")
         for targets in kinds:
             params = {**self.get_params(deep=False), "network": net, "latent_targets": targets}
             fits[targets] = type(self)(**params).fit(X, y, X_valid, y_valid)

@@ -348,8 +348,8 @@ def run_searches(job_lists: list[list[SearchJob]], n_jobs: int = 1, description:
     in the same shape. geneqn jobs run in epochs: after each, a fit's restarts receive the trees
     of each other's halls of fame (with ``share``, also those of the other fits, e.g. the
     stage-1 fits of one distillation, which search the same features; a fit that has stopped
-    still sends its final trees), and a fit with an exact fit stops. Which job runs where, and how many processes there are, does not change any
-    result."""
+    still sends its final trees), and a fit with an exact fit stops. Which job runs where, and
+    how many processes there are, does not change any result."""
     results: list[list[Candidates | None]] = [[None] * len(jobs) for jobs in job_lists]
     epochs = {f: max(1, int(jobs[0].epochs)) if jobs[0].engine == "geneqn" else 1
               for f, jobs in enumerate(job_lists) if jobs}
