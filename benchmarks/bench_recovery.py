@@ -5,8 +5,9 @@ Each set plants an expression function of 40 class-like features (named as Sei's
 correlated like them), adds noise (r 0.995 between truth and data), writes an averaged
 expression table, a BED of TSSs and a feature table, and runs `geneqn run` on them. It prints,
 per set, Pearson r on the test genes against the noise-free truth of NAS|NN, direct SR and
-SR(NAS|NN), the complexity found against the planted one, the features used, and the wall time.
-It also distils the run's searched network with ``latent_targets="gradient"`` (stage 1 fits the
+SR(NAS|NN) (the run's distillation: geneqn's default, ``latent_targets="auto"``, keeps the
+better of latent units and active directions on the valid genes), the complexity found against
+the planted one, the features used, and the wall time. It also distils the run's searched network with ``latent_targets="gradient"`` (stage 1 fits the
 network's active directions instead of its latent units; same data, SR settings and seed) and
 prints that equation's r against the truth ("SR(NAS|NN) grad").
 

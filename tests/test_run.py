@@ -117,11 +117,12 @@ def test_a_run_folders_config_loads_back_with_its_own_folder(tmp_path, monkeypat
     from geneqn.config import load_config
 
     monkeypatch.chdir(tmp_path)
-    run(demo_config("rel-run"), ["targets"])
+    shutil.copy(demo_path("expression.parquet"), tmp_path / "expression.parquet")
+    run(demo_config("rel-run").replace(expression={"path": "expression.parquet"}), ["targets"])
     monkeypatch.chdir("/")
     cfg = load_config(tmp_path / "rel-run" / "config.toml")
     assert Path(cfg.run.folder) == (tmp_path / "rel-run").resolve()
-    assert Path(cfg.expression.path).is_file()
+    assert Path(cfg.expression.path) == (tmp_path / "expression.parquet").resolve()
 
 
 def test_cell_type_keys_never_collide():
@@ -234,3 +235,17 @@ def test_stage_commands_start_from_the_run_folders_config(tmp_path):
     assert r.exit_code == 0, r.output
     assert "settings from" not in r.output
     assert "type B pancreatic cell" not in (rd / "config.toml").read_text()
+
+
+def test_pareto_tables_of_an_earlier_distillation_are_removed(tmp_path):
+    """A distillation with fewer stage-1 targets (3 directions after 8 latent units) leaves no
+    stale stage-1 table behind for load_run to read."""
+    from geneqn.run.common import write_tables
+    from geneqn.sr.regressor import SymbolicRegressor
+
+    X = pd.DataFrame({"a": np.linspace(-1, 1, 60), "b": np.linspace(2, 3, 60) ** 2})
+    table = SymbolicRegressor(max_evaluations=600, restarts=1, random_state=0).fit(X, 2 * X.a + 1).equations_
+    folder = tmp_path / "tables"
+    write_tables(folder, {"stage1_x0": table, "stage1_x1": table, "stage2": table})
+    write_tables(folder, {"stage1_x0": table, "stage2": table})
+    assert sorted(p.name for p in folder.glob("*.csv")) == ["stage1_x0.csv", "stage2.csv"]

@@ -384,7 +384,7 @@ def test_gradient_targets_distil_a_network_that_computed_everything_before_its_b
         GenomicEquationDistiller(net, sr=sr, latent_targets="pca").fit(X, y)
 
 
-def test_auto_targets_keep_the_better_distillation():
+def test_auto_targets_keep_the_better_distillation(monkeypatch):
     from geneqn.sr.distill import GenomicEquationDistiller
 
     rng = np.random.default_rng(4)
@@ -397,6 +397,13 @@ def test_auto_targets_keep_the_better_distillation():
     assert d.equation_.meta["latent_targets"] == "gradient" and d.equation_.meta["latent_targets_scores"] == s
     assert pearson_r(y, d.predict(X)) == pytest.approx(s["gradient"])  # no valid genes: scored on train
     assert d.diagnostics_["genes"] == "train" and d.directions_.shape == (7, 3)
+    # stability refits distil the kind of targets that was kept, once
+    seen = []
+    real = GenomicEquationDistiller.fit
+    monkeypatch.setattr(GenomicEquationDistiller, "fit",
+                        lambda self, *a, **k: seen.append(self.latent_targets) or real(self, *a, **k))
+    d.stability(X, y, n_seeds=1, n_bootstraps=0, constant_bootstraps=2)
+    assert seen == ["gradient"]
 
 
 def test_printed_equations_read_back_to_the_same_values():

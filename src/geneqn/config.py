@@ -1,6 +1,7 @@
 """The one typed configuration of a geneqn run.
 
-Defaults are the paper's (Methods). A config is read from TOML; every section and key is
+Defaults are the paper's (Methods) but where a measured change is better (selection on the
+valid genes, and the distillation's latent_targets = "auto" and share_stage1). A config is read from TOML; every section and key is
 checked, and a wrong one fails with a message naming the key, what was expected and the valid
 choices. ``geneqn config --show`` prints the effective config as TOML.
 

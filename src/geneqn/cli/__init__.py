@@ -39,7 +39,7 @@ ExprFormat = _choices("ExprFormat", ("auto", "h5ad", "10x", "10x_h5", "soma", "t
 AnnotFormat = _choices("AnnotFormat", ("auto", "mane", "gtf", "bed", "table"))
 
 # shared options
-ConfigOpt = typer.Option(None, "--config", "-c", help="TOML config (default: the paper's defaults).")
+ConfigOpt = typer.Option(None, "--config", "-c", help="TOML config (default: geneqn's defaults, the paper's but where README says).")
 RunOpt = typer.Option(None, "--run", "-r", help="Run folder (sets run.folder).")
 ForceOpt = typer.Option(False, "--force", help="Redo the stage even if its outputs are up to date.")
 SetOpt = typer.Option([], "--set", help="Any config key: --set section.key=value (TOML value; repeatable).")
@@ -425,7 +425,9 @@ def distill_cmd(config: Optional[Path] = ConfigOpt, run: Optional[Path] = RunOpt
                 verbose: bool = VerboseOpt, quiet: bool = QuietOpt, plain: bool = PlainOpt):
     """Distil the searched network into one genomic equation per cell type (two-stage SR).
 
-    Stage 1: features -> each latent unit; stage 2: stage-1 predicted latents -> expression.
+    Stage 1: features -> each latent unit (and, with sr.latent_targets = "auto", the default,
+    also -> each active direction, the better on the valid genes kept); stage 2: stage-1
+    predicted latents -> expression.
     Writes distill/: Pareto tables (CSV), equations.json, equations.tex, predictions, metrics.
     """
     with Session(verbose, quiet, plain) as session:

