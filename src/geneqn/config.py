@@ -566,9 +566,14 @@ PATH_KEYS = [("run", "folder"), ("expression", "path"), ("expression", "labels")
              ("features", "expectosc_table")]
 
 
+def is_relative_path(value) -> bool:
+    """A config path value (not empty, not a URL) that is relative to some folder."""
+    return isinstance(value, str) and bool(value) and "://" not in value and not Path(value).expanduser().is_absolute()
+
+
 def _resolve_paths(cfg: Config, base: Path) -> None:
     for section, key in PATH_KEYS:
         obj = getattr(cfg, section)
         value = getattr(obj, key)
-        if value and not Path(value).expanduser().is_absolute() and "://" not in value:
+        if is_relative_path(value):
             setattr(obj, key, str((base / value).resolve()))

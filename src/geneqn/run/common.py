@@ -4,6 +4,8 @@ describes, and the Pareto-table and equation files."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 from geneqn._io import read_json, write_csv, write_json, write_parquet
@@ -96,8 +98,6 @@ def pareto_csv(table: pd.DataFrame) -> pd.DataFrame:
 def write_tables(folder, tables: dict) -> None:
     """The Pareto tables as CSV files in ``folder``; earlier CSV files there are removed first
     (a new distillation may have fewer stage-1 targets, e.g. 3 directions for 8 latent units)."""
-    from pathlib import Path
-
     for old in Path(folder).glob("*.csv") if Path(folder).is_dir() else []:
         old.unlink()
     for name, t in tables.items():

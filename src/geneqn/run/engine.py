@@ -452,16 +452,14 @@ def _recorded_paths(sections: dict) -> dict:
     """The sections as ``<run>/config.toml`` holds them: the run folder as ``"."`` (the file lies
     in it, and load_config takes relative paths from the file's folder) and any other relative
     path made absolute (a config built in Python keeps paths relative to the working folder)."""
-    from geneqn.config import PATH_KEYS
+    from geneqn.config import PATH_KEYS, is_relative_path
 
     out = {name: dict(values) for name, values in sections.items()}
     if "run" in out:
         out["run"]["folder"] = "."
     for sec, key in PATH_KEYS:
-        value = out.get(sec, {}).get(key)
-        if sec != "run" and isinstance(value, str) and value and "://" not in value \
-                and not Path(value).expanduser().is_absolute():
-            out[sec][key] = str(Path(value).resolve())
+        if sec != "run" and is_relative_path(out.get(sec, {}).get(key)):
+            out[sec][key] = str(Path(out[sec][key]).resolve())
     return out
 
 
