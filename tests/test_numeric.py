@@ -207,16 +207,51 @@ print(os.environ.get("ATEN_CPU_CAPABILITY"), os.environ.get("MKL_CBWR"), torch.b
 
 
 def test_importing_geneqn_pins_torch_to_the_avx2_kernels_on_avx2_machines():
-    """The same networks on AVX2 and AVX-512 machines: ATen's AVX2 kernels and MKL's AVX2 code path
-    (conditional numerical reproducibility), unless the user set them or opted out."""
+    """The same networks on AVX2 and AVX-512 machines: ATen's AVX2 kernels and MKL's COMPATIBLE code
+    path (conditional numerical reproducibility), unless the user set them or opted out."""
     from geneqn._reproducible import _has_avx2
 
     env = {k: v for k, v in os.environ.items() if k not in ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "GENEQN_NATIVE_KERNELS")}
     run = lambda extra: subprocess.run([sys.executable, "-c", PIN], capture_output=True, text=True,  # noqa: E731
                                        env={**env, **extra}, timeout=120).stdout.split()
     if _has_avx2():
-        assert run({}) == ["avx2", "AVX2,STRICT", "AVX2"]
+        assert run({}) == ["avx2", "COMPATIBLE,STRICT", "AVX2"]
     else:
         assert run({})[:2] == ["None", "None"]
     assert run({"GENEQN_NATIVE_KERNELS": "1"})[:2] == ["None", "None"]
     assert run({"MKL_CBWR": "COMPATIBLE"})[1] == "COMPATIBLE"   # a user's own setting is kept
+
+
+TRAIN = r"""
+import hashlib, sys
+import numpy as np
+import geneqn, torch
+rng = np.random.default_rng(0)
+X = rng.normal(size=(3000, 12))
+y = np.tanh(X[:, 0] - 0.5 * X[:, 1] * X[:, 2]) + 0.3 * X[:, 3] + 0.1 * rng.normal(size=3000)
+net = geneqn.BottleneckRegressor("48-relu|[3-tanh]|48-relu", max_epochs=4, random_state=0)
+net.fit(X[:2400], y[:2400], X[2400:], y[2400:])
+h = hashlib.sha256()
+for v in net.network_.state_dict().values():
+    h.update(v.numpy().tobytes())
+h.update(np.ascontiguousarray(net.latent(X[2400:])).tobytes())
+print(torch.get_num_threads(), h.hexdigest())
+"""
+
+
+@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"), reason="MKL's code branches are x86's")
+def test_a_network_trains_to_the_same_bits_whatever_code_path_mkl_would_pick():
+    """MKL runs its AVX2 branch on Intel processors only and silently takes its AUTO branch on AMD
+    ones (Intel's CNR documentation): with ``MKL_CBWR=AVX2,STRICT`` the demo's networks, and so its
+    equations, differed between an Intel and an AMD machine. A process limited to SSE4.2 shows the
+    same fallback on any machine, so this compares a seeded training there, with one thread, and
+    in a plain process: the weights and latents must be the same bits."""
+    env = {k: v for k, v in os.environ.items() if k not in ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "GENEQN_NATIVE_KERNELS",
+                                                            "MKL_ENABLE_INSTRUCTIONS")}
+    run = lambda extra: subprocess.run([sys.executable, "-c", TRAIN], capture_output=True, text=True,  # noqa: E731
+                                       env={**env, **extra}, timeout=300).stdout.split()
+    base = run({})
+    assert len(base) == 2 and len(base[1]) == 64
+    assert run({"MKL_ENABLE_INSTRUCTIONS": "SSE4_2"})[1] == base[1]
+    one = run({"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
+    assert one[0] == "1" and one[1] == base[1]

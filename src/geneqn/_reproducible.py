@@ -4,12 +4,16 @@ PyTorch picks its CPU kernels by instruction set (AVX2 or AVX-512 builds of its 
 reduction kernels; MKL's GEMM code path by processor), and kernels of another vector width sum
 in another order: a network trained with the same seed on an AVX-512 machine then differs in
 its last bits from one trained on an AVX2 machine, and so do the latent values that symbolic
-regression fits. Before torch is imported, geneqn therefore asks for the AVX2 kernels on every
+regression fits. Before torch is imported, geneqn therefore asks for ATen's AVX2 kernels on every
 x86 machine that has AVX2 (``ATEN_CPU_CAPABILITY=avx2``) and for MKL's conditional numerical
-reproducibility on its AVX2 path, independent of the thread count (``MKL_CBWR=AVX2,STRICT``).
-Values a user has set are kept; ``GENEQN_NATIVE_KERNELS=1`` keeps PyTorch's own choice (faster
-on AVX-512 machines, not reproducible across them). Convolutions (Sei, Beluga) go through
-oneDNN, which these settings do not touch.
+reproducibility on its COMPATIBLE branch (one SSE2 code path, independent of the thread count:
+``MKL_CBWR=COMPATIBLE,STRICT``). MKL's AVX2 branch, used before, exists on
+Intel processors only: on AMD processors MKL silently takes its AUTO branch instead, and the demo's
+networks (and so its equations) differed between an Intel and an AMD machine; COMPATIBLE is the
+one branch that MKL runs on both (Intel's CNR documentation). The networks here are small, so
+its cost is small (a demo network trains in about the same time). Values a user has set are kept;
+``GENEQN_NATIVE_KERNELS=1`` keeps PyTorch's own choice (faster on large networks, not reproducible
+across machines). Convolutions (Sei, Beluga) go through oneDNN, which these settings do not touch.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import os
 import platform
 import sys
 
-PINNED = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2,STRICT"}
+PINNED = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "COMPATIBLE,STRICT"}
 
 
 def _has_avx2() -> bool:
@@ -47,6 +51,8 @@ def pin_cpu_kernels() -> dict[str, str]:
     return done
 
 
-def kernels_pinned() -> bool:
-    """Whether this process runs the pinned kernels (for the record in results and reports)."""
-    return all(os.environ.get(k) == v for k, v in PINNED.items())
+
+def pinned_kernels() -> dict[str, str | None]:
+    """The kernel settings this process runs with (recorded where networks are kept: a network
+    trained under other settings differs in its last bits)."""
+    return {key: os.environ.get(key) for key in (*PINNED, "GENEQN_NATIVE_KERNELS")}

@@ -6,8 +6,8 @@
 >>> net.latent(X_test).shape                                                 # (n, 4)
 
 Training is the paper's: Adam (lr 1e-3), MSE, mini-batches; early stopping on the valid loss
-with the best weights restored. With ``n_seeds > 1`` the network is trained once per seed (as
-one batched model) and the best by valid Pearson r is kept. Without ``X_valid`` a seeded
+with the best weights restored. With ``n_seeds > 1`` the network is trained once per seed (each
+seed alone, in ``n_jobs`` processes) and the best by valid Pearson r is kept. Without ``X_valid`` a seeded
 ``validation_fraction`` of the training rows is held out.
 """
 
@@ -112,7 +112,7 @@ class BottleneckRegressor(RegressorMixin, BaseEstimator):
         from geneqn.baselines import refuse_valid_through_pipeline
 
         refuse_valid_through_pipeline(self, X_valid)
-        from geneqn.nas.train import FLOOR_REWARD, Candidate, TrainData, train_best
+        from geneqn.nas.train import FLOOR_REWARD, RETRAIN_SLOTS, Candidate, TrainData, train_best
 
         arch = self._check_params()
         X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
@@ -138,7 +138,7 @@ class BottleneckRegressor(RegressorMixin, BaseEstimator):
         seeds = [int(self.random_state) + 10_000 + i for i in range(self.n_seeds)]
         total = self.max_epochs * len(seeds)
         with progress.task(f"train {arch}", total=total) as bar:
-            best, done = train_best([Candidate(arch, s) for s in seeds], data, slots=len(seeds),
+            best, done = train_best([Candidate(arch, s) for s in seeds], data, slots=RETRAIN_SLOTS,
                                     data_seed=int(self.random_state), on_epoch=bar.advance, n_jobs=self.n_jobs,
                                     **self.train_kwargs())
         _, net, result = done[best]

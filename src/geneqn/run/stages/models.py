@@ -51,7 +51,7 @@ def fit_best(ctx: StageContext, ct: str, architectures: list, model: str) -> tup
     from geneqn import progress
     from geneqn.errors import GeneqnError
     from geneqn.nas.estimator import BottleneckRegressor
-    from geneqn.nas.train import FLOOR_REWARD, Candidate, TrainData, TrainingMemo, train_best
+    from geneqn.nas.train import FLOOR_REWARD, RETRAIN_SLOTS, Candidate, TrainData, TrainingMemo, train_best
 
     cfg = ctx.config
     ds = ctx.dataset()
@@ -64,7 +64,7 @@ def fit_best(ctx: StageContext, ct: str, architectures: list, model: str) -> tup
     kw = train_settings(cfg)
     label = {"nn": "NN", "nas": "NAS|NN", "nas_sr": "NAS|SR"}.get(model, model)
     with progress.task(f"train {label} {ct}", total=len(cands) * kw["max_epochs"]) as bar:
-        best, done = train_best(cands, data, slots=len(seeds), data_seed=cfg.run.seed, on_epoch=bar.advance,
+        best, done = train_best(cands, data, slots=RETRAIN_SLOTS, data_seed=cfg.run.seed, on_epoch=bar.advance,
                                 memo=TrainingMemo(ctx.layout.training_memo), **kw)
         cand, net, res = done[best]
         bar.note(f"{len(architectures)} architecture(s) x {len(seeds)} seed(s), best valid r {res.valid_r:.3f}")
