@@ -239,6 +239,13 @@ def test_report_has_every_cell_type_and_numbers_of_results(tiny):
         assert f"{row['pearson_r']:.3f}" in html
     assert html.index("Summary") < html.index("Table 1") < html.index("Table 2") < html.index("Table 3")
     assert "<details><summary>Config, stages and versions</summary>" in html
+    # the kernel settings that decide the networks' last bits are recorded with the versions
+    from geneqn._reproducible import PINNED
+
+    kernels = res["versions"]["torch CPU kernels"]
+    assert kernels in html
+    if os.environ.get("MKL_CBWR") == PINNED["MKL_CBWR"]:  # pinned in this process (x86 with AVX2)
+        assert f"MKL_CBWR={PINNED['MKL_CBWR']}" in kernels and "ATEN_CPU_CAPABILITY=avx2" in kernels
 
 
 def test_predict_applies_saved_equations_and_networks(tiny, tmp_path):

@@ -204,12 +204,17 @@ def versions() -> dict:
     import importlib.metadata as md
     import platform
 
+    from geneqn._reproducible import pinned_kernels
+
     v = {"python": platform.python_version(), "geneqn": __version__}
-    for pkg in ("numpy", "pandas", "torch", "optuna", "pyoperon", "sympy", "scikit-learn", "scipy"):
+    for pkg in ("numpy", "pandas", "torch", "optuna", "pyoperon", "sympy", "scikit-learn", "scipy", "numba"):
         try:
             v[pkg] = md.version(pkg)
         except md.PackageNotFoundError:
             v[pkg] = None
+    # what decides the networks' last bits besides the versions (README: the same seed, the same
+    # equations): PyTorch's CPU kernels as geneqn pinned them, or a user's own settings
+    v["torch CPU kernels"] = ", ".join(f"{k}={val}" for k, val in pinned_kernels().items() if val is not None) or "native"
     return v
 
 
