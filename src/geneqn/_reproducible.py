@@ -10,8 +10,9 @@ reproducibility on its COMPATIBLE branch (one SSE2 code path, independent of the
 ``MKL_CBWR=COMPATIBLE,STRICT``). MKL's AVX2 branch, used before, exists on
 Intel processors only: on AMD processors MKL silently takes its AUTO branch instead, and the demo's
 networks (and so its equations) differed between an Intel and an AMD machine; COMPATIBLE is the
-one branch that MKL runs on both (Intel's CNR documentation). The networks here are small, so
-its cost is small (a demo network trains in about the same time). Values a user has set are kept;
+one branch that MKL runs on both (Intel's CNR documentation), and on every x86-64 processor, so it
+is pinned on those without AVX2 too. Its price: MKL's matrix products run SSE2 kernels, about
+1.8x slower on the demo's layer shapes (README). Values a user has set are kept;
 ``GENEQN_NATIVE_KERNELS=1`` keeps PyTorch's own choice (faster on large networks, not reproducible
 across machines). Convolutions (Sei, Beluga) go through oneDNN, which these settings do not touch.
 """
@@ -37,19 +38,18 @@ def _has_avx2() -> bool:
 
 
 def pin_cpu_kernels() -> dict[str, str]:
-    """Set the variables above (when torch is not imported yet, the machine is x86 with AVX2,
-    and the user has not opted out); returns what was set."""
+    """Set the variables above (when torch is not imported yet, the machine is x86 and the user
+    has not opted out; ATen's AVX2 kernels only where the processor has AVX2); returns what was set."""
     if os.environ.get("GENEQN_NATIVE_KERNELS") or "torch" in sys.modules:
         return {}
-    if platform.machine().lower() not in ("x86_64", "amd64") or not _has_avx2():
+    if platform.machine().lower() not in ("x86_64", "amd64"):
         return {}
     done = {}
     for key, value in PINNED.items():
-        if key not in os.environ:
+        if key not in os.environ and (key != "ATEN_CPU_CAPABILITY" or _has_avx2()):
             os.environ[key] = value
             done[key] = value
     return done
-
 
 
 def pinned_kernels() -> dict[str, str | None]:
