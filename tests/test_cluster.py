@@ -17,11 +17,13 @@ from geneqn.errors import GeneqnError
 from geneqn.run import Runner, demo_config
 
 DATA_STAGES = ["targets", "tss", "features", "dataset"]
-MODEL_STAGES = ["ridge", "nn", "search", "distill", "sr", "stability"]
+MODEL_STAGES = ["ridge", "nn", "search", "distill", "sr", "stability", "sweep", "nas_sr", "evaluate", "report"]
 CELL_TYPES = ["type B pancreatic cell", "pancreatic A cell", "pancreatic D cell"]
 COMPARED = ["ridge/metrics.json", "ridge/predictions.parquet", "nn/metrics.json", "nas/metrics.json",
             "nas/trials.csv", "nas/predictions.parquet", "distill/equations.json", "distill/predictions.parquet",
-            "sr/metrics.json", "stability/stability.json"]
+            "sr/metrics.json", "stability/stability.json", "sweep/table2.csv",
+            *(f"tables/{t}.csv" for t in ("table1", "table2", "table3", "comparisons", "subsets", "residuals",
+                                          "effects", "features_used")), "predictions.csv"]
 
 
 def tiny(folder, **run):
@@ -34,8 +36,23 @@ def tiny(folder, **run):
         stability={"seeds": 1, "bootstraps": 1, "budget": 0.5, "constant_bootstraps": 3})
 
 
+def _untimed(x):
+    """A JSON value without what measures time (seconds a search took) or names the folder."""
+    if isinstance(x, dict):
+        return {k: _untimed(v) for k, v in x.items() if k not in ("search_seconds", "created", "stages", "folder")}
+    return [_untimed(v) for v in x] if isinstance(x, list) else x
+
+
 def digests(folder):
-    return {f: hashlib.sha256((folder / f).read_bytes()).hexdigest() for f in COMPARED}
+    """The compared files, the evaluate stage's figures, and results.json and NAS|SR's metrics
+    but for the times they record."""
+    import json
+
+    files = COMPARED + sorted(str(p.relative_to(folder)) for p in (folder / "downloads" / "figures").rglob("*.png"))
+    out = {f: hashlib.sha256((folder / f).read_bytes()).hexdigest() for f in files}
+    for f in ("results.json", "nas_sr/metrics.json"):
+        out[f] = _untimed(json.loads((folder / f).read_text()))
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -63,12 +80,15 @@ def client():
 
 def test_tables_do_not_depend_on_the_cluster(data_run, serial, client):
     """geneqn.run(config, client=...): every cell type's share is a task of the cluster (and its SR
-    restarts, training groups and refits are tasks too); every file is the same, to the bit."""
+    restarts, training groups and refits are tasks too), the evaluate stage's tables and figures
+    included; every file is the same, to the bit."""
     folder = data_run.parent / "dask"
     shutil.copytree(data_run, folder)
     results = geneqn.run(tiny(folder), MODEL_STAGES, client=client)
     assert set(results) == set(MODEL_STAGES)
-    assert digests(folder) == digests(serial)
+    ours, theirs = digests(folder), digests(serial)
+    assert len([f for f in ours if f.endswith(".png")]) == 3 * 7  # 6 figures a cell type and its stability's
+    assert ours == theirs
     assert not (folder / ".stages" / "parts").exists() or not any((folder / ".stages" / "parts").iterdir())
     # the cluster is not part of a stage's fingerprint: the same run is up to date without it
     assert all(Runner(tiny(folder)).is_done(s) for s in MODEL_STAGES)

@@ -99,7 +99,7 @@ def test_no_stage_imports_another_stage():
 RUN_ENTRIES = ("distill", "sr", "nas", "nn", "ridge", "nas_sr", "expectosc", "sweep", "stability", "variants",
                "tables", "downloads", "networks", "refits", "chunks", "results.json", "predictions.csv",
                "report.html", "config.toml", "targets.parquet", "tss.parquet", "features.parquet", "features.json",
-               "split.parquet", "equations.json", "metrics.json", "predictions.parquet", "sei_chunks")
+               "split.parquet", "equations.json", "metrics.json", "predictions.parquet", "sei_chunks", "figures")
 
 
 def test_run_folder_paths_are_named_only_in_the_layout():

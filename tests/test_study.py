@@ -248,6 +248,31 @@ def test_report_has_every_cell_type_and_numbers_of_results(tiny):
         assert f"MKL_CBWR={PINNED['MKL_CBWR']}" in kernels and "ATEN_CPU_CAPABILITY=avx2" in kernels
 
 
+def test_report_figures_are_the_ones_its_own_inputs_draw(tiny, tmp_path):
+    """The evaluate stage draws each cell type's figures where it computes its tables (on the
+    cluster's workers with --cluster) and the report embeds those files. A copy of the run
+    folder without them draws them from what the report reads (results.json, predictions.csv,
+    tables/): the same report, to the byte."""
+    import shutil
+
+    from geneqn.report import build_report
+    from geneqn.run.layout import RunLayout
+
+    cfg, _ = tiny
+    L = Runner(cfg).layout
+    res = json.loads(L.results.read_text())
+    for ct in res["cell_types"]:
+        names = sorted(p.name for p in L.figures(ct).iterdir())
+        assert names == sorted(f"{n}.png" for n in ("scatter", "pareto", "effects", "history", "subsets",
+                                                   "residuals", "stability"))
+        assert all((L.figures(ct) / n).read_bytes().startswith(b"\x89PNG") for n in names)
+    copy = RunLayout(tmp_path / "run")
+    shutil.copytree(L.root, copy.root)
+    shutil.rmtree(copy.figures_root)
+    build_report(copy.root)
+    assert copy.report.read_bytes() == L.report.read_bytes()
+
+
 def test_predict_applies_saved_equations_and_networks(tiny, tmp_path):
     from typer.testing import CliRunner
 

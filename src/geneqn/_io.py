@@ -77,6 +77,12 @@ def write_text(text: str, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
+def write_bytes(data: bytes, path: str | os.PathLike) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
 def write_json(obj: Any, path: str | os.PathLike) -> Path:
     return write_text(json.dumps(obj, indent=2, default=_json_default, allow_nan=True) + "\n", path)
 
@@ -99,9 +105,11 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
 
 
-def read_parquet(path: str | os.PathLike, columns: list[str] | None = None) -> pd.DataFrame:
+def read_parquet(path: str | os.PathLike, columns: list[str] | None = None, filters: list | None = None) -> pd.DataFrame:
+    """A parquet file; ``filters`` (pyarrow's, e.g. ``[("cell_type", "==", ct)]``) keeps only the
+    rows that match, without holding the others in memory."""
     with open(path, "rb") as fh:
-        return pd.read_parquet(fh, columns=columns)
+        return pd.read_parquet(fh, columns=columns, filters=filters)
 
 
 def read_json(path: str | os.PathLike) -> Any:

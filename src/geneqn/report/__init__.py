@@ -1,6 +1,7 @@
 """The study's report: one self-contained ``report.html`` (no network and no script: images are
 embedded as PNG data, equations are MathML that browsers render offline, cell types fold with
-``<details>``), built from ``results.json``, ``predictions.csv`` and ``tables/`` only.
+``<details>``), built from ``results.json``, ``predictions.csv``, ``tables/`` and the figures the
+evaluate stage drew of each cell type (``downloads/figures/``; drawn here when a folder lacks them).
 
 :func:`report_context` gathers what the report shows as plain data (names, numbers, figures as
 PNG bytes); ``templates/report.html.j2`` lays it out. Every name that comes from the inputs
@@ -21,6 +22,8 @@ from geneqn.report import figures
 from geneqn.report._render import render
 
 TABLES = ("table1", "table2", "table3", "comparisons", "subsets", "residuals", "effects", "features_used")
+CELL_TABLES = ("table2", "effects", "subsets", "residuals")
+"""The tables whose rows of a cell type :func:`cell_figures` draws."""
 
 
 def build_report(run_dir: str | Path) -> Path:
@@ -70,12 +73,48 @@ def report_context(run_dir: str | Path) -> dict:
         "table2": list(t["table2"].itertuples()), "has_valid": "valid_r" in t["table2"] and "knee" in t["table2"],
         "table3": [(ct, [r_of(ct, m) for m in models]) for ct in cell_types],
         "comparisons": list(t["comparisons"].itertuples()),
-        "cells": [_cell(ct, res, preds, t, k == 0) for k, ct in enumerate(cell_types)],
+        "cells": [_cell(ct, res, preds, t, k == 0, _figures_of(L, ct, res, preds, t))
+                  for k, ct in enumerate(cell_types)],
         "features_png": figures.features_heatmap(used, feature_order, cell_types),
         "features_used": [(r.cell_type, r.model, r.feature, r.name if isinstance(r.name, str) else "",
                            r.group if isinstance(r.group, str) else "") for r in used.itertuples()],
         "config_text": toml, "stages": res.get("stages", {}), "versions": res["versions"], "brief": _brief,
     }
+
+
+def cell_figures(cell_type: str, cell: dict, predictions: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> dict[str, bytes]:
+    """The figures of one cell type's section, as PNG bytes by name (scatter, pareto, effects,
+    history, subsets, residuals; stability when the cell has a stability record).
+
+    ``cell``: the cell type's entry of ``results.json``'s ``cells``; ``predictions``: its test
+    genes as ``predictions.csv`` has them (measured_g, symbol and a column per model);
+    ``tables``: its rows of the tables named in :data:`CELL_TABLES`. The evaluate stage draws them
+    for each cell type where it computes its tables (on a cluster's workers with ``--cluster``)."""
+    ct = cell_type
+    d = predictions.reset_index(drop=True)
+    show = [m for m in ("Ridge", "NAS|NN", "SR", "SR(NAS|NN)") if m in d.columns]
+    ds, se = cell["direct_sr"], cell["search"]
+    out = {"scatter": figures.scatter_row(d, show, ct, cell["markers"]),
+           "pareto": figures.pareto(ds["front"], tables["table2"], int(ds["complexity"]),
+                                    f"{ct}: accuracy against complexity"),
+           "effects": figures.effects(tables["effects"], f"{ct}: effects"),
+           "history": figures.search_history(se["history"], f"{ct}: valid r over trials"),
+           "subsets": figures.subset_boxplot(tables["subsets"], cell["subsets"]["t_test_g"], ct),
+           "residuals": figures.residual_plot(tables["residuals"], ct)}
+    if cell.get("stability"):
+        out["stability"] = figures.stability(cell["stability"], f"{ct}: features over refits")
+    return out
+
+
+def _figures_of(L, ct: str, res: dict, preds: pd.DataFrame, t: dict) -> dict[str, bytes]:
+    """The cell type's figures as the evaluate stage drew them, or drawn now (a folder without them)."""
+    folder = L.figures(ct)
+    names = ["scatter", "pareto", "effects", "history", "subsets", "residuals"] + (
+        ["stability"] if res["cells"][ct].get("stability") else [])
+    if all((folder / f"{n}.png").is_file() for n in names):
+        return {n: (folder / f"{n}.png").read_bytes() for n in names}
+    return cell_figures(ct, res["cells"][ct], preds[preds.cell_type == ct],
+                        {n: t[n][t[n].cell_type == ct] for n in CELL_TABLES})
 
 
 def _brief(summary: dict) -> str:
@@ -116,14 +155,14 @@ def selection_rule(rule: str) -> str:
     return f"the lowest loss within complexity {rule} (sr.selection = {rule})"
 
 
-def _stability(ct: str, st: dict | None) -> dict | None:
+def _stability(st: dict | None, png: bytes | None) -> dict | None:
     """Which features and terms of the equation recur over refits; its stable core; constants."""
     if not st:
         return None
     head = st["headline"]
     return {"st": st, "share": int(round(100 * st["core_share"])), "budget": st.get("budget", {}),
             "below": [(f, head["features"][f]) for f in head["below_core_share"]],
-            "png": figures.stability(st, f"{ct}: features over refits"),
+            "png": png,
             "features": [(f, v, f in head["features"]) for f, v in list(st["features"].items())[:15]],
             "terms": [(k, term, v) for k, ts in st["terms"].items() for term, v in list(ts.items())[:6]]}
 
@@ -141,8 +180,8 @@ def _knee(sweep: pd.DataFrame) -> list[dict]:
             {"label": "most accurate on the valid genes", "row": top}]
 
 
-def _cell(ct: str, res: dict, preds: pd.DataFrame, t: dict, open_: bool) -> dict:
-    """One cell type's section."""
+def _cell(ct: str, res: dict, preds: pd.DataFrame, t: dict, open_: bool, figs: dict[str, bytes]) -> dict:
+    """One cell type's section (``figs``: its figures, :func:`cell_figures`)."""
     from geneqn.sr.equation import GenomicEquation
 
     c = res["cells"][ct]
@@ -173,8 +212,6 @@ def _cell(ct: str, res: dict, preds: pd.DataFrame, t: dict, open_: bool) -> dict
                 coef.get(f)) for f in e.index]
     se = c["search"]
     space = "; ".join(f"layer {i}: " + ", ".join(o[:3]) + (" ..." if len(o) > 3 else "") for i, o in enumerate(se["space"]))
-    d = preds[preds.cell_type == ct].reset_index(drop=True)
-    show = [m for m in ("Ridge", "NAS|NN", "SR", "SR(NAS|NN)") if m in d.columns]
     sub = t["subsets"][t["subsets"].cell_type == ct]
     resid = t["residuals"][t["residuals"].cell_type == ct]
     return {
@@ -183,15 +220,11 @@ def _cell(ct: str, res: dict, preds: pd.DataFrame, t: dict, open_: bool) -> dict
         "selection": selection_rule(eq.meta.get("selection", "accuracy")),
         "mathml": [(Markup(lhs), Markup(rhs)) for lhs, rhs in eq.mathml()],  # geneqn's markup, names escaped
         "latents": latents, "diagnostics": diagnostics, "diagnostics_genes": dg.get("genes", "valid"),
-        "stability": _stability(ct, c.get("stability")),
-        "pareto_png": figures.pareto(ds["front"], sweep, int(ds["complexity"]), f"{ct}: accuracy against complexity"),
-        "knee": _knee(sweep), "direct": ds,
-        "effects_png": figures.effects(eff, f"{ct}: effects"), "effects": effects,
-        "search": se, "space": space,
-        "history_png": figures.search_history(se["history"], f"{ct}: valid r over trials"),
-        "scatter_png": figures.scatter_row(d, show, ct, c["markers"]),
-        "subsets_png": figures.subset_boxplot(sub, c["subsets"]["t_test_g"], ct),
+        "stability": _stability(c.get("stability"), figs.get("stability")),
+        "pareto_png": figs["pareto"], "knee": _knee(sweep), "direct": ds,
+        "effects_png": figs["effects"], "effects": effects, "search": se, "space": space,
+        "history_png": figs["history"], "scatter_png": figs["scatter"], "subsets_png": figs["subsets"],
         "subset_genes": {label: [r.symbol if isinstance(r.symbol, str) else r.gene
                                  for r in sub[sub.subset == label].itertuples()] for label in ("nonlinear", "linear")},
-        "residuals_png": figures.residual_plot(resid, ct), "residuals": list(resid.itertuples()),
+        "residuals_png": figs["residuals"], "residuals": list(resid.itertuples()),
     }

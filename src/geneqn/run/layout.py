@@ -24,6 +24,7 @@
     sweep/table2.csv         the complexity sweep (valid r, test r, the knee); sweep/equations.json
     expectosc/               ExPecto features (chunks) and the ExPectoSC model (coef.parquet)
     tables/*.csv, results.json, report.html, predictions.csv, downloads/
+    downloads/figures/<ct>/  the report's figures of each cell type (PNG), drawn by the evaluate stage
 
 Cell types become file names through :func:`cell_type_key`, which never maps two names to one.
 """
@@ -244,3 +245,13 @@ class RunLayout:
     @property
     def downloads(self) -> Path:
         return self.root / "downloads"
+
+    @property
+    def figures_root(self) -> Path:
+        """The report's figures of every cell type, as PNG files (the evaluate stage draws them)."""
+        return self.downloads / "figures"
+
+    def figures(self, cell_type: str) -> Path:
+        """One cell type's figures: scatter.png, pareto.png, effects.png, history.png, subsets.png,
+        residuals.png and, with a stability stage, stability.png."""
+        return self.figures_root / cell_type_key(cell_type)
