@@ -134,3 +134,35 @@ def test_pipeline_uses_the_internal_split():
 def test_direct_call_with_x_valid_still_works():
     X, y, Xv, yv = _data()
     assert RidgeRegressor(alphas=ALPHAS).fit(X, y, Xv, yv).alpha_ in ALPHAS
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_ridge_without_blas_is_scikit_learns_ridge(weighted, monkeypatch):
+    """ridge_path (no BLAS: normal equations summed pairwise, Cholesky in Python floats) fits what
+    make_pipeline(StandardScaler(), Ridge(alpha)) fits, constant and near-collinear features
+    included; and the estimator's path for many features (scikit-learn's) gives the same model."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    import geneqn.baselines as baselines
+
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(400, 8)) * rng.uniform(0.1, 20, 8) + rng.normal(size=8)
+    X[:, 3] = 7.0                                            # constant: sd counts as 1, coefficient 0
+    X[:, 5] = 0.5 * X[:, 4] + 0.01 * rng.normal(size=400)    # nearly collinear with feature 4
+    y = X[:, :3] @ np.array([1.0, -0.3, 0.05]) + rng.normal(size=400)
+    w = rng.uniform(0.2, 3.0, size=400) if weighted else None
+    mean, scale, fits = baselines.ridge_path(X, y, ALPHAS, w)
+    assert scale[3] == 1.0
+    for a, (coef, intercept) in zip(ALPHAS, fits):
+        kw = {} if w is None else {"standardscaler__sample_weight": w, "ridge__sample_weight": w}
+        ref = make_pipeline(StandardScaler(), Ridge(alpha=a)).fit(X, y, **kw)
+        np.testing.assert_allclose(X @ coef + intercept, ref.predict(X), rtol=1e-9, atol=1e-9)
+        assert coef[3] == 0.0
+    Xv, yv = X[:100] + 0.1, y[:100]
+    exact = RidgeRegressor(alphas=ALPHAS).fit(X, y, Xv, yv, sample_weight=w)
+    monkeypatch.setattr(baselines, "EXACT_MAX_FEATURES", 0)
+    through_sklearn = RidgeRegressor(alphas=ALPHAS).fit(X, y, Xv, yv, sample_weight=w)
+    assert exact.alpha_ == through_sklearn.alpha_
+    np.testing.assert_allclose(exact.predict(Xv), through_sklearn.predict(Xv), rtol=1e-9)
+    np.testing.assert_allclose(exact.feature_scale_, through_sklearn.feature_scale_, rtol=1e-12)

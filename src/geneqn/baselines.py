@@ -10,6 +10,8 @@ the training genes only, as every model of a run is. :class:`ExPectoSC`: the sam
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.linear_model import Ridge
@@ -17,9 +19,64 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from geneqn import numeric
 from geneqn.metrics import pearson_r
 
-DEFAULT_ALPHAS = tuple(float(a) for a in np.logspace(-3, 4, 15))
+DEFAULT_ALPHAS = tuple(float(Decimal(10) ** (Decimal(e) / 2)) for e in range(-6, 9))
+"""10^-3, 10^-2.5, ..., 10^4, each the double nearest the true power (decimal arithmetic, then one
+correct rounding; numpy's logspace rounds by the CPU's vector code and gave 316.2277660168379
+on one set-up and 316.22776601683796 on another)."""
+
+EXACT_MAX_FEATURES = 256
+"""Up to this many features, ridge is solved without BLAS (:func:`ridge_path`): the same bits on
+every machine, so Table 1's ridge row is too. Above it (ExPectoSC's 20,020 features), scikit-learn's
+Ridge, whose BLAS kernels sum in another order on another CPU (last bits only)."""
+
+
+def _weighted_mean(rows: np.ndarray, w: np.ndarray | None) -> np.ndarray:
+    """Mean of each row of a (k, n) array, weighted by ``w`` (n,), summed pairwise."""
+    if w is None:
+        return np.add.reduce(rows, axis=-1) / rows.shape[-1]
+    return np.add.reduce(rows * w, axis=-1) / numeric.total(w)
+
+
+def ridge_path(X: np.ndarray, y: np.ndarray, alphas, sample_weight=None) -> tuple[np.ndarray, np.ndarray, list]:
+    """Ridge regression on standardised features for each alpha, without BLAS.
+
+    Returns the features' (weighted) mean and sd (an sd of 0 counts as 1, as scikit-learn's
+    StandardScaler has it) and, per alpha, ``(coef, intercept)`` in the raw features' units: the
+    minimiser of sum_i w_i (y_i - c - z_i . b)^2 + alpha |b|^2 over the standardised rows z_i, as
+    ``make_pipeline(StandardScaler(), Ridge(alpha))`` fits it. The normal equations are summed
+    pairwise (numpy's order, fixed by the length) and solved by Cholesky in Python floats, so no
+    step depends on the CPU's vector width or a BLAS kernel; for a few hundred features at most
+    (the Cholesky is O(k^3) in Python)."""
+    Xt = np.ascontiguousarray(np.asarray(X, dtype=np.float64).T)  # (k, n): each feature a row
+    y = np.asarray(y, dtype=np.float64)
+    w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    mean = _weighted_mean(Xt, w)
+    Zt = Xt - mean[:, None]
+    var = _weighted_mean(Zt * Zt, w)
+    # StandardScaler's rule: a variance within rounding of 0 is a constant feature (sd 1)
+    tiny = 10 * np.finfo(np.float64).eps * np.maximum(mean * mean, 1.0)
+    constant = ~(var > tiny)
+    scale = np.where(constant, 1.0, np.sqrt(var))
+    Zt = Zt / scale[:, None]
+    Zt[constant] = 0.0  # not the mean's rounding residue: a constant feature gets coefficient 0
+    y_mean = float(_weighted_mean(y[None, :], w)[0])
+    yc = y - y_mean
+    Zw = Zt if w is None else Zt * w
+    G = np.array([numeric.row_dots(Zt, Zw[i]) for i in range(len(Zt))])   # Z' W Z
+    rhs = numeric.row_dots(Zw, yc)                                         # Z' W y
+    G = (G + G.T) / 2  # symmetric to the bit (with weights, z_i*(z_j*w) and z_j*(z_i*w) round apart)
+    out = []
+    for a in alphas:
+        b = numeric.solve_spd(G + float(a) * np.eye(len(G)), rhs)
+        if b is None:
+            raise ValueError(f"ridge: the normal equations are not positive definite at alpha {a} (non-finite "
+                             "features?)")
+        coef = np.asarray(b) / scale
+        out.append((coef, y_mean - numeric.dot(mean, coef)))
+    return mean, scale, out
 
 
 SCORINGS = ("mse", "pearson")
@@ -95,7 +152,10 @@ class RidgeRegressor(RegressorMixin, BaseEstimator):
 
     After fit: ``alpha_``, ``valid_score_`` ({alpha: valid MSE or r}), ``valid_r_`` ({alpha: valid
     r}), ``coef_`` and ``intercept_`` in the units of the raw features (so
-    ``X @ coef_ + intercept_`` is the prediction), ``pipeline_``.
+    ``X @ coef_ + intercept_`` is the prediction), ``feature_mean_`` and ``feature_scale_`` (the
+    standardisation). Up to :data:`EXACT_MAX_FEATURES` features the fit and the predictions use no
+    BLAS (:func:`ridge_path`; predictions are each row's products summed pairwise), so they are the
+    same bits on every machine; above it, scikit-learn's ``StandardScaler`` and ``Ridge``.
     """
 
     def __init__(self, alphas=DEFAULT_ALPHAS, scoring: str = "mse", validation_fraction: float = 0.1,
@@ -134,13 +194,13 @@ class RidgeRegressor(RegressorMixin, BaseEstimator):
             y_valid = np.asarray(y_valid, dtype=np.float64).ravel()
             if len(y_valid) != len(X_valid):
                 raise ValueError(f"X_valid has {len(X_valid)} rows, y_valid {len(y_valid)}")
-        weights = {} if sample_weight is None else {"standardscaler__sample_weight": sample_weight,
-                                                    "ridge__sample_weight": sample_weight}
-        fits, mse, r = [], [], []
-        for a in alphas:
-            model = make_pipeline(StandardScaler(), Ridge(alpha=a)).fit(X, y, **weights)
-            pred = model.predict(X_valid)
-            fits.append(model)
+        if X.shape[1] <= EXACT_MAX_FEATURES:
+            mean, scale, fits = ridge_path(X, y, alphas, sample_weight)
+        else:
+            mean, scale, fits = _sklearn_path(X, y, alphas, sample_weight)
+        mse, r = [], []
+        for coef, intercept in fits:
+            pred = _linear(X_valid, coef, intercept)
             mse.append(float(np.average((y_valid - pred) ** 2, weights=w_valid)))
             r.append(float(pearson_r(y_valid, pred)))
         self.valid_r_ = dict(zip(alphas, r))
@@ -151,17 +211,35 @@ class RidgeRegressor(RegressorMixin, BaseEstimator):
             self.valid_score_ = dict(self.valid_r_)
             best = int(np.nanargmax(r)) if np.isfinite(r).any() else 0
         self.alpha_ = alphas[best]
-        self.pipeline_ = fits[best]
-        scaler, ridge = self.pipeline_[0], self.pipeline_[1]
-        scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
-        self.coef_ = ridge.coef_ / scale
-        self.intercept_ = float(ridge.intercept_ - (scaler.mean_ * self.coef_).sum())
+        self.coef_, self.intercept_ = fits[best][0], float(fits[best][1])
+        self.feature_mean_, self.feature_scale_ = mean, scale
         return self
 
     def predict(self, X) -> np.ndarray:
-        check_is_fitted(self, "pipeline_")
+        check_is_fitted(self, "coef_")
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        return X @ self.coef_ + self.intercept_
+        return _linear(X, self.coef_, self.intercept_)
+
+
+def _linear(X: np.ndarray, coef: np.ndarray, intercept: float) -> np.ndarray:
+    """``X @ coef + intercept``; up to EXACT_MAX_FEATURES features without BLAS (each row's
+    products summed pairwise)."""
+    if len(coef) > EXACT_MAX_FEATURES:
+        return X @ coef + intercept
+    return numeric.row_dots(np.ascontiguousarray(X), coef) + intercept
+
+
+def _sklearn_path(X, y, alphas, sample_weight) -> tuple[np.ndarray, np.ndarray, list]:
+    """:func:`ridge_path` through scikit-learn (BLAS), for many features."""
+    weights = {} if sample_weight is None else {"standardscaler__sample_weight": sample_weight,
+                                                "ridge__sample_weight": sample_weight}
+    out = []
+    for a in alphas:
+        scaler, ridge = make_pipeline(StandardScaler(), Ridge(alpha=a)).fit(X, y, **weights)
+        scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
+        coef = ridge.coef_ / scale
+        out.append((coef, float(ridge.intercept_ - (scaler.mean_ * coef).sum())))
+    return scaler.mean_, scale, out
 
 
 EXPECTOSC_ALPHAS = (0.01, 0.1, 1.0, 10.0, 100.0)
