@@ -105,8 +105,9 @@ def write_tables(folder, tables: dict) -> None:
             write_csv(pareto_csv(t), folder / f"{name}.csv")
 
 
-def load_equations(path) -> dict:
-    """{cell type: GenomicEquation} of an equations.json (read as data)."""
+def load_equations(path, cell_types=None) -> dict:
+    """{cell type: GenomicEquation} of an equations.json (read as data); only ``cell_types`` when
+    given (a cell type's share of a stage need not parse hundreds of others)."""
     from geneqn.sr.equation import GenomicEquation
 
     data = read_json(path)
@@ -114,7 +115,8 @@ def load_equations(path) -> dict:
         from geneqn.errors import GeneqnError
 
         raise GeneqnError(f"{path}: expected a JSON object of cell type -> equation.")
-    return {str(ct): GenomicEquation.from_dict(d, f"{path}: {ct}", cell_type=str(ct)) for ct, d in data.items()}
+    return {str(ct): GenomicEquation.from_dict(d, f"{path}: {ct}", cell_type=str(ct)) for ct, d in data.items()
+            if cell_types is None or ct in cell_types}
 
 
 def read_pareto_csv(path, feature_names: list[str]) -> pd.DataFrame:

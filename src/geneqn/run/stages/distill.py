@@ -83,7 +83,7 @@ def _sweep_cell_type(ctx: StageContext, ct: str) -> Part:
 
     ds = ctx.dataset()
     cfg = ctx.config
-    eq = load_equations(ctx.layout.equations)[ct]
+    eq = load_equations(ctx.layout.equations, [ct])[ct]
     net = BottleneckRegressor.load(ctx.layout.network("nas", ct))
     X, y = ds.xy(ct, "train")
     Xt, yt = ds.xy(ct, "test")
@@ -148,7 +148,7 @@ def _stability_cell_type(ctx: StageContext, ct: str) -> Part:
     sr = full.set_params(max_evaluations=max(1000, int(full.max_evaluations * s.budget)))
     net = BottleneckRegressor.load(ctx.layout.network("nas", ct))
     d = GenomicEquationDistiller(net, sr=sr, cell_type=ct, **distiller_options(cfg))
-    d.equation_ = load_equations(ctx.layout.equations)[ct]  # the run's equation; the refits distil the network again
+    d.equation_ = load_equations(ctx.layout.equations, [ct])[ct]  # the run's equation; the refits distil the network again
     X, y = ds.xy(ct, "train")
     Xv, yv = ds.xy(ct, "valid")
     Xt, yt = ds.xy(ct, "test")

@@ -117,7 +117,7 @@ def _evaluate_cell_type(ctx: StageContext, ct: str) -> Part:
     preds = {name: df[df["split"] == "test"].drop(columns="split").reset_index(drop=True) for name, df in every.items()}
     targets = read_parquet(L.targets, filters=[("cell_type", "==", ct)])
     symbols = targets.drop_duplicates("gene").set_index("gene")["symbol"].astype("string")
-    eq = load_equations(L.equations)[ct]
+    eq = load_equations(L.equations, [ct])[ct]
     t1 = study.table1(preds, dict(study.MODELS), seed=seed)
     comparisons = study.compare(preds, seed=seed)
     metrics = {folder: read_json(L.metrics(folder))[ct] for folder in ("ridge", "nn", "nas", "sr", "distill", "nas_sr")}
