@@ -116,23 +116,28 @@ def main() -> None:
     print(f"{len(cell_types)} cell types, {args.budget} budget, stages {', '.join(model_stages)}; "
           f"{len(every)} in the bundle")
 
-    seconds, on_cluster, digests = {}, {}, {}
+    def stamped(folder: Path) -> dict:
+        return {s: json.loads((folder / ".stages" / f"{s}.json").read_text())["seconds"] for s in model_stages
+                if (folder / ".stages" / f"{s}.json").exists()}
+
+    seconds, on_cluster, digests, startup = {}, {}, {}, {}
     for n in [int(w) for w in args.workers.split(",")]:
         folder = root / f"workers-{n}"
         c = cfg.replace(run={"folder": str(folder), "cluster": f"local:{n}"})
         t = time.perf_counter()
-        if args.reuse:  # the earlier run's stages as its stamps timed them; evaluate and report again
+        if args.reuse:  # the earlier run's wall time and stages as its stamps timed them; evaluate and report again
+            kept = json.loads((folder / "bench_scale.json").read_text())
+            seconds[n], startup[n] = kept["wall_seconds"], kept["startup_seconds"]
             geneqn.run(c, list(HERE), force=HERE)
-            stamped = {s: json.loads((folder / ".stages" / f"{s}.json").read_text()) for s in model_stages
-                       if (folder / ".stages" / f"{s}.json").exists()}
-            seconds[n] = json.loads((folder / "bench_scale.json").read_text())["wall_seconds"]
-            results = {s: {"seconds": d["seconds"]} for s, d in stamped.items()}
         else:
             shutil.rmtree(folder, ignore_errors=True)
             shutil.copytree(base, folder)
-            results = geneqn.run(c, model_stages)
+            geneqn.run(c, model_stages)
             seconds[n] = time.perf_counter() - t
-            (folder / "bench_scale.json").write_text(json.dumps({"wall_seconds": seconds[n]}))
+            startup[n] = seconds[n] - sum(stamped(folder).values())
+            (folder / "bench_scale.json").write_text(json.dumps({"wall_seconds": seconds[n],
+                                                                 "startup_seconds": startup[n]}))
+        results = {s: {"seconds": v} for s, v in stamped(folder).items()}
         on_cluster[n] = sum(r.get("seconds", 0) for s, r in results.items() if s not in HERE)
         digests[n] = {f: digest(folder / f) for f in COMPARED}
         per_stage = ", ".join(f"{s} {r.get('seconds', 0):.0f}s" for s, r in results.items() if "seconds" in r)
@@ -151,12 +156,11 @@ def main() -> None:
                     print(f"  differs: {f}")
     if 1 in seconds and 2 in seconds:
         shares, rest, report = study_cost(cfg.replace(run={"folder": str(root / "workers-1"), "cluster": ""}))
-        startup = seconds[1] - sum(json.loads((root / "workers-1" / ".stages" / f"{s}.json").read_text())["seconds"]
-                                   for s in model_stages if (root / "workers-1" / ".stages" / f"{s}.json").exists())
         print(f"evaluate in this process: {shares:.1f} s in its {len(cell_types)} cell types' shares (cluster work), "
-              f"{rest:.1f} s the rest; report {report:.1f} s; the runs' start-up and between stages {startup:.1f} s")
+              f"{rest:.1f} s the rest; report {report:.1f} s; the 1-worker run's start-up and time between "
+              f"stages {startup[1]:.1f} s")
         per_ct = (on_cluster[1] + shares) / len(cell_types)
-        here = (rest + report + startup) / len(cell_types)
+        here = (rest + report + startup[1]) / len(cell_types)
         efficiency = on_cluster[1] / on_cluster[2] / 2
         print(f"one cell type at the {args.budget} budget: {per_ct:.1f} s of one worker in the cluster's work and "
               f"{here:.2f} s in this process (evaluate's assembly, report, start-up); 2-worker efficiency "
