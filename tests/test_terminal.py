@@ -100,6 +100,30 @@ def test_ridge_fits_only_the_asked_cell_types_with_a_bar(tmp_path, recorder):
     assert [e for e in recorder.events if e[0] == "advance" and e[1] == "ridge"] == [("advance", "ridge", 1.0)]
 
 
+def _inner_progress(job):
+    """A job that reports progress of its own, as an SR fit inside a stability refit does."""
+    with progress.task(f"inner {job}", total=1) as t:
+        t.note("told")
+        t.advance()
+    return type(progress._reporter).__name__
+
+
+def test_worker_processes_report_no_progress_of_their_own(recorder):
+    """Jobs in local worker processes (forked: they inherit the reporter) stay silent; the parent's
+    bar advances once per job. A forked worker's copy of the CLI's rich display had printed the
+    parent's bars as they were at the fork ("stability refits 0%") as lines left in the terminal."""
+    from geneqn._parallel import parallel_map
+
+    got = parallel_map(_inner_progress, [0, 1, 2, 3], n_jobs=2, description="outer")
+    assert got == ["_Silent"] * 4
+    assert recorder.events[0] == ("start", "outer", 4) and recorder.events[-1] == ("finish", "outer", None)
+    assert [e[0] for e in recorder.events[1:-1]] == ["advance"] * 4
+    # in this process (one job at a time) the job's own task is reported, nested in the outer one
+    recorder.events.clear()
+    assert parallel_map(_inner_progress, [0], n_jobs=1, description="outer") == ["Recorder"]
+    assert ("start", "inner 0", 1) in recorder.events
+
+
 def test_installed_version_is_the_packages():
     assert importlib.metadata.version("geneqn") == geneqn.__version__
     r = runner.invoke(app, ["--version"])

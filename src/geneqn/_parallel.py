@@ -71,7 +71,7 @@ def parallel_map(fn: Callable[[J], R], jobs: Sequence[J], n_jobs: int = 1, descr
             return results
         # fork: workers need no importable __main__ (jobs are still pickled to them)
         ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        with cf.ProcessPoolExecutor(n, mp_context=ctx, initializer=die_with_parent,
+        with cf.ProcessPoolExecutor(n, mp_context=ctx, initializer=_worker_start,
                                     initargs=(os.getpid(),)) as pool:
             futures = {pool.submit(fn, job): i for i, job in enumerate(jobs)}
             for fut in cf.as_completed(futures):
@@ -220,6 +220,15 @@ def open_cluster(spec: str, timeout: str = "30s"):
     if not os.path.exists(spec):
         raise GeneqnError(f"cluster {spec!r}: no such scheduler file.")
     return remote(scheduler_file=spec)
+
+
+def _worker_start(parent_pid: int) -> None:
+    """A local worker process: silent progress (a forked worker inherits the parent's reporter,
+    and its rich display, copied at the fork, printed the parent's bars of that moment as stale
+    lines in the terminal; this process's jobs advance the parent's bar as they finish), and it
+    dies with its parent."""
+    progress.set_reporter(None)
+    die_with_parent(parent_pid)
 
 
 def die_with_parent(parent_pid: int, poll_s: float = 1.0) -> None:

@@ -19,7 +19,7 @@ from typing import Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from geneqn import metrics
+from geneqn import metrics, numeric
 
 # (name, explainable): the paper's Table 1 rows, in its order
 MODELS = [("ExPectoSC", True), ("Ridge", True), ("SR", True), ("NN", False), ("NAS|SR", False), ("NAS|NN", False),
@@ -172,7 +172,10 @@ def cell_type_analyses(predictions: Mapping[str, pd.DataFrame], X: pd.DataFrame,
     res = residual_bins(y.to_numpy(), ridge.loc[y.index, "yhat"].to_numpy(), eq_pred.loc[y.index, "yhat"].to_numpy())
     coef = pd.Series(dict(ridge_coef))
     eff = pd.concat([effects(equation.predict, X).assign(model="SR(NAS|NN)"),
-                     effects(lambda d: d.to_numpy() @ coef.loc[d.columns].to_numpy(), X).assign(model="Ridge")])
+                     # ridge's prediction as row sums, not BLAS: the same bits on any CPU
+                     effects(lambda d: numeric.row_dots(np.ascontiguousarray(d.to_numpy(dtype=np.float64)),
+                                                        coef.loc[d.columns].to_numpy(dtype=np.float64)),
+                             X).assign(model="Ridge")])
     low = sub["g"] <= NOT_EXPRESSED
     counts = {"nonlinear": int((sub["subset"] == "nonlinear").sum()), "linear": int((sub["subset"] == "linear").sum()),
               "not_expressed_nonlinear": int(((sub["subset"] == "nonlinear") & low).sum()),
