@@ -50,6 +50,7 @@ def evaluate_stage(ctx: StageContext) -> dict:
     results.json, its figures) is a unit of :meth:`StageContext.map_cell_types`, so a cluster
     computes them on its workers; then the tables, predictions.csv, downloads and results.json."""
     from geneqn import study
+    from geneqn.run.common import load_equations
 
     L, cfg = ctx.layout, ctx.config
     parts = ctx.map_cell_types(_evaluate_cell_type, label="evaluate")
@@ -79,10 +80,8 @@ def evaluate_stage(ctx: StageContext) -> dict:
     targets = read_parquet(L.targets)
     symbols = targets.drop_duplicates("gene").set_index("gene")["symbol"].astype("string")
     _write_predictions_csv(L, every, symbols, order)
-    from geneqn.run.common import load_equations
-
-    _write_downloads(L, load_equations(L.equations), read_json(L.metrics("sr")), ctx.dataset().feature_names)
     ds = ctx.dataset()
+    _write_downloads(L, load_equations(L.equations), read_json(L.metrics("sr")), ds.feature_names)
     results = {
         "geneqn_version": __version__, "created": _dt.datetime.now().isoformat(timespec="seconds"),
         "config": cfg.to_dict(), "versions": versions(), "cell_types": cell_types, "models": order,
