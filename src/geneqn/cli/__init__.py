@@ -351,8 +351,9 @@ _simple_stage("nn", "The hand-tuned network (config section nn), trained like ev
 _simple_stage("nas_sr", "The NAS|SR ablation: a search rewarded by each candidate's equations, then SR(NAS|SR).")
 _simple_stage("stability", "Refit each equation over SR seeds and bootstrap resamples ([stability] seeds, bootstraps): "
               "which features and terms recur, the stable core, intervals of the constants.")
-_simple_stage("evaluate", "Tables 1-3, paired model comparisons, subsets, residuals, effects; results.json.")
-_simple_stage("report", "report.html: self-contained, readable offline.")
+_simple_stage("evaluate", "Tables 1-3, paired model comparisons, subsets, residuals, effects; results.json; each "
+                          "cell type's figures (downloads/figures/), on the cluster of run.cluster when set.")
+_simple_stage("report", "report.html: self-contained, readable offline (embeds the figures evaluate drew).")
 
 
 @app.command("search")
