@@ -64,10 +64,8 @@ def ridge_path(X: np.ndarray, y: np.ndarray, alphas, sample_weight=None) -> tupl
     Zt[constant] = 0.0  # not the mean's rounding residue: a constant feature gets coefficient 0
     y_mean = float(_weighted_mean(y[None, :], w)[0])
     yc = y - y_mean
-    Zw = Zt if w is None else Zt * w
-    G = np.array([numeric.row_dots(Zt, Zw[i]) for i in range(len(Zt))])   # Z' W Z
-    rhs = numeric.row_dots(Zw, yc)                                         # Z' W y
-    G = (G + G.T) / 2  # symmetric to the bit (with weights, z_i*(z_j*w) and z_j*(z_i*w) round apart)
+    G = numeric.gram(Zt, w)                                    # Z' W Z
+    rhs = numeric.row_dots(Zt if w is None else Zt * w, yc)   # Z' W y
     out = []
     for a in alphas:
         b = numeric.solve_spd(G + float(a) * np.eye(len(G)), rhs)

@@ -314,9 +314,15 @@ def row_dots(M, v) -> np.ndarray:
     return np.add.reduce(M * v, axis=-1)
 
 
-def gram(M) -> np.ndarray:
-    """``M @ M.T`` for a (k, n) matrix, without BLAS (each entry a pairwise sum)."""
-    return np.add.reduce(M[:, None, :] * M[None, :, :], axis=-1)
+def gram(M, w=None) -> np.ndarray:
+    """``M @ M.T`` (with ``w``: ``M @ diag(w) @ M.T``) for a (k, n) matrix, without BLAS: each entry
+    a pairwise sum, computed row by row (k x n products at a time, not k x k x n), the lower
+    triangle a copy of the upper, so the matrix is symmetric to the bit."""
+    M = np.ascontiguousarray(M, dtype=np.float64)
+    G = np.empty((len(M), len(M)))
+    for j in range(len(M)):
+        G[j, j:] = G[j:, j] = row_dots(M[j:], M[j] if w is None else M[j] * w)
+    return G
 
 
 def solve_spd(A, b) -> list[float] | None:

@@ -24,6 +24,8 @@ from geneqn.report._render import render
 TABLES = ("table1", "table2", "table3", "comparisons", "subsets", "residuals", "effects", "features_used")
 CELL_TABLES = ("table2", "effects", "subsets", "residuals")
 """The tables whose rows of a cell type :func:`cell_figures` draws."""
+CELL_FIGURES = ("scatter", "pareto", "effects", "history", "subsets", "residuals", "stability")
+"""The figures :func:`cell_figures` draws (stability only for a cell with a stability record)."""
 
 
 def build_report(run_dir: str | Path) -> Path:
@@ -109,8 +111,7 @@ def cell_figures(cell_type: str, cell: dict, predictions: pd.DataFrame, tables: 
 def _figures_of(L, ct: str, res: dict, preds: pd.DataFrame, t: dict) -> dict[str, bytes]:
     """The cell type's figures as the evaluate stage drew them, or drawn now (a folder without them)."""
     folder = L.figures(ct)
-    names = ["scatter", "pareto", "effects", "history", "subsets", "residuals"] + (
-        ["stability"] if res["cells"][ct].get("stability") else [])
+    names = CELL_FIGURES[:-1] + (("stability",) if res["cells"][ct].get("stability") else ())
     if all((folder / f"{n}.png").is_file() for n in names):
         return {n: (folder / f"{n}.png").read_bytes() for n in names}
     return cell_figures(ct, res["cells"][ct], preds[preds.cell_type == ct],

@@ -38,6 +38,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from geneqn import numeric
 from geneqn.metrics import feature_scale, pearson_r
 from geneqn.sr.equation import GenomicEquation
 from geneqn.sr.expr import CONST, Expr, evaluate, evaluate_tokens, read_columns
@@ -74,7 +75,7 @@ def gradient_directions(G: np.ndarray, max_directions: int, energy: float = GRAD
     (k at most ``max_directions``), varimax-rotated, each with its largest loading positive,
     ordered by the gradient energy along them (largest first)."""
     G = np.asarray(G, dtype=np.float64)
-    C = _gram(G) / max(len(G), 1)
+    C = numeric.gram(G.T) / max(len(G), 1)  # E[g g^T], without BLAS
     w, V = np.linalg.eigh(C)
     w, V = w[::-1].clip(min=0), V[:, ::-1]
     share = np.cumsum(w) / w.sum() if w.sum() > 0 else np.ones_like(w)
@@ -90,18 +91,6 @@ def gradient_directions(G: np.ndarray, max_directions: int, energy: float = GRAD
 
 
 DIRECTION_DECIMALS = 9
-
-
-def _gram(G: np.ndarray) -> np.ndarray:
-    """G^T G without BLAS: each entry a pairwise sum (the same bits on every machine)."""
-    from geneqn import numeric
-
-    cols = np.ascontiguousarray(G.T)
-    C = np.empty((len(cols), len(cols)))
-    for i in range(len(cols)):
-        for j in range(i, len(cols)):
-            C[i, j] = C[j, i] = numeric.total(cols[i] * cols[j])
-    return C
 
 
 def project(X: np.ndarray, W: np.ndarray) -> np.ndarray:
@@ -536,8 +525,6 @@ def least_squares(residual, theta0, max_iterations: int = 100, ftol: float = 1e-
     ``ftol`` of itself (scipy's default). Returns (theta, whether the error went down). Every
     operation is elementwise or correctly rounded, so the result is the same bits on every
     machine, whatever BLAS numpy uses and however many threads it has."""
-    from geneqn import numeric
-
     theta = np.array(theta0, dtype=np.float64)
     p = theta.size
     r = residual(theta)
@@ -550,9 +537,7 @@ def least_squares(residual, theta0, max_iterations: int = 100, ftol: float = 1e-
             t = theta.copy()
             t[j] += root_eps * max(1.0, abs(theta[j]))
             J[j] = (residual(t) - r) / (t[j] - theta[j])
-        JJ = np.empty((p, p))
-        for j in range(p):  # row by row: p x p x n products at once would need p*p*n floats
-            JJ[j, j:] = JJ[j:, j] = numeric.row_dots(J[j:], J[j])
+        JJ = numeric.gram(J)
         g = numeric.row_dots(J, r)
         lowered = False
         for _ in range(8):
