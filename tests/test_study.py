@@ -11,6 +11,7 @@ from scipy import stats
 
 from geneqn import metrics, study
 from geneqn.errors import GeneqnError
+from geneqn.nas.space import Architecture
 from geneqn.run import STAGES, Runner, cell_type_key, demo_config, run
 from helpers import demo_subset
 
@@ -153,6 +154,31 @@ def test_whole_study_outputs(tiny):
             assert share == sum(f in r["features"] for r in refits[ct]["refits"]) / 2
         assert set(st["headline"]["features"]) == set(c["equation"]["features_used"])
         assert st["test_r"]["values"] == [r["test_r"] for r in refits[ct]["refits"]]
+
+
+def test_nas_sr_keeps_the_architecture_its_equations_chose(tiny):
+    """NAS|SR retrains the architecture of its best trial by the equations' reward (not the best
+    network among several, NAS|NN's criterion) and distils it as the distill stage does: stage 1
+    chosen on the valid genes, the equation's valid r the one its predictions give."""
+    import optuna
+
+    cfg, _ = tiny
+    L = Runner(cfg).layout
+    m = json.loads((L.root / "nas_sr" / "metrics.json").read_text())
+    preds = pd.read_parquet(L.predictions("nas_sr"))
+    storage = f"sqlite:///{L.study_db.resolve()}"
+    for ct in cfg.run.cell_types:
+        study = optuna.load_study(study_name=m[ct]["study"], storage=storage)
+        best = max((t for t in study.trials if t.value is not None), key=lambda t: (t.value, -t.number))
+        assert m[ct]["architecture_text"] == str(Architecture.from_json(best.user_attrs["arch"]))
+        assert m[ct]["retrained"] == [m[ct]["architecture_text"]]
+        assert len(m[ct]["valid_r_per_seed"]) == cfg.search.retrain_seeds
+        assert m[ct]["diagnostics"]["genes"] == "valid"
+        v = preds[(preds["cell_type"] == ct) & (preds["split"] == "valid")]
+        if v["yhat"].nunique() == 1:  # a constant equation: r 0 (metrics.pearson_r's convention)
+            assert m[ct]["valid_r"] == 0.0
+        else:
+            assert m[ct]["valid_r"] == pytest.approx(stats.pearsonr(v["y"], v["yhat"])[0], abs=1e-9)
 
 
 def test_every_stage_reads_only_what_it_declares(tiny):

@@ -182,11 +182,17 @@ def _nas_sr_cell_type(ctx: StageContext, ct: str) -> Part:
     t0 = time.perf_counter()
     res, name = search_cell_type(ctx, ct, ctx.fingerprint, reward=equation_reward, ablation=True, force=ctx.force)
     search_s = time.perf_counter() - t0
-    m, p = fit_best(ctx, ct, res.top_architectures(sc.retrain_top), "nas_sr")
+    # the architecture its equations' reward chose (not the search.retrain_top best, which the
+    # retraining would rank by the network's valid r, the NAS|NN criterion), with
+    # search.retrain_seeds seeds; distilled as the distill stage distils NAS|NN's network
+    top = res.top_architectures(1)
+    m, p = fit_best(ctx, ct, top, "nas_sr")
     est = BottleneckRegressor.load(ctx.layout.network("nas_sr", ct))
-    d = GenomicEquationDistiller(est, sr=full, cell_type=ct, **distiller_options(cfg)).fit(X, y)
+    d = GenomicEquationDistiller(est, sr=full, cell_type=ct, **distiller_options(cfg)).fit(X, y, Xv, yv)
     yhat = d.predict(Xt)
     m.update({"net_test_r": m.pop("test_r"), "test_r": pearson_r(yt, yhat), "equation": d.equation_.to_dict(),
+              "valid_r": pearson_r(yv, d.predict(Xv)), "net_valid_r": m.pop("valid_r"),
+              "diagnostics": d.diagnostics_, "retrained": [str(a) for a in top],
               "search_best_valid_r": res.best_value, "search_seconds": search_s, "study": name,
               "trials": sc.nas_sr_trials, "sr_budget_inside_search": {
                   "max_evaluations": small.max_evaluations, "restarts": small.restarts,
@@ -200,7 +206,8 @@ def _nas_sr_cell_type(ctx: StageContext, ct: str) -> Part:
        help="the NAS|SR ablation: search rewarded by each candidate's equations")
 def nas_sr_stage(ctx: StageContext) -> dict:
     """The ablation NAS|SR: the search's reward is the valid r of equations distilled from each
-    candidate (with a small SR budget); the best is retrained and distilled with the full budget."""
+    candidate (with a small SR budget); the best architecture is retrained (search.retrain_seeds
+    seeds) and distilled with the full budget, its equations chosen on the valid genes."""
     parts = ctx.map_cell_types(_nas_sr_cell_type)
     write_parquet(pd.concat([p.frames["net"] for p in parts.values()], ignore_index=True),
                   ctx.layout.nas_net_predictions)
