@@ -94,6 +94,20 @@ def test_tables_do_not_depend_on_the_cluster(data_run, serial, client):
     assert all(Runner(tiny(folder)).is_done(s) for s in MODEL_STAGES)
 
 
+def test_evaluate_shares_in_one_process_or_several(serial, tmp_path):
+    """Without a cluster the evaluate stage's shares (one cell type's tables, figures and
+    analyses) run side by side in sr.n_jobs processes: in one process or in two they are the
+    same files as the serial run's (one per core)."""
+    for n_jobs in (1, 2):
+        folder = tmp_path / f"jobs{n_jobs}"
+        shutil.copytree(serial, folder)
+        Runner(tiny(folder).replace(sr={"n_jobs": n_jobs})).run_stage("evaluate", force=True)
+        ours, theirs = digests(folder), digests(serial)
+        assert ours["results.json"]["config"]["sr"].pop("n_jobs") == n_jobs  # the config it ran with
+        theirs["results.json"]["config"]["sr"].pop("n_jobs")
+        assert ours == theirs
+
+
 from distributed import WorkerPlugin  # noqa: E402
 
 

@@ -253,7 +253,8 @@ class SRConfig:
     """Search on at most this many training genes (0: all); constants are refitted and tables
     scored on all."""
     n_jobs: int = 0
-    """Parallel processes for SR restarts (0: one per CPU core); results do not depend on it."""
+    """Parallel processes for SR restarts, and for the evaluate stage's cell types (0: one per CPU
+    core); results do not depend on it."""
     stage2_input: str = "predicted"
     """Stage 2 learns from the stage-1 *predicted* latents (the paper's) | latent (the network's)."""
     refit: str = "none"

@@ -109,11 +109,14 @@ class StageContext:
         state["layout"] = RunLayout(self.layout.root.resolve())
         return state
 
-    def map_cell_types(self, fn: Callable[["StageContext", str], Part], label: str | None = None) -> dict[str, Part]:
+    def map_cell_types(self, fn: Callable[["StageContext", str], Part], label: str | None = None,
+                       processes: int = 1) -> dict[str, Part]:
         """``{cell type: fn(self, cell type)}`` for every cell type to model; shares kept from an
         earlier, unfinished run of this stage (same fingerprint, same files) are not done again.
         With a cluster client each share is a task; else they run here, one after another (with a
-        progress bar over cell types named ``label``, none when None: the shares have their own)."""
+        progress bar over cell types named ``label``, none when None: the shares have their own),
+        or, for shares that use one core each, in up to ``processes`` processes (0: one per core).
+        A share computes the same files wherever it runs (one BLAS thread, see _compute_part)."""
         from geneqn import progress
 
         cts = self.cell_types()
@@ -133,6 +136,11 @@ class StageContext:
                     bar.advance()
                     done += 1
                     bar.note(f"{done} of {len(todo)} done, last {todo[i]}")
+        elif processes != 1 and len(todo) > 1:
+            from geneqn._parallel import parallel_map
+
+            parallel_map(_part_task, [(fn, self, ct) for ct in todo], n_jobs=processes,
+                         description=label or self.name)
         else:
             for ct in progress.track(todo, label) if label else todo:
                 _compute_part(fn, self, ct)

@@ -53,7 +53,8 @@ def evaluate_stage(ctx: StageContext) -> dict:
     from geneqn.run.common import load_equations
 
     L, cfg = ctx.layout, ctx.config
-    parts = ctx.map_cell_types(_evaluate_cell_type, label="evaluate")
+    # a share is serial work (bootstrap intervals, figures): the shares run side by side, one per core
+    parts = ctx.map_cell_types(_evaluate_cell_type, label="evaluate", processes=cfg.sr.n_jobs)
     cell_types = list(parts)
     models = _models(cfg)
     every = {name: _with_split(read_parquet(_pred_path(L, folder, kind))) for name, folder, kind in models}
