@@ -181,6 +181,56 @@ def test_nas_sr_keeps_the_architecture_its_equations_chose(tiny):
             assert m[ct]["valid_r"] == pytest.approx(stats.pearsonr(v["y"], v["yhat"])[0], abs=1e-9)
 
 
+def test_nas_sr_reads_back_the_equation_of_the_same_network(tiny):
+    """Where NAS|SR retrained the very network NAS|NN kept (beta cells here: the same architecture
+    and seed), its equation is the distill stage's, read from the equation memo, and its
+    predictions are SR(NAS|NN)'s to the bit; where the networks differ (alpha cells) it was
+    distilled. The memo's key changes with one weight's last bit, the data and the SR budget,
+    not with the number of processes; a damaged file is a miss."""
+    import torch
+
+    from geneqn.nas.network import BottleneckMLP
+    from geneqn.run.common import EquationMemo, load_equations
+
+    cfg, _ = tiny
+    L = Runner(cfg).layout
+    m = json.loads((L.root / "nas_sr" / "metrics.json").read_text())
+    eqs = load_equations(L.equations)
+    ours, theirs = pd.read_parquet(L.predictions("nas_sr")), pd.read_parquet(L.predictions("distill"))
+    same = {}
+    for ct in cfg.run.cell_types:
+        a, b = BottleneckMLP.load(L.network("nas_sr", ct)), BottleneckMLP.load(L.network("nas", ct))
+        sa, sb = a.state_dict(), b.state_dict()
+        same[ct] = a.arch == b.arch and all(torch.equal(sa[k], sb[k]) for k in sa)
+        assert m[ct]["equation_reused"] == same[ct]
+        if same[ct]:
+            eq = eqs[ct].to_dict()
+            eq["meta"].pop("target_scaling")  # the distill stage adds it to its file
+            assert m[ct]["equation"] == eq
+            assert (ours[ours.cell_type == ct]["yhat"].to_numpy() == theirs[theirs.cell_type == ct]["yhat"].to_numpy()).all()
+    assert set(same.values()) == {True, False}  # both cases are exercised
+
+    ds = Runner(cfg).context("distill").dataset()
+    ct = cfg.run.cell_types[0]
+    X, y = ds.xy(ct, "train")
+    Xv, yv = ds.xy(ct, "valid")
+    net = BottleneckMLP.load(L.network("nas", ct))
+    memo = EquationMemo(L.equation_memo)
+    key = memo.key(cfg, ct, net, X, y, Xv, yv)
+    assert memo.get(key) is not None  # the distill stage left it
+    assert memo.key(cfg.replace(sr={"n_jobs": 1}), ct, net, X, y, Xv, yv) == key
+    assert memo.key(cfg.replace(sr={"max_evaluations": cfg.sr.max_evaluations + 1}), ct, net, X, y, Xv, yv) != key
+    assert memo.key(cfg, ct, net, X, y + 1e-12, Xv, yv) != key
+    with torch.no_grad():
+        w = net.layers[0].weight
+        w[0, 0] = torch.nextafter(w[0, 0], torch.tensor(float("inf")))
+    assert memo.key(cfg, ct, net, X, y, Xv, yv) != key
+    damaged = EquationMemo(L.root.parent / "memo-copy")
+    damaged.put("ab" + key[2:], eqs[ct], {})
+    damaged._path("ab" + key[2:]).write_text('{"equation": {"format": 1')
+    assert damaged.get("ab" + key[2:]) is None
+
+
 def test_every_stage_reads_only_what_it_declares(tiny):
     """Each stage re-run under a spy on file opens: every file it reads in the run folder is
     among its declared inputs (or its own outputs)."""
@@ -211,11 +261,12 @@ def test_every_stage_reads_only_what_it_declares(tiny):
         opened.clear()
         r.run_stage(name, force=True)
         engine_files = {".lock", ".lock.owner", "config.toml", "geneqn-run.json"}  # the runner's, not the stage's
-        # .cache/networks (TrainingMemo) is content-addressed: a file is found only under the hash of
-        # every input that determines it, so reading it adds no input (tests/test_nas.py checks the key)
-        memo = r.layout.training_memo.resolve()
+        # .cache/networks (TrainingMemo) and .cache/equations (EquationMemo) are content-addressed: a
+        # file is found only under the hash of every input that determines it, so reading it adds no
+        # input (tests/test_nas.py and test_nas_sr_reads_back... check the keys)
+        memos = (r.layout.training_memo.resolve(), r.layout.equation_memo.resolve())
         inside = {p for p in opened if root in p.parents and ".stages" not in p.parts and p.name not in engine_files
-                  and memo not in p.parents}
+                  and not any(m in p.parents for m in memos)}
         undeclared = [str(p.relative_to(root)) for p in inside if not any(p == d or d in p.parents for d in declared)]
         assert not undeclared, f"stage {name} read undeclared files: {undeclared}"
         opened.clear()

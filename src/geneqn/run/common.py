@@ -72,6 +72,64 @@ def distiller_options(cfg: Config) -> dict:
             "latent_targets": cfg.sr.latent_targets, "share": cfg.sr.share_stage1}
 
 
+class EquationMemo:
+    """Equations distilled before in a run, found again by everything that determines them: the
+    network's weights and architecture, the train and valid arrays, the feature names, the
+    distillation's options and SR settings (all but the number of processes, which changes
+    nothing), the cell type and geneqn's version. The distill stage leaves each equation here, and
+    the NAS|SR ablation reads it back when its retrained network is the same network (the same
+    architecture and seed: on the demo's beta cells), instead of distilling it again. Files are
+    written atomically and read as data; one that cannot be read is distilled again."""
+
+    VERSION = 1
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+
+    def key(self, cfg: Config, ct: str, network, X, y, X_valid, y_valid) -> str:
+        import hashlib
+        import json
+
+        import numpy as np
+
+        import geneqn
+
+        h = hashlib.sha256()
+        sr = {k: v for k, v in sr_estimator(cfg).get_params().items() if k != "n_jobs"}
+        h.update(json.dumps({"version": self.VERSION, "geneqn": geneqn.__version__, "cell_type": str(ct),
+                             "distiller": distiller_options(cfg), "sr": sr, "architecture": network.arch.to_json(),
+                             "features": [str(c) for c in X.columns]}, sort_keys=True, default=str).encode())
+        for name, t in network.state_dict().items():
+            h.update(name.encode())
+            h.update(t.detach().cpu().numpy().tobytes())
+        for a in (X, y, X_valid, y_valid):
+            a = np.ascontiguousarray(np.asarray(a, dtype=np.float64))
+            h.update(str(a.shape).encode())
+            h.update(a.tobytes())
+        return h.hexdigest()[:32]
+
+    def _path(self, key: str) -> Path:
+        return self.folder / key[:2] / f"{key}.json"
+
+    def get(self, key: str) -> dict | None:
+        """``{"equation": GenomicEquation, "diagnostics": dict}`` of ``key``, or None."""
+        from geneqn.errors import GeneqnError
+        from geneqn.sr.equation import GenomicEquation
+
+        p = self._path(key)
+        if not p.exists():
+            return None
+        try:
+            d = read_json(p)
+            eq = GenomicEquation.from_dict(d["equation"], str(p), cell_type=d["equation"].get("cell_type", ""))
+            return {"equation": eq, "diagnostics": d["diagnostics"]}
+        except (GeneqnError, KeyError, TypeError, ValueError):
+            return None
+
+    def put(self, key: str, equation, diagnostics: dict) -> None:
+        write_json({"equation": equation.to_dict(), "diagnostics": diagnostics}, self._path(key))
+
+
 def sr_estimator(cfg: Config):
     """The SymbolicRegressor that the [sr] section describes (seeded by run.seed)."""
     from geneqn.sr.regressor import SymbolicRegressor

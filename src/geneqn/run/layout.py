@@ -147,6 +147,10 @@ class RunLayout:
     def training_memo(self) -> Path:
         return self.root / ".cache" / "networks"
 
+    @property
+    def equation_memo(self) -> Path:
+        return self.root / ".cache" / "equations"
+
     def network(self, model: str, cell_type: str) -> Path:
         return self.networks(model) / f"{cell_type_key(cell_type)}.pt"
 

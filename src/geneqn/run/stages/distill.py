@@ -6,7 +6,7 @@ import pandas as pd
 
 from geneqn._io import write_csv, write_json, write_text
 from geneqn.metrics import pearson_r
-from geneqn.run.common import (DATA, distiller_options, load_equations, model_outputs, read_pareto_csv,
+from geneqn.run.common import (DATA, EquationMemo, distiller_options, load_equations, model_outputs, read_pareto_csv,
                                split_predictions, sr_estimator, target_scaling, write_model, write_parts,
                                write_tables)
 from geneqn.run.engine import Part, StageContext, stage
@@ -28,6 +28,8 @@ def _distill_cell_type(ctx: StageContext, ct: str) -> Part:
     Xv, yv = ds.xy(ct, "valid")
     Xt, yt = ds.xy(ct, "test")
     d = GenomicEquationDistiller(net, sr=sr_estimator(cfg), cell_type=ct, **distiller_options(cfg)).fit(X, y, Xv, yv)
+    memo = EquationMemo(ctx.layout.equation_memo)
+    memo.put(memo.key(cfg, ct, net.network_, X, y, Xv, yv), d.equation_, d.diagnostics_)  # for NAS|SR
     eq = d.equation_
     eq.meta["target_scaling"] = target_scaling(ctx, ct)
     tables = ctx.layout.pareto_tables("distill", ct)

@@ -11,7 +11,7 @@ import pandas as pd
 from geneqn._io import write_csv, write_parquet
 from geneqn.config import Config
 from geneqn.metrics import pearson_r
-from geneqn.run.common import (DATA, distiller_options, model_outputs, split_predictions, target_scaling,
+from geneqn.run.common import (DATA, EquationMemo, distiller_options, model_outputs, split_predictions, target_scaling,
                                write_parts)
 from geneqn.run.engine import Part, StageContext, stage
 from geneqn.run.layout import RunLayout, cell_type_key
@@ -188,16 +188,28 @@ def _nas_sr_cell_type(ctx: StageContext, ct: str) -> Part:
     top = res.top_architectures(1)
     m, p = fit_best(ctx, ct, top, "nas_sr")
     est = BottleneckRegressor.load(ctx.layout.network("nas_sr", ct))
-    d = GenomicEquationDistiller(est, sr=full, cell_type=ct, **distiller_options(cfg)).fit(X, y, Xv, yv)
-    yhat = d.predict(Xt)
-    m.update({"net_test_r": m.pop("test_r"), "test_r": pearson_r(yt, yhat), "equation": d.equation_.to_dict(),
-              "valid_r": pearson_r(yv, d.predict(Xv)), "net_valid_r": m.pop("valid_r"),
-              "diagnostics": d.diagnostics_, "retrained": [str(a) for a in top],
+    # an equation distilled before from this very network is read back (the distill stage's,
+    # where NAS|SR retrained the network NAS|NN kept: the same architecture and seed); --force
+    # distils it again
+    memo = EquationMemo(ctx.layout.equation_memo)
+    key = memo.key(cfg, ct, est.network_, X, y, Xv, yv)
+    found = None if ctx.force else memo.get(key)
+    reused = found is not None
+    if found is None:
+        d = GenomicEquationDistiller(est, sr=full, cell_type=ct, **distiller_options(cfg)).fit(X, y, Xv, yv)
+        found = {"equation": d.equation_, "diagnostics": d.diagnostics_}
+        memo.put(key, d.equation_, d.diagnostics_)
+    eq = found["equation"]
+    yhat = eq.predict(Xt)
+    m.update({"net_test_r": m.pop("test_r"), "test_r": pearson_r(yt, yhat), "equation": eq.to_dict(),
+              "valid_r": pearson_r(yv, eq.predict(Xv)), "net_valid_r": m.pop("valid_r"),
+              "diagnostics": found["diagnostics"], "equation_reused": reused,
+              "retrained": [str(a) for a in top],
               "search_best_valid_r": res.best_value, "search_seconds": search_s, "study": name,
               "trials": sc.nas_sr_trials, "sr_budget_inside_search": {
                   "max_evaluations": small.max_evaluations, "restarts": small.restarts,
                   "max_samples": small.max_samples}})
-    return Part(m, {"predictions": split_predictions(ds, ct, d.predict), "net": p},
+    return Part(m, {"predictions": split_predictions(ds, ct, eq.predict), "net": p},
                 [ctx.layout.network("nas_sr", ct)])
 
 
