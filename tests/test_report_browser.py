@@ -87,3 +87,51 @@ def test_report_screenshot(hostile_run, tmp_path):
     assert img.shape[0] == 1600 and img.shape[1] == 1200
     # a rendered page: text and figures, not a blank or an error page
     assert (img[..., :3] < 0.5).mean() > 0.005 and np.unique(img[..., 0]).size > 20
+
+
+def test_linked_figures_show_as_the_embedded_ones(hostile_run, tmp_path):
+    """With more cell types than report.embed_figures (0 here: always), the cell sections show
+    the PNG files of downloads/figures/ by relative link (a file name made of a hostile cell
+    type's name, quoted) and the page is a fraction of the embedded one's size; the browser
+    shows them (the content security policy lets the report's own files in): the rendered page
+    has as much drawn on it as the embedded report's."""
+    import json
+    from html.parser import HTMLParser
+    from urllib.parse import unquote
+
+    from matplotlib.image import imread
+
+    from geneqn.report import build_report
+
+    cfg, tmp = hostile_run
+    embedded = Runner(cfg).layout.report
+    folder = tmp_path / "run"
+    shutil.copytree(embedded.parent, folder)
+    res = json.loads((folder / "results.json").read_text())
+    res["config"].setdefault("report", {})["embed_figures"] = 0
+    (folder / "results.json").write_text(json.dumps(res))
+    linked = build_report(folder)
+    html = linked.read_text()
+
+    class Imgs(HTMLParser):
+        srcs: list = []
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "img":
+                self.srcs.append(dict(attrs)["src"])
+
+    p = Imgs()
+    p.feed(html)
+    files = [s for s in p.srcs if not s.startswith("data:")]
+    assert len(files) == 7 and len(p.srcs) == 8  # the cell type's 7 figures; the features heatmap stays embedded
+    assert all((folder / unquote(s)).is_file() and s.startswith("downloads/figures/") for s in files)
+    assert "keep that folder beside this file" in html
+    assert len(html) < len(embedded.read_text()) / 3
+    shots = {}
+    for name, page in (("embedded", embedded), ("linked", linked)):
+        shots[name] = tmp_path / f"{name}.png"
+        r = browse(page, tmp, f"--screenshot={shots[name]}", "--window-size=1200,6000", "--hide-scrollbars")
+        assert r.returncode == 0 and shots[name].exists(), r.stderr[-2000:]
+    drawn = {k: (imread(v)[..., :3] < 0.9).mean() for k, v in shots.items()}
+    # (the same page with the images blocked had 80% of the embedded page's drawn pixels)
+    assert drawn["linked"] > 0.95 * drawn["embedded"] > 0

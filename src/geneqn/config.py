@@ -300,6 +300,11 @@ class ReportConfig:
         "INS", "GCG", "SST", "PPY", "GHRL", "LHB", "FSHB", "POMC", "GH1", "PRL", "TSHB", "CGA",
         "CD3E", "MS4A1", "LYZ", "NKG7", "ALB", "KRT5"])
     """Genes labelled on the scatter plots when present among the test genes."""
+    embed_figures: int = 30
+    """report.html embeds each cell type's figures (one self-contained file, about 330 KB a cell
+    type) for runs of up to this many cell types; with more, a cell type's section shows the
+    PNG files of downloads/figures/ by relative link, so that an atlas's report stays small
+    (keep downloads/ beside report.html). 0: always link."""
 
 
 @dataclass
@@ -322,6 +327,8 @@ class Config:
         if not self.run.folder.strip():
             raise GeneqnError("config: run.folder is empty; name the folder the run writes to (e.g. "
                               "folder = \"geneqn-run\"), or pass --run.")
+        if self.report.embed_figures < 0:
+            raise GeneqnError("config: report.embed_figures must be 0 (always link the figures) or positive.")
         if self.run.seed < 0:
             raise GeneqnError(f"config: run.seed = {self.run.seed} must be a non-negative integer.")
         check_cluster(self.run.cluster)

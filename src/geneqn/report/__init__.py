@@ -43,6 +43,8 @@ def report_context(run_dir: str | Path) -> dict:
 
     L = RunLayout(run_dir)
     res = read_json(L.results)
+    limit = res["config"].get("report", {}).get("embed_figures", 30)
+    link = len(res["cell_types"]) > int(limit)
     preds = read_csv(L.predictions_csv)
     if "split" in preds:  # every gene is there; the figures show the test genes, as Table 1
         preds = preds[preds["split"] == "test"]
@@ -75,8 +77,9 @@ def report_context(run_dir: str | Path) -> dict:
         "table2": list(t["table2"].itertuples()), "has_valid": "valid_r" in t["table2"] and "knee" in t["table2"],
         "table3": [(ct, [r_of(ct, m) for m in models]) for ct in cell_types],
         "comparisons": list(t["comparisons"].itertuples()),
-        "cells": [_cell(ct, res, preds, t, k == 0, _figures_of(L, ct, res, preds, t))
+        "cells": [_cell(ct, res, preds, t, k == 0, _figures_of(L, ct, res, preds, t, link))
                   for k, ct in enumerate(cell_types)],
+        "linked_figures": link, "embed_limit": int(limit),
         "features_png": figures.features_heatmap(used, feature_order, cell_types),
         "features_used": [(r.cell_type, r.model, r.feature, r.name if isinstance(r.name, str) else "",
                            r.group if isinstance(r.group, str) else "") for r in used.itertuples()],
@@ -108,11 +111,17 @@ def cell_figures(cell_type: str, cell: dict, predictions: pd.DataFrame, tables: 
     return out
 
 
-def _figures_of(L, ct: str, res: dict, preds: pd.DataFrame, t: dict) -> dict[str, bytes]:
-    """The cell type's figures as the evaluate stage drew them, or drawn now (a folder without them)."""
+def _figures_of(L, ct: str, res: dict, preds: pd.DataFrame, t: dict, link: bool = False) -> dict:
+    """The cell type's figures as the evaluate stage drew them (PNG bytes, or with ``link`` their
+    paths relative to the report, :class:`geneqn.report._render.Linked`), or drawn now and
+    embedded (a folder without them)."""
+    from geneqn.report._render import Linked
+
     folder = L.figures(ct)
     names = CELL_FIGURES[:-1] + (("stability",) if res["cells"][ct].get("stability") else ())
     if all((folder / f"{n}.png").is_file() for n in names):
+        if link:
+            return {n: Linked((folder / f"{n}.png").relative_to(L.report.parent).as_posix()) for n in names}
         return {n: (folder / f"{n}.png").read_bytes() for n in names}
     return cell_figures(ct, res["cells"][ct], preds[preds.cell_type == ct],
                         {n: t[n][t[n].cell_type == ct] for n in CELL_TABLES})

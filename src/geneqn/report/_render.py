@@ -49,8 +49,16 @@ def percent(v) -> str:
     return f"{float(v):.0%}"
 
 
-def png(data: bytes) -> str:
-    """A PNG as a data: URI (the report fetches nothing)."""
+class Linked(str):
+    """A PNG file's path relative to the report (a figure shown by link, not embedded)."""
+
+
+def png(data: bytes | Linked) -> str:
+    """A PNG as a data: URI (the report fetches nothing), or a linked file's relative URL."""
+    if isinstance(data, Linked):
+        from urllib.parse import quote
+
+        return quote(str(data))
     return "data:image/png;base64," + base64.b64encode(data).decode()
 
 
