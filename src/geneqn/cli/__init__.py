@@ -353,7 +353,8 @@ _simple_stage("stability", "Refit each equation over SR seeds and bootstrap resa
               "which features and terms recur, the stable core, intervals of the constants.")
 _simple_stage("evaluate", "Tables 1-3, paired model comparisons, subsets, residuals, effects; results.json; each "
                           "cell type's figures (downloads/figures/), on the cluster of run.cluster when set.")
-_simple_stage("report", "report.html: self-contained, readable offline (embeds the figures evaluate drew).")
+_simple_stage("report", "report.html: self-contained, readable offline (embeds the figures evaluate drew; "
+              "beyond report.embed_figures cell types, links them in downloads/figures/).")
 
 
 @app.command("search")

@@ -37,13 +37,13 @@ def build_report(run_dir: str | Path) -> Path:
 
 def report_context(run_dir: str | Path) -> dict:
     """Everything the report shows, as data: the run's results, its tables and its figures."""
-    from geneqn.config import from_dict
+    from geneqn.config import ReportConfig, from_dict
     from geneqn.run.layout import RunLayout
     from geneqn.sr.equation import GenomicEquation
 
     L = RunLayout(run_dir)
     res = read_json(L.results)
-    limit = res["config"].get("report", {}).get("embed_figures", 30)
+    limit = res["config"].get("report", {}).get("embed_figures", ReportConfig().embed_figures)
     link = len(res["cell_types"]) > int(limit)
     preds = read_csv(L.predictions_csv)
     if "split" in preds:  # every gene is there; the figures show the test genes, as Table 1

@@ -253,7 +253,7 @@ def versions() -> dict:
 @stage("report", sections=("report",), inputs=lambda L: [L.results, L.predictions_csv, L.downloads] + [
        L.table(n) for n in ("table1", "table2", "table3", "comparisons", "subsets", "residuals", "effects",
                             "features_used")],
-       outputs=lambda L: [L.report], help="report.html (self-contained)")
+       outputs=lambda L: [L.report], help="report.html (self-contained up to report.embed_figures cell types)")
 def report_stage(ctx: StageContext) -> dict:
     from geneqn.report import build_report
 
