@@ -37,6 +37,7 @@ def test_toml_roundtrip_and_relative_paths(tmp_path):
     ({"features": {"provider": "enformer"}}, r"features.provider = 'enformer' is not one of sei, table, demo"),
     ({"genome": {"window": 4095}}, r"genome.window = 4095 must be a positive even"),
     ({"expression": {"cell_types": "beta"}}, r"expression.cell_types must be a list"),
+    ({"report": {"embed_figures": -1}}, r"report.embed_figures must be 0 \(always link the figures\) or positive"),
 ])
 def test_bad_config_messages(data, message):
     with pytest.raises(GeneqnError, match=message):
