@@ -20,7 +20,7 @@ Sets:
 * composite: our own two-level function (two latents, a product and a decay).
 
     python benchmarks/bench_recovery.py [--sets paper-direct,composite] [--budget quick|default]
-        [--sr-evaluations N] [--seeds N: direct SR's success rate over seeds]
+        [--sr-evaluations N] [--seeds N: direct SR's success rate over seeds] [--operators +,-,*,...]
 """
 
 from __future__ import annotations
@@ -176,6 +176,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=0,
                     help="also refit direct SR of each planted equation with this many seeds (success rate)")
     ap.add_argument("--sr-evaluations", type=int, default=None, help="sr.max_evaluations instead of the budget's")
+    ap.add_argument("--operators", default=None,
+                    help="sr.operators instead of the paper's seven, comma-separated (e.g. +,-,*,square,neg,exp,inv,tanh)")
     args = ap.parse_args()
     base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="geneqn-recovery-"))
     rows = []
@@ -190,6 +192,8 @@ def main() -> None:
         budget = {k: dict(v) for k, v in BUDGETS[args.budget].items()}
         if args.sr_evaluations:
             budget.setdefault("sr", {})["max_evaluations"] = args.sr_evaluations
+        if args.operators:
+            budget.setdefault("sr", {})["operators"] = args.operators.split(",")
         cfg = config(folder, budget)
         t = time.perf_counter()
         stages = ["targets", "tss", "features", "dataset", "ridge", "search", "distill", "sr"]
