@@ -155,7 +155,9 @@ def main() -> None:
                 if digests[n][f] != digests[one][f]:
                     print(f"  differs: {f}")
     if 1 in seconds and 2 in seconds:
-        shares, rest, report = study_cost(cfg.replace(run={"folder": str(root / "workers-1"), "cluster": ""}))
+        # sr.n_jobs = 1: the shares one after another in this process (each timed), as on one worker
+        shares, rest, report = study_cost(cfg.replace(run={"folder": str(root / "workers-1"), "cluster": ""},
+                                                      sr={"n_jobs": 1}))
         print(f"evaluate in this process: {shares:.1f} s in its {len(cell_types)} cell types' shares (cluster work), "
               f"{rest:.1f} s the rest; report {report:.1f} s; the 1-worker run's start-up and time between "
               f"stages {startup[1]:.1f} s")
