@@ -1,6 +1,11 @@
 import numpy as np
 import pytest
 
+# geneqn pins PyTorch's CPU kernels when it is imported before torch (geneqn._reproducible): import
+# it before any test module imports torch, or a run's networks would depend on which test files
+# were collected (test_nas.py imports torch first) and on the machine's instruction set
+import geneqn  # noqa: E402,F401
+
 
 @pytest.fixture
 def rng():

@@ -299,6 +299,21 @@ def test_importing_geneqn_pins_torch_to_the_avx2_kernels_on_avx2_machines():
     assert run({"MKL_CBWR": "COMPATIBLE"})[1] == "COMPATIBLE"   # a user's own setting is kept
 
 
+def test_the_test_process_runs_the_pinned_kernels():
+    """conftest.py imports geneqn before any test module imports torch, so every test runs with
+    the pinned kernels, whichever test files are collected (test_nas.py imports torch first: the
+    tiny study's networks then differed)."""
+    import torch
+
+    from geneqn._reproducible import PINNED, _has_avx2
+
+    if os.environ.get("GENEQN_NATIVE_KERNELS") or platform.machine().lower() not in ("x86_64", "amd64"):
+        return  # nothing is pinned there, by design
+    assert os.environ.get("MKL_CBWR") is not None
+    if _has_avx2() and os.environ.get("ATEN_CPU_CAPABILITY") == PINNED["ATEN_CPU_CAPABILITY"]:
+        assert torch.backends.cpu.get_cpu_capability() == "AVX2"
+
+
 TRAIN = r"""
 import hashlib, sys
 import numpy as np

@@ -185,12 +185,15 @@ def test_nas_sr_reads_back_the_equation_of_the_same_network(tiny):
     """Where NAS|SR retrained the very network NAS|NN kept (beta cells here: the same architecture
     and seed), its equation is the distill stage's, read from the equation memo, and its
     predictions are SR(NAS|NN)'s to the bit; where the networks differ (alpha cells) it was
-    distilled. The memo's key changes with one weight's last bit, the data and the SR budget,
-    not with the number of processes; a damaged file is a miss."""
+    distilled. The memo's key changes with one weight's last bit, the data, the SR budget, the
+    distiller's options and the cell type, not with the number of processes; a damaged file is a
+    miss."""
     import torch
 
+    from geneqn.nas.estimator import BottleneckRegressor
     from geneqn.nas.network import BottleneckMLP
-    from geneqn.run.common import EquationMemo, load_equations
+    from geneqn.run.common import EquationMemo, distiller_options, load_equations, sr_estimator
+    from geneqn.sr.distill import GenomicEquationDistiller
 
     cfg, _ = tiny
     L = Runner(cfg).layout
@@ -214,17 +217,23 @@ def test_nas_sr_reads_back_the_equation_of_the_same_network(tiny):
     ct = cfg.run.cell_types[0]
     X, y = ds.xy(ct, "train")
     Xv, yv = ds.xy(ct, "valid")
-    net = BottleneckMLP.load(L.network("nas", ct))
+    est = BottleneckRegressor.load(L.network("nas", ct))
+
+    def distiller(c=cfg, cell_type=ct):
+        return GenomicEquationDistiller(est, sr=sr_estimator(c), cell_type=cell_type, **distiller_options(c))
+
     memo = EquationMemo(L.equation_memo)
-    key = memo.key(cfg, ct, net, X, y, Xv, yv)
+    key = memo.key(distiller(), X, y, Xv, yv)
     assert memo.get(key) is not None  # the distill stage left it
-    assert memo.key(cfg.replace(sr={"n_jobs": 1}), ct, net, X, y, Xv, yv) == key
-    assert memo.key(cfg.replace(sr={"max_evaluations": cfg.sr.max_evaluations + 1}), ct, net, X, y, Xv, yv) != key
-    assert memo.key(cfg, ct, net, X, y + 1e-12, Xv, yv) != key
+    assert memo.key(distiller(cfg.replace(sr={"n_jobs": 1})), X, y, Xv, yv) == key
+    assert memo.key(distiller(cfg.replace(sr={"max_evaluations": cfg.sr.max_evaluations + 1})), X, y, Xv, yv) != key
+    assert memo.key(distiller(cfg.replace(sr={"stage2_input": "latent"})), X, y, Xv, yv) != key
+    assert memo.key(distiller(cell_type="other"), X, y, Xv, yv) != key
+    assert memo.key(distiller(), X, y + 1e-12, Xv, yv) != key
     with torch.no_grad():
-        w = net.layers[0].weight
+        w = est.network_.layers[0].weight
         w[0, 0] = torch.nextafter(w[0, 0], torch.tensor(float("inf")))
-    assert memo.key(cfg, ct, net, X, y, Xv, yv) != key
+    assert memo.key(distiller(), X, y, Xv, yv) != key
     damaged = EquationMemo(L.root.parent / "memo-copy")
     damaged.put("ab" + key[2:], eqs[ct], {})
     damaged._path("ab" + key[2:]).write_text('{"equation": {"format": 1')

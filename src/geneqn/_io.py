@@ -105,6 +105,20 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
 
 
+def hash_arrays(h, *arrays) -> None:
+    """Feed arrays to the hash ``h`` (hashlib): each one's shape and float64 bits (None: a
+    marker), so that a cache key changes with any value's last bit."""
+    import numpy as np
+
+    for a in arrays:
+        if a is None:
+            h.update(b"-")
+            continue
+        a = np.ascontiguousarray(np.asarray(a, dtype=np.float64))
+        h.update(str(a.shape).encode())
+        h.update(a.tobytes())
+
+
 def read_parquet(path: str | os.PathLike, columns: list[str] | None = None, filters: list | None = None) -> pd.DataFrame:
     """A parquet file; ``filters`` (pyarrow's, e.g. ``[("cell_type", "==", ct)]``) keeps only the
     rows that match, without holding the others in memory."""

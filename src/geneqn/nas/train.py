@@ -390,16 +390,15 @@ class TrainingMemo:
         import hashlib
         import json
 
+        from geneqn._io import hash_arrays
+
         h = hashlib.sha256()
         settings = {k: v for k, v in sorted(train_kw.items()) if k not in ("n_jobs", "on_epoch")}
         h.update(json.dumps({"version": self.VERSION, "torch": torch.__version__, "kernels": pinned_kernels(),
                              "slots": min(slots, len(members)),
                              "data_seed": data_seed, "settings": settings,
                              "members": [[a.to_json(), int(s)] for a, s in members]}, sort_keys=True).encode())
-        for a in (data.X, data.y, data.X_valid, data.y_valid):
-            a = np.ascontiguousarray(a, dtype=np.float64)
-            h.update(str(a.shape).encode())
-            h.update(a.tobytes())
+        hash_arrays(h, data.X, data.y, data.X_valid, data.y_valid)
         return h.hexdigest()[:32]
 
     def _path(self, key: str, i: int) -> Path:

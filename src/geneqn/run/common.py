@@ -75,8 +75,8 @@ def distiller_options(cfg: Config) -> dict:
 class EquationMemo:
     """Equations distilled before in a run, found again by everything that determines them: the
     network's weights and architecture, the train and valid arrays, the feature names, the
-    distillation's options and SR settings (all but the number of processes, which changes
-    nothing), the cell type and geneqn's version. The distill stage leaves each equation here, and
+    distiller's parameters (the cell type among them) and its SR settings (all but the number of
+    processes, which changes nothing) and geneqn's version. The distill stage leaves each equation here, and
     the NAS|SR ablation reads it back when its retrained network is the same network (the same
     architecture and seed: on the demo's beta cells), instead of distilling it again. Files are
     written atomically and read as data; one that cannot be read is distilled again."""
@@ -86,26 +86,25 @@ class EquationMemo:
     def __init__(self, folder: str | Path):
         self.folder = Path(folder)
 
-    def key(self, cfg: Config, ct: str, network, X, y, X_valid, y_valid) -> str:
+    def key(self, distiller, X, y, X_valid, y_valid) -> str:
+        """The key of what ``distiller`` (not yet fitted) would distil from these arrays."""
         import hashlib
         import json
 
-        import numpy as np
-
         import geneqn
+        from geneqn._io import hash_arrays
 
+        network = getattr(distiller.network, "network_", distiller.network)
+        options = {k: v for k, v in distiller.get_params(deep=False).items() if k not in ("network", "sr")}
+        sr = {k: v for k, v in distiller._sr().get_params().items() if k != "n_jobs"}
         h = hashlib.sha256()
-        sr = {k: v for k, v in sr_estimator(cfg).get_params().items() if k != "n_jobs"}
-        h.update(json.dumps({"version": self.VERSION, "geneqn": geneqn.__version__, "cell_type": str(ct),
-                             "distiller": distiller_options(cfg), "sr": sr, "architecture": network.arch.to_json(),
-                             "features": [str(c) for c in X.columns]}, sort_keys=True, default=str).encode())
+        h.update(json.dumps({"version": self.VERSION, "geneqn": geneqn.__version__, "options": options, "sr": sr,
+                             "architecture": network.arch.to_json(), "features": [str(c) for c in X.columns]},
+                            sort_keys=True, default=str).encode())
         for name, t in network.state_dict().items():
             h.update(name.encode())
-            h.update(t.detach().cpu().numpy().tobytes())
-        for a in (X, y, X_valid, y_valid):
-            a = np.ascontiguousarray(np.asarray(a, dtype=np.float64))
-            h.update(str(a.shape).encode())
-            h.update(a.tobytes())
+            hash_arrays(h, t.detach().cpu().numpy())
+        hash_arrays(h, X, y, X_valid, y_valid)
         return h.hexdigest()[:32]
 
     def _path(self, key: str) -> Path:

@@ -91,9 +91,10 @@ def _fingerprint(distiller, *arrays) -> str:
     cache_dir reused with other data or another equation reuses nothing)."""
     import hashlib
 
+    from geneqn._io import hash_arrays
+
     h = hashlib.sha256()
-    for a in arrays:
-        h.update(b"-" if a is None else np.ascontiguousarray(a, dtype=np.float64).tobytes())
+    hash_arrays(h, *arrays)
     h.update(json.dumps(distiller.equation_.to_dict(), sort_keys=True, default=str).encode())
     params = {k: v for k, v in distiller.get_params(deep=False).items() if k not in ("network", "sr")}
     h.update(repr(sorted(params.items())).encode())

@@ -29,7 +29,7 @@ def _distill_cell_type(ctx: StageContext, ct: str) -> Part:
     Xt, yt = ds.xy(ct, "test")
     d = GenomicEquationDistiller(net, sr=sr_estimator(cfg), cell_type=ct, **distiller_options(cfg)).fit(X, y, Xv, yv)
     memo = EquationMemo(ctx.layout.equation_memo)
-    memo.put(memo.key(cfg, ct, net.network_, X, y, Xv, yv), d.equation_, d.diagnostics_)  # for NAS|SR
+    memo.put(memo.key(d, X, y, Xv, yv), d.equation_, d.diagnostics_)  # for NAS|SR
     eq = d.equation_
     eq.meta["target_scaling"] = target_scaling(ctx, ct)
     tables = ctx.layout.pareto_tables("distill", ct)

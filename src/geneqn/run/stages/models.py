@@ -191,12 +191,13 @@ def _nas_sr_cell_type(ctx: StageContext, ct: str) -> Part:
     # an equation distilled before from this very network is read back (the distill stage's,
     # where NAS|SR retrained the network NAS|NN kept: the same architecture and seed); --force
     # distils it again
+    d = GenomicEquationDistiller(est, sr=full, cell_type=ct, **distiller_options(cfg))
     memo = EquationMemo(ctx.layout.equation_memo)
-    key = memo.key(cfg, ct, est.network_, X, y, Xv, yv)
+    key = memo.key(d, X, y, Xv, yv)
     found = None if ctx.force else memo.get(key)
     reused = found is not None
     if found is None:
-        d = GenomicEquationDistiller(est, sr=full, cell_type=ct, **distiller_options(cfg)).fit(X, y, Xv, yv)
+        d.fit(X, y, Xv, yv)
         found = {"equation": d.equation_, "diagnostics": d.diagnostics_}
         memo.put(key, d.equation_, d.diagnostics_)
     eq = found["equation"]
