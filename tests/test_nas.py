@@ -82,6 +82,23 @@ def test_batched_group_equals_one_by_one():
         assert batched[i][1].epochs == single[i][1].epochs == 12
 
 
+def test_dropout_masks_are_those_of_one_draw_per_layer():
+    """One draw of a step's dropout bits gives exactly the masks that one draw per layer gave
+    (numpy draws 16-bit integers two to a word and drops a call's odd half word), for layers of
+    odd and even sizes, over several steps; a kept unit is scaled by 1/keep."""
+    trainer = GroupTrainer(toy_data())
+    trainer.dropout = 0.25
+    trainer._mask_rng = np.random.default_rng([3, 1, 2])
+    reference = np.random.default_rng([3, 1, 2])
+    threshold = round(0.75 * (1 << 16))
+    for rows, widths in [(7, [3, 5, 2, 1]), (6, [4, 8]), (5, [1, 3, 16, 2])]:
+        masks = trainer._dropout_masks(rows, widths)
+        for w, mask in zip(widths, masks):
+            bits = reference.integers(0, 1 << 16, size=(1, rows, w), dtype=np.uint16)
+            assert mask.shape == (1, rows, w)
+            np.testing.assert_array_equal(mask.numpy(), np.where(bits < threshold, np.float32(1 / 0.75), np.float32(0)))
+
+
 def test_group_refills_slots_and_restores_best():
     data = toy_data()
     arch = parse_architecture(["8-relu", "8-tanh", "8-relu", "2-tanh", "8-relu", "8-relu", "8-relu"], 3, 0.1)

@@ -93,7 +93,9 @@ def tiny_config(folder):
     folder.parent.mkdir(parents=True, exist_ok=True)
     expr = demo_subset(folder.parent / "expression.parquet", 2000, keep_symbols=("INS", "GCG"))
     return demo_config(folder).replace(
-        run={"cell_types": ["type B pancreatic cell", "pancreatic A cell"]}, expression={"path": str(expr)},
+        # seed 3: NAS|SR keeps NAS|NN's network in beta cells and another in alpha cells (both
+        # cases of the equation memo are exercised)
+        run={"cell_types": ["type B pancreatic cell", "pancreatic A cell"], "seed": 3}, expression={"path": str(expr)},
         train={"max_epochs": 6, "patience": 2},
         search={"trials": 3, "group_size": 3, "retrain_seeds": 1, "nas_sr_trials": 2, "nas_sr_budget": 0.5,
                 "dense_widths": [8, 16], "latent_widths": [2, 3]},
@@ -179,6 +181,38 @@ def test_nas_sr_keeps_the_architecture_its_equations_chose(tiny):
             assert m[ct]["valid_r"] == 0.0
         else:
             assert m[ct]["valid_r"] == pytest.approx(stats.pearsonr(v["y"], v["yhat"])[0], abs=1e-9)
+
+
+def test_retraining_starts_from_the_trials_own_seed(tiny):
+    """NAS|NN retrains each of its best architectures first with the seed its best trial was
+    trained with: a trial that trained alone in its round (layer widths no other trial shared)
+    is the same computation, so its network is read from the training memo and its valid r is
+    the trial's to the bit; further seeds are run.seed + 10000 + i."""
+    import optuna
+
+    from geneqn.run.stages.models import retrain_seeds
+
+    cfg, _ = tiny
+    L = Runner(cfg).layout
+    m = json.loads((L.root / "nas" / "metrics.json").read_text())
+    storage = f"sqlite:///{L.study_db.resolve()}"
+    alone = 0
+    for ct in cfg.run.cell_types:
+        trials = [t for t in optuna.load_study(study_name=m[ct]["study"], storage=storage).trials if t.value is not None]
+        kept = [t for t in trials if str(Architecture.from_json(t.user_attrs["arch"])) == m[ct]["architecture_text"]]
+        best = max(kept, key=lambda t: (t.value, -t.number))
+        assert best.user_attrs["seed"] == cfg.run.seed + best.user_attrs["round"] * cfg.search.group_size + best.user_attrs["slot"]
+        assert m[ct]["seeds"] == [best.user_attrs["seed"]] + [cfg.run.seed + 10_000 + i for i in range(cfg.search.retrain_seeds - 1)]
+        widths = Architecture.from_json(best.user_attrs["arch"]).widths
+        if sum(Architecture.from_json(t.user_attrs["arch"]).widths == widths for t in trials
+               if t.user_attrs["round"] == best.user_attrs["round"]) == 1:
+            alone += 1
+            assert m[ct]["valid_r_per_seed"][0] == best.value
+    assert alone  # the memo's case is exercised
+    seed0 = cfg.replace(run={"seed": 0})
+    assert retrain_seeds(seed0.replace(search={"retrain_seeds": 3}), 10_001) == [10_001, 10_000, 10_002]
+    assert retrain_seeds(seed0.replace(search={"retrain_seeds": 3}), 5) == [5, 10_000, 10_001]
+    assert retrain_seeds(seed0.replace(search={"retrain_seeds": 2}), None) == [10_000, 10_001]
 
 
 def test_nas_sr_reads_back_the_equation_of_the_same_network(tiny):

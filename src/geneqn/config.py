@@ -192,7 +192,9 @@ class SearchConfig:
     group_size: int = 8
     """Candidates asked per round and trained together as one batched model (same layer shapes)."""
     retrain_seeds: int = 3
-    """The best architectures are retrained with this many seeds; the best net by valid r is kept."""
+    """The best architectures are retrained with this many seeds (the seed of the architecture's
+    best trial, whose network is read back where that trial trained alone, then run.seed + 10000 +
+    i); the best net by valid r is kept."""
     retrain_top: int = 3
     """How many of the search's best distinct architectures are retrained."""
     dense_widths: list[int] = field(default_factory=lambda: [16, 32, 64, 128, 256])

@@ -244,13 +244,19 @@ class SearchResult:
 
     def top_architectures(self, k: int) -> list[Architecture]:
         """The ``k`` best distinct architectures of the study, best first."""
+        return [arch for arch, _ in self.top_trials(k)]
+
+    def top_trials(self, k: int) -> list[tuple[Architecture, int | None]]:
+        """The ``k`` best distinct architectures of the study, best first, each with the seed
+        its best trial was trained with (None for a trial recorded without one)."""
         done = sorted((t for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
                        if "arch" in t.user_attrs), key=lambda t: (-t.value, t.number))
-        out: list[Architecture] = []
+        out: list[tuple[Architecture, int | None]] = []
         for t in done:
             a = Architecture.from_json(t.user_attrs["arch"])
-            if a not in out:
-                out.append(a)
+            if all(a != b for b, _ in out):
+                seed = t.user_attrs.get("seed")
+                out.append((a, None if seed is None else int(seed)))
             if len(out) == k:
                 break
         return out
@@ -410,7 +416,8 @@ class _Search:
                     if s not in done:
                         params = {n: v for n, v in zip(names, [str(lc) for lc in arch.layers])}
                         study.enqueue_trial(params, user_attrs={"round": r, "slot": s, "arch": arch_json,
-                                                                "retry": True}, skip_if_exists=False)
+                                                                "seed": seeds[s], "retry": True},
+                                            skip_if_exists=False)
                         trial = self._ask()
                         self._suggest(trial)
                     asked.append((trial, arch, s))
@@ -426,6 +433,7 @@ class _Search:
                     trial.set_user_attr("arch", arch.to_json())
                     trial.set_user_attr("round", r)
                     trial.set_user_attr("slot", s)
+                    trial.set_user_attr("seed", seeds[s])
                     asked.append((trial, arch, s))
                 ran += self.train_round(asked, seeds)
             self.note()
@@ -454,6 +462,7 @@ class _Search:
                     break
                 arch = self._suggest(trial)
                 trial.set_user_attr("arch", arch.to_json())
+                trial.set_user_attr("seed", st.seed + trial.number)
                 asked.append((trial, arch, len(asked)))
             if not asked:
                 break
@@ -478,6 +487,7 @@ def trials_table(study: optuna.Study):
     rows = []
     for t in study.get_trials(deepcopy=False):
         rows.append({"number": t.number, "round": t.user_attrs.get("round"), "slot": t.user_attrs.get("slot"),
+                     "seed": t.user_attrs.get("seed"),
                      "state": t.state.name, "valid_r": t.value,
                      "architecture": str(Architecture.from_json(t.user_attrs["arch"])) if "arch" in t.user_attrs else None,
                      "epochs": t.user_attrs.get("epochs"), "over_budget": t.user_attrs.get("over_budget", False),

@@ -214,27 +214,39 @@ class GroupTrainer:
         n_layers = len(self.params) // 2 - 1
         latent_at = self.current[0].arch.latent_layer
         latent = None
+        masks = (self._dropout_masks(x.shape[0], [self.params[2 * j].shape[2] for j in range(n_layers)])
+                 if training and self.dropout > 0 else None)
         for j in range(n_layers):
             h = torch.baddbmm(self.params[2 * j + 1], h.expand(self.params[2 * j].shape[0], -1, -1)
                               if h.shape[0] == 1 else h, self.params[2 * j])
             h = self._activate(h, j)
             if keep_latent and j == latent_at:
                 latent = h
-            if training and self.dropout > 0:
-                h = h * self._dropout_mask(h.shape[1], h.shape[2])
+            if masks is not None:
+                h = h * masks[j]
         out = torch.baddbmm(self.params[-1], h, self.params[-2]).squeeze(-1)  # (K, B)
         return (out, latent) if keep_latent else out
 
-    def _dropout_mask(self, rows: int, width: int) -> torch.Tensor:
-        """Inverted dropout's mask, (1, rows, width): one shared by the slots (each network still
-        sees an independent-looking Bernoulli mask per step, at 1/K of the random numbers). The
-        bits are 16-bit integers from the group's own numpy generator, kept where below
-        ``round(keep * 2**16)``: five times cheaper than torch's ``bernoulli_``, which took a sixth
-        of a search's time, and integers, so the same on every machine."""
+    def _dropout_masks(self, rows: int, widths: list[int]) -> list[torch.Tensor]:
+        """Inverted dropout's masks of one step, (1, rows, width) for each layer: one shared by the
+        slots (each network still sees an independent-looking Bernoulli mask per step, at 1/K of
+        the random numbers). The bits are 16-bit integers from the group's own numpy generator,
+        kept where below ``round(keep * 2**16)``: five times cheaper than torch's ``bernoulli_``,
+        which took a sixth of a search's time, and integers, so the same on every machine.
+
+        All layers' bits come from one draw: numpy draws 16-bit integers two to a 32-bit word and
+        drops a call's unused half word, so a layer of an odd number of values is padded by one
+        value that is skipped, and the masks are exactly those of one draw per layer (tested)."""
         keep = 1.0 - self.dropout
-        bits = self._mask_rng.integers(0, 1 << 16, size=(1, rows, width), dtype=np.uint16)
+        sizes = [rows * w for w in widths]
+        bits = self._mask_rng.integers(0, 1 << 16, size=sum(n + (n & 1) for n in sizes), dtype=np.uint16)
         kept = torch.from_numpy(bits < np.uint16(min(round(keep * (1 << 16)), (1 << 16) - 1)))
-        return kept.to(torch.float32).mul_(1.0 / keep)
+        scaled = kept.to(torch.float32).mul_(1.0 / keep)
+        out, at = [], 0
+        for n, w in zip(sizes, widths):
+            out.append(scaled[at:at + n].view(1, rows, w))
+            at += n + (n & 1)
+        return out
 
     def _activate(self, h: torch.Tensor, j: int) -> torch.Tensor:
         acts = tuple(c.arch.activations[j] for c in self.current)

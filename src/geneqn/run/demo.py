@@ -28,7 +28,8 @@ def demo_config(folder: str | Path, seed: int = 0, quick: bool = True) -> Config
     if quick:
         data["run"]["cell_types"] = DEMO_CELL_TYPES
         data["train"] = {"max_epochs": 40, "patience": 5}
-        # the 2 best of 8 architectures retrained with 2 seeds each (the default: 3 with 3)
+        # the 2 best of 8 architectures retrained with 2 seeds each, their trials' and one more
+        # (the default: 3 with 3)
         data["search"] = {"trials": 8, "group_size": 8, "retrain_top": 2, "retrain_seeds": 2, "nas_sr_trials": 4,
                           "nas_sr_budget": 0.05}
         # stage 1 on the latent units only: "auto" (the default) also distils the active

@@ -44,10 +44,22 @@ def train_settings(cfg: Config) -> dict:
             "patience": t.patience, "l1_latent": t.l1_latent, "l1_input": t.l1_input, "n_jobs": t.n_jobs}
 
 
+def retrain_seeds(cfg: Config, trial_seed: int | None = None) -> list[int]:
+    """The search.retrain_seeds seeds an architecture is retrained with: the seed its search
+    trial was trained with, when known (that network is read from the training memo where the
+    trial trained alone, as each trial of a round of distinct layer widths does), then
+    run.seed + 10000 + i (those of :class:`BottleneckRegressor`)."""
+    fresh = [cfg.run.seed + 10_000 + i for i in range(cfg.search.retrain_seeds)]
+    if trial_seed is None:
+        return fresh
+    return [int(trial_seed)] + [s for s in fresh if s != trial_seed][:cfg.search.retrain_seeds - 1]
+
+
 def fit_best(ctx: StageContext, ct: str, architectures: list, model: str) -> tuple[dict, pd.DataFrame]:
-    """Train each architecture with search.retrain_seeds seeds (as BottleneckRegressor does:
-    seeds run.seed + 10000 + i, batch order run.seed; all of them in one pool of processes);
-    keep the network of the best valid r, save it, and test it."""
+    """Train each architecture with search.retrain_seeds seeds (:func:`retrain_seeds`; batch
+    order run.seed; all of them in one pool of processes); keep the network of the best valid r,
+    save it, and test it. ``architectures``: architectures, or (architecture, trial seed) pairs
+    from :meth:`geneqn.nas.search.SearchResult.top_trials`."""
     from geneqn import progress
     from geneqn.errors import GeneqnError
     from geneqn.nas.estimator import BottleneckRegressor
@@ -58,8 +70,8 @@ def fit_best(ctx: StageContext, ct: str, architectures: list, model: str) -> tup
     X, y = ds.xy(ct, "train")
     Xv, yv = ds.xy(ct, "valid")
     Xt, yt = ds.xy(ct, "test")
-    seeds = [cfg.run.seed + 10_000 + i for i in range(cfg.search.retrain_seeds)]
-    cands = [Candidate(arch, s) for arch in architectures for s in seeds]
+    pairs = [a if isinstance(a, tuple) else (a, None) for a in architectures]
+    cands = [Candidate(arch, s) for arch, trial_seed in pairs for s in retrain_seeds(cfg, trial_seed)]
     data = TrainData(X.to_numpy(), y.to_numpy(), Xv.to_numpy(), yv.to_numpy())
     kw = train_settings(cfg)
     label = {"nn": "NN", "nas": "NAS|NN", "nas_sr": "NAS|SR"}.get(model, model)
@@ -67,7 +79,7 @@ def fit_best(ctx: StageContext, ct: str, architectures: list, model: str) -> tup
         best, done = train_best(cands, data, slots=RETRAIN_SLOTS, data_seed=cfg.run.seed, on_epoch=bar.advance,
                                 memo=TrainingMemo(ctx.layout.training_memo), **kw)
         cand, net, res = done[best]
-        bar.note(f"{len(architectures)} architecture(s) x {len(seeds)} seed(s), best valid r {res.valid_r:.3f}")
+        bar.note(f"{len(pairs)} architecture(s) x {cfg.search.retrain_seeds} seed(s), best valid r {res.valid_r:.3f}")
     if res.diverged or res.valid_r <= FLOOR_REWARD:
         raise GeneqnError(f"training of {cand.arch} for {ct} diverged or predicts a constant; lower "
                           f"train.learning_rate (now {cfg.train.learning_rate}) or check the features.")
@@ -76,7 +88,8 @@ def fit_best(ctx: StageContext, ct: str, architectures: list, model: str) -> tup
     est.save(ctx.layout.network(model, ct), cell_type=ct, target_scaling=target_scaling(ctx, ct))
     per_seed = [r.valid_r for c, _, r in done if c.arch == cand.arch]
     metrics = {"architecture": cand.arch.to_dict(), "architecture_text": str(cand.arch), "valid_r": res.valid_r,
-               "valid_r_per_seed": per_seed, "epochs": res.epochs, "test_r": pearson_r(yt, yhat)}
+               "valid_r_per_seed": per_seed, "seeds": [c.seed for c, _, _ in done if c.arch == cand.arch],
+               "seed": cand.seed, "epochs": res.epochs, "test_r": pearson_r(yt, yhat)}
     return metrics, split_predictions(ds, ct, est.predict)
 
 
@@ -139,10 +152,10 @@ def _search_cell_type(ctx: StageContext, ct: str) -> Part:
     sc = ctx.config.search
     space = space_from_config(sc)
     res, name = search_cell_type(ctx, ct, ctx.fingerprint, force=ctx.force)
-    top = res.top_architectures(sc.retrain_top)
+    top = res.top_trials(sc.retrain_top)
     m, p = fit_best(ctx, ct, top, "nas")
     m.update({"study": name, "search_best_valid_r": res.best_value, "space_size": space.size,
-              "sampler": sc.sampler, "trials": sc.trials, "retrained": [str(a) for a in top],
+              "sampler": sc.sampler, "trials": sc.trials, "retrained": [str(a) for a, _ in top],
               "space": [space.choices(i) for i in range(len(space.layers))],
               "latent_layer": space.latent_layer})
     return Part(m, {"predictions": p, "trials": trials_table(res.study).assign(cell_type=ct)},
@@ -185,7 +198,7 @@ def _nas_sr_cell_type(ctx: StageContext, ct: str) -> Part:
     # the architecture its equations' reward chose (not the search.retrain_top best, which the
     # retraining would rank by the network's valid r, the NAS|NN criterion), with
     # search.retrain_seeds seeds; distilled as the distill stage distils NAS|NN's network
-    top = res.top_architectures(1)
+    top = res.top_trials(1)
     m, p = fit_best(ctx, ct, top, "nas_sr")
     est = BottleneckRegressor.load(ctx.layout.network("nas_sr", ct))
     # an equation distilled before from this very network is read back (the distill stage's,
@@ -205,7 +218,7 @@ def _nas_sr_cell_type(ctx: StageContext, ct: str) -> Part:
     m.update({"net_test_r": m.pop("test_r"), "test_r": pearson_r(yt, yhat), "equation": eq.to_dict(),
               "valid_r": pearson_r(yv, eq.predict(Xv)), "net_valid_r": m.pop("valid_r"),
               "diagnostics": found["diagnostics"], "equation_reused": reused,
-              "retrained": [str(a) for a in top],
+              "retrained": [str(a) for a, _ in top],
               "search_best_valid_r": res.best_value, "search_seconds": search_s, "study": name,
               "trials": sc.nas_sr_trials, "sr_budget_inside_search": {
                   "max_evaluations": small.max_evaluations, "restarts": small.restarts,
