@@ -702,3 +702,21 @@ def test_shared_fits_receive_each_others_trees_also_from_a_stopped_fit(monkeypat
     assert b0[1] == b0[2] == [("tree", ("B", 1)), ("tree", ("A", 0)), ("tree", ("A", 1))]
     b0_alone = [m for tag, m in migrations(share=False) if tag == ("B", 0)]
     assert b0_alone[1:] == [[("tree", ("B", 1))]] * 2
+
+
+def test_a_column_that_overflows_gives_no_warning():
+    """A feature whose values reach 1e304 makes candidates overflow: they are poor candidates,
+    never a RuntimeWarning on the terminal (34 warnings before the searches, seeds and the front's
+    models ran under errstate), and the law of the other columns is still found."""
+    import warnings
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3))
+    X[:, 2] = np.exp(rng.uniform(0, 700, 300))
+    y = X[:, 0] + 0.5 * X[:, 1]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        reg = SymbolicRegressor(max_evaluations=3000, restarts=1, n_jobs=1, random_state=0).fit(X, y)
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert set(reg.expr_.variables) == {"x0", "x1"}
+    np.testing.assert_allclose(reg.predict(X), y, atol=1e-9)

@@ -354,6 +354,10 @@ def test_report_has_every_cell_type_and_numbers_of_results(tiny):
         scores = c["equation"]["meta"]["latent_targets_scores"]   # "auto", the default: both ways, scored
         assert set(scores) == {"network", "gradient"} and f'id="targets-{ct}"' in html
         assert f"(latent units {scores['network']:.3f}, active directions {scores['gradient']:.3f})" in " ".join(html.split())
+    m_nas = json.loads((L.root / "nas" / "metrics.json").read_text())
+    for ct in res["cell_types"]:  # the retraining's seeds: how many, and the kept network's
+        assert (f"({cfg.search.retrain_seeds} seed(s) each, the first that of the architecture's best trial); "
+                f"kept: seed {m_nas[ct]['seed']}.") in " ".join(html.split())
     assert "http://" not in html.replace("http://www.w3.org", "") and "https://" not in html
     for row in res["table1"]:  # the numbers the report shows are results.json's
         assert f"{row['pearson_r']:.3f}" in html
@@ -366,6 +370,28 @@ def test_report_has_every_cell_type_and_numbers_of_results(tiny):
     assert kernels in html
     if os.environ.get("MKL_CBWR") == PINNED["MKL_CBWR"]:  # pinned in this process (x86 with AVX2)
         assert f"MKL_CBWR={PINNED['MKL_CBWR']}" in kernels and "ATEN_CPU_CAPABILITY=avx2" in kernels
+
+
+def test_report_renders_the_results_of_a_run_made_before_retraining_seeds(tiny, monkeypatch):
+    """A results.json written before the retraining recorded its seeds (no "seeds" and "seed"
+    in a cell's search) still renders; the sentence on the seeds is left out."""
+    import geneqn.report as report
+    from geneqn.report._render import render
+
+    cfg, _ = tiny
+    L = Runner(cfg).layout
+    original = report.read_json
+
+    def older(path):
+        data = original(path)
+        if Path(path) == L.results:
+            for c in data["cells"].values():
+                c["search"].pop("seeds"), c["search"].pop("seed")
+        return data
+
+    monkeypatch.setattr(report, "read_json", older)
+    html = render("report.html.j2", **report.report_context(L.root))
+    assert "Retrained:" in html and "kept: seed" not in html
 
 
 def test_report_figures_are_the_ones_its_own_inputs_draw(tiny, tmp_path):

@@ -106,12 +106,12 @@ def scale_offset_cost(weights) -> int:
 def _geneqn(job: SearchJob) -> Candidates:
     max_size = max(1, job.complexity_limit - scale_offset_cost(job.weights))
     settings = SearchSettings(max_size=max_size, **job.settings)
-    search = Search(job.X, job.y, job.operators, settings, seed=job.seed, prior=job.prior, weights=job.weights)
-    if job.state is not None:
-        with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"):  # a tree that overflows is a poor tree, not a warning
+        search = Search(job.X, job.y, job.operators, settings, seed=job.seed, prior=job.prior, weights=job.weights)
+        if job.state is not None:
             search.restore(job.state)
             search.receive(job.migrants or [])
-    hall = search.run(job.max_evaluations, seeds=job.seeds)
+        hall = search.run(job.max_evaluations, seeds=job.seeds)
     trees = [t for _, (_, t) in sorted(hall.items())]
     return Candidates(trees, scaled=False, evaluations=search.evaluations, front_size=len(trees),
                       within_limit=len(trees), tag=job.tag, state=search.snapshot(), exact=search.exact)

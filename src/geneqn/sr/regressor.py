@@ -226,10 +226,11 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         weights = self._weights()
         columns = [X[:, j] for j in range(X.shape[1])]
         models: list[tuple] = []
-        for cand in results:
-            for t in cand.trees:
-                models.extend(_models_of(t, cand.scaled, columns, y))
-        models.extend(_baseline_models(columns, y))
+        with np.errstate(all="ignore"):  # a tree whose values overflow is a poor model, not a warning
+            for cand in results:
+                for t in cand.trees:
+                    models.extend(_models_of(t, cand.scaled, columns, y))
+            models.extend(_baseline_models(columns, y))
         valid = None if Xv is None else ([Xv[:, j] for j in range(Xv.shape[1])], yv)
         self.equations_ = pareto_table(models, columns, y, names, self.complexity_limit, weights, valid,
                                        operator_codes(self.operators))

@@ -804,8 +804,13 @@ def simple_forms(columns, y, operators, max_size: int, weights,
     their cost in evaluations (each library term scored against each residual counts one, as a
     tree evaluation does; a pair of terms in normal equations one). The joint fits spend at most
     :data:`GRAM_SHARE` of ``budget`` and the searches for constant factors :data:`EXP_SHARE`
-    (no limit without one)."""
-    ops = set(operators)
+    (no limit without one). Overflow and invalid values in a candidate make it a poor seed,
+    never a warning on the terminal."""
+    with np.errstate(all="ignore"):
+        return _simple_forms(columns, y, set(operators), max_size, weights, budget)
+
+
+def _simple_forms(columns, y, ops: set, max_size: int, weights, budget: int | None) -> tuple[list[tuple], int]:
     sums, cost = sums_of_terms(columns, y, ops, max_size, weights)
     exps, cost2 = exponential_laws(columns, y, ops, max_size, weights)
     grams = _Grams(None if budget is None else GRAM_SHARE * budget)

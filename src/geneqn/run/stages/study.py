@@ -150,6 +150,7 @@ def _evaluate_cell_type(ctx: StageContext, ct: str) -> Part:
         "search": {"architecture": m_nas["architecture_text"], "valid_r": m_nas["valid_r"],
                    "space_size": m_nas["space_size"], "space": m_nas["space"], "sampler": m_nas["sampler"],
                    "trials": m_nas["trials"], "retrained": m_nas["retrained"],
+                   "seeds": m_nas.get("seeds"), "seed": m_nas.get("seed"),
                    "history": [None if pd.isna(v) else float(v) for v in done["valid_r"]],
                    "history_architectures": [str(a) for a in done["architecture"]]},
         "nn": {"architecture": metrics["nn"]["architecture_text"], "valid_r": metrics["nn"]["valid_r"]},
