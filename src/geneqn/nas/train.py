@@ -488,7 +488,9 @@ def train_candidates(candidates: list[Candidate], data: TrainData, *, slots: int
                     lambda c, n, r: results.__setitem__(c.tag, (candidates[c.tag], n, r)))
                 remember(g, idx)
         return [results[i] for i in range(len(candidates))]
-    order = list(groups)
+    # the costliest groups first (multiply-adds per gene x members), so that no large group is
+    # left to train alone at the end while the other processes idle; results go back by index
+    order = sorted(groups, key=lambda g: -_group_cost(data.n_features, g[0], len(groups[g])))
     jobs = [(data, [(i, candidates[i].arch, candidates[i].seed) for i in groups[g]], slots, data_seed, train_kw)
             for g in order]
 
@@ -501,6 +503,13 @@ def train_candidates(candidates: list[Candidate], data: TrainData, *, slots: int
 
     parallel_map(_train_group, jobs, n_jobs, description=None, on_result=done)
     return [results[i] for i in range(len(candidates))]
+
+
+def _group_cost(n_features: int, widths: tuple[int, ...], members: int) -> int:
+    """Multiply-adds per gene of a group's forward pass: ``members`` networks of these layer
+    widths on ``n_features`` inputs (what a step's matrix products cost, up to a constant)."""
+    sizes = (n_features, *widths, 1)
+    return members * sum(a * b for a, b in zip(sizes, sizes[1:]))
 
 
 def _train_group(job) -> list[tuple[int, BottleneckMLP, TrainResult]]:
