@@ -356,7 +356,8 @@ def test_report_has_every_cell_type_and_numbers_of_results(tiny):
         assert f"(latent units {scores['network']:.3f}, active directions {scores['gradient']:.3f})" in " ".join(html.split())
     m_nas = json.loads((L.root / "nas" / "metrics.json").read_text())
     for ct in res["cell_types"]:  # the retraining's seeds: how many, and the kept network's
-        assert (f"({cfg.search.retrain_seeds} seed(s) each, the first that of the architecture's best trial); "
+        assert (f"{m_nas[ct]['retrained'][-1]} ({cfg.search.retrain_seeds} seed(s) each, the first that of the "
+                f"architecture's best trial); "
                 f"kept: seed {m_nas[ct]['seed']}.") in " ".join(html.split())
     assert "http://" not in html.replace("http://www.w3.org", "") and "https://" not in html
     for row in res["table1"]:  # the numbers the report shows are results.json's
