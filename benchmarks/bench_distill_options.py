@@ -17,7 +17,10 @@ geneqn's default):
 * share: the stage-1 fits (one per latent unit, all over the same features) send each other
   their best trees at every migration, as a fit's restarts do;
 * L1 latent / L1 input: networks trained for distillability (Cranmer et al. 2020), L1 on the
-  latent activations or on the first layer's weights, then the paper's distillation.
+  latent activations or on the first layer's weights, then the paper's distillation;
+* residual latents 2: after stage 2, up to two rounds each fit one more equation of the
+  features to the network's output minus the equation so far (the output becomes
+  a * stage 2 + b1 * r1 + b2 * r2 + c, by least squares on the network's output).
 
     python benchmarks/bench_distill_options.py [--cell-type "type B pancreatic cell"]
     python benchmarks/bench_distill_options.py --config RUN_CONFIG.toml --cell-type CT   # any finished run
@@ -40,7 +43,7 @@ import numpy as np
 # the architecture that the demo's 8-trial search (seed 0) retrains for beta and delta cells
 ARCH = "256-relu|256-gelu|16-tanh|[8-tanh]|16-relu|32-tanh|64-tanh"
 
-PAPER = {"latent_targets": "network", "share": False}
+PAPER = {"latent_targets": "network", "share": False, "residual_latents": 0}
 """The paper's distillation; every row below starts from it (geneqn's defaults differ: last rows)."""
 
 OPTIONS = [
@@ -57,7 +60,10 @@ OPTIONS = [
     ("L1 latent 0.01", {}, {"l1_latent": 0.01}),
     ("L1 latent 0.1", {}, {"l1_latent": 0.1}),
     ("L1 input 0.01", {}, {"l1_input": 0.01}),
-    ("default: auto + share", {"latent_targets": "auto", "share": True}, {}),
+    ("auto + share", {"latent_targets": "auto", "share": True}, {}),
+    ("residual latents 2", {"residual_latents": 2}, {}),
+    ("share + residual latents 2", {"share": True, "residual_latents": 2}, {}),
+    ("default: auto + share + residual 2", {"latent_targets": "auto", "share": True, "residual_latents": 2}, {}),
 ]
 
 

@@ -25,6 +25,8 @@ def test_toml_roundtrip_and_relative_paths(tmp_path):
     ({"run": {"seed": -1}}, r"run.seed = -1 must be a non-negative integer"),
     ({"sr": {"complexity_limit": 1}}, r"sr.complexity_limit = 1 is too small"),
     ({"sr": {"max_samples": -1}}, r"sr.max_samples must be 0 \(all genes\) or positive"),
+    ({"sr": {"residual_latents": -1}}, r"sr.residual_latents must be 0 \(none\) or positive"),
+    ({"sr": {"residual_latents": 1.5}}, r"sr.residual_latents must be an integer"),
     ({"sr": {"engine": "gplearn"}}, r"sr.engine = 'gplearn' is not one of geneqn, operon, pysr"),
     ({"sr": {"latent_targets": "pca"}}, r"sr.latent_targets = 'pca' is not one of network, gradient, auto"),
     ({"sr": {"share_stage1": "yes"}}, r"sr.share_stage1 must be true or false, got 'yes'"),

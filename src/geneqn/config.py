@@ -274,6 +274,11 @@ class SRConfig:
     """The stage-1 fits of the latent units (all over the same features) send each other their
     best trees at every migration, as a fit's restarts do (same budget; false: each fits alone,
     as in the paper). Active directions never share (they load on different features)."""
+    residual_latents: int = 2
+    """Rounds of residual distillation after stage 2 (0: the paper's two stages): each fits one
+    more equation of the features to what the network's output still differs from the equation,
+    and the output becomes a * (stage 2) + b1 * r1 + .. + c, fitted by least squares on the
+    network's output; the round count with the highest r on the valid genes is kept."""
     sweep: list[str] = field(default_factory=lambda: ["3", "5", "7", "9", "18", "validation", "best", "accuracy"])
     """Per-latent complexity limits of the paper's Table 2 (integers, validation, best or accuracy)."""
 
@@ -400,10 +405,10 @@ class Config:
         for key in ("max_evaluations", "restarts"):
             if getattr(self.sr, key) < 1:
                 raise GeneqnError(f"config: sr.{key} must be at least 1.")
-        for key in ("max_samples", "n_jobs"):
+        for key in ("max_samples", "n_jobs", "residual_latents"):
             if getattr(self.sr, key) < 0:
-                raise GeneqnError(f"config: sr.{key} must be 0 ({'all genes' if key == 'max_samples' else 'one per core'}) "
-                                  "or positive.")
+                what = {"max_samples": "all genes", "n_jobs": "one per core"}.get(key, "none")
+                raise GeneqnError(f"config: sr.{key} must be 0 ({what}) or positive.")
         if self.sr.max_samples and self.sr.max_samples < 50:
             raise GeneqnError(f"config: sr.max_samples = {self.sr.max_samples} is too few genes to "
                               "fit equations on; use 0 (all) or at least 50.")

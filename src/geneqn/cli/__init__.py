@@ -429,7 +429,8 @@ def distill_cmd(config: Optional[Path] = ConfigOpt, run: Optional[Path] = RunOpt
 
     Stage 1: features -> each latent unit (and, with sr.latent_targets = "auto", the default,
     also -> each active direction, the better on the valid genes kept); stage 2: stage-1
-    predicted latents -> expression.
+    predicted latents -> expression; then sr.residual_latents rounds (default 2), each one more
+    equation of the features fitted to what the network's output still differs from the equation.
     Writes distill/: Pareto tables (CSV), equations.json, equations.tex, predictions, metrics.
     """
     with Session(verbose, quiet, plain) as session:

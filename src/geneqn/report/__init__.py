@@ -190,6 +190,16 @@ def _knee(sweep: pd.DataFrame) -> list[dict]:
             {"label": "most accurate on the valid genes", "row": top}]
 
 
+def _residual(meta: dict) -> dict | None:
+    """The residual latents of an equation and the r of each round (None without them)."""
+    names, sc = meta.get("residual_latents") or [], meta.get("residual_scores") or {}
+    if not names or not sc:
+        return None
+    n = int(sc.get("kept", len(names))) + 1
+    return {"names": list(names), "genes": sc.get("genes", "valid"), "network_r": list(sc.get("network_r", []))[:n],
+            "r": list(sc.get("r", []))[:n]}
+
+
 def _cell(ct: str, res: dict, preds: pd.DataFrame, t: dict, open_: bool, figs: dict[str, bytes]) -> dict:
     """One cell type's section (``figs``: its figures, :func:`cell_figures`)."""
     from geneqn.sr.equation import GenomicEquation
@@ -200,18 +210,20 @@ def _cell(ct: str, res: dict, preds: pd.DataFrame, t: dict, open_: bool, figs: d
     fid, comp = c["equation"]["stage1_fidelity"], c["equation"]["stage1_complexity"]
     W = np.asarray(eq.meta.get("directions", []), dtype=float) if directions else None
     latents = []
+    residual = set(eq.meta.get("residual_latents", []))
     for j, k in enumerate(eq.latents):
         top = np.argsort(-np.abs(W[:, j]))[:4] if W is not None and W.ndim == 2 and W.shape[1] > j else []
         latents.append({"name": k, "complexity": comp.get(k, ""), "fidelity": fid.get(k),
-                        "used": k in set(eq.used_latents),
+                        "used": k in set(eq.used_latents), "residual": k in residual,
                         "loadings": ", ".join(f"{eq.feature_names[i]} {W[i, j]:+.2f}" for i in top)})
     dg = c["equation"]["diagnostics"]
     diagnostics = [("the network (NAS|NN)", dg.get("network_r"))]
     if "network_head_on_stage1_r" in dg:
         diagnostics.append(("the network's head on the stage-1 equations", dg.get("network_head_on_stage1_r")))
-    diagnostics += [(f"stage 2 on the network's {'directions' if directions else 'latents'}",
-                     dg.get("stage2_on_network_latents_r")),
-                    ("the genomic equation (stage 1 + stage 2)", dg.get("equation_r"))]
+    diagnostics += [(f"stage 2 on the network's {'directions' if directions else 'latents'}"
+                     + (" (residual latents as fitted)" if residual else ""), dg.get("stage2_on_network_latents_r")),
+                    ("the genomic equation (stage 1 + stage 2" + (" + residual latents)" if residual else ")"),
+                     dg.get("equation_r"))]
     sweep = t["table2"][t["table2"].cell_type == ct]
     ds = c["direct_sr"]
     eff = t["effects"][t["effects"].cell_type == ct]
@@ -227,6 +239,7 @@ def _cell(ct: str, res: dict, preds: pd.DataFrame, t: dict, open_: bool, figs: d
     return {
         "name": ct, "open": open_, "c": c, "eq": eq, "directions": directions,
         "targets_scores": eq.meta.get("latent_targets_scores") or {},
+        "residual": _residual(eq.meta),
         "selection": selection_rule(eq.meta.get("selection", "accuracy")),
         "mathml": [(Markup(lhs), Markup(rhs)) for lhs, rhs in eq.mathml()],  # geneqn's markup, names escaped
         "latents": latents, "diagnostics": diagnostics, "diagnostics_genes": dg.get("genes", "valid"),

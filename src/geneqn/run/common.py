@@ -69,7 +69,8 @@ def target_scaling(ctx: StageContext, ct: str) -> dict:
 
 def distiller_options(cfg: Config) -> dict:
     return {"stage2_input": cfg.sr.stage2_input, "refit": cfg.sr.refit, "latent_prior": cfg.sr.latent_prior,
-            "latent_targets": cfg.sr.latent_targets, "share": cfg.sr.share_stage1}
+            "latent_targets": cfg.sr.latent_targets, "share": cfg.sr.share_stage1,
+            "residual_latents": cfg.sr.residual_latents}
 
 
 class EquationMemo:

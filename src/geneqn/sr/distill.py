@@ -20,9 +20,14 @@ Constantine 2015), rotated by varimax (Kaiser 1958) so that each loads on few fe
 network may compute its whole function before the bottleneck (every latent unit then carries
 the same, complex signal and each stage-1 equation must approximate all of it); its gradient
 still shows which few combinations of features the prediction depends on (``"auto"`` distils
-both ways and keeps the better on the valid genes). ``diagnostics_`` says where accuracy is
-lost: stage 1 (the network's head on the stage-1 latents), stage 2 (stage 2 on the network's
-latents) and the composition.
+both ways and keeps the better on the valid genes). ``residual_latents=R`` (geneqn's default
+2; the paper's 0) then distils what the two stages still miss of the network: each round fits
+one more stage-1 equation, of the features, to the network's output minus the equation so far
+(a *residual latent*), and the output becomes a linear combination of stage 2 and the residual
+latents, its coefficients fitted by least squares on the network's output; of the equations
+with 0 .. R rounds the one with the highest r on the valid genes is kept (ties: fewer rounds).
+``diagnostics_`` says where accuracy is lost: stage 1 (the network's head on the stage-1
+latents), stage 2 (stage 2 on the network's latents) and the composition.
 
 >>> from geneqn import BottleneckRegressor, GenomicEquationDistiller, SymbolicRegressor  # doctest: +SKIP
 >>> d = GenomicEquationDistiller(net, sr=SymbolicRegressor(max_evaluations=100_000)).fit(X, y)
@@ -41,13 +46,14 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from geneqn import numeric
 from geneqn.metrics import feature_scale, pearson_r
 from geneqn.sr.equation import GenomicEquation
-from geneqn.sr.expr import CONST, Expr, evaluate, evaluate_tokens, read_columns
+from geneqn.sr.expr import ADD, CONST, MUL, VAR, Expr, evaluate, evaluate_tokens, read_columns
 from geneqn.sr.regressor import SymbolicRegressor, run_searches, select
 
 log = logging.getLogger(__name__)
 
 STAGE2_SEED = 1000
 DIRECT_SEED = 2000
+RESIDUAL_SEED = 3000
 GRADIENT_ENERGY = 0.99
 """``latent_targets="gradient"``: keep the fewest directions that hold this share of the
 network's squared input gradient (at most the latent width)."""
@@ -114,6 +120,30 @@ def target_values(network, X, meta: dict) -> np.ndarray:
     return np.asarray(network.latent(X), dtype=np.float64)
 
 
+def residual_output(stage2: Expr, residual: list[str], latents: dict, X: np.ndarray, feature_names: list[str],
+                    target: np.ndarray) -> Expr | None:
+    """The output of an equation with residual latents: ``a * stage2 + b1 * r1 + .. + c``, over the
+    latents named in ``residual`` (their equations in ``latents``, of the features) and stage 2
+    (of the other latents), its coefficients fitted by least squares on ``target`` (the
+    network's output on the rows of X): normal equations summed without BLAS and solved in
+    Python floats, so the same bits on every machine. None when they have no unique solution or
+    a column is not finite."""
+    units = [k for k in latents if k not in residual]
+    Zu = np.column_stack([evaluate(latents[k], X, feature_names) for k in units])
+    columns = [evaluate(stage2, Zu, units)] + [evaluate(latents[k], X, feature_names) for k in residual]
+    A = np.vstack([np.broadcast_to(np.asarray(c, dtype=np.float64), (len(X),)) for c in columns]
+                  + [np.ones(len(X))])
+    if not np.isfinite(A).all():
+        return None
+    coef = numeric.solve_spd(numeric.gram(A), numeric.row_dots(A, np.asarray(target, dtype=np.float64)))
+    if coef is None or not all(np.isfinite(coef)):
+        return None
+    tokens = [(MUL, None), (CONST, float(coef[0]))] + list(stage2.tokens)
+    for name, b in zip(residual, coef[1:-1]):
+        tokens = [(ADD, None)] + tokens + [(MUL, None), (CONST, float(b)), (VAR, name)]
+    return Expr([(ADD, None)] + tokens + [(CONST, float(coef[-1]))])
+
+
 def latent_names(k: int, feature_names: list[str]) -> list[str]:
     """``x0 .. x{k-1}`` (the paper's), or ``z_latent0 ..`` when features already use x<digits>."""
     prefix = "x" if not any(f.startswith("x") and f[1:].isdigit() for f in feature_names) else "z_latent"
@@ -143,6 +173,10 @@ class GenomicEquationDistiller(RegressorMixin, BaseEstimator):
         restarts do (the default; False: each fits alone, the paper's). Active directions never
         share: varimax makes them load on different features, and sharing lowered the composite's
         equation (``benchmarks/bench_distill_options.py``).
+    residual_latents : at most this many rounds of residual distillation (module docstring; 0:
+        the paper's two stages). The kept rounds' equations are latents after the network's
+        (``x4``, ``x5`` for a 4-unit network), named in ``equation_.meta["residual_latents"]``;
+        ``residual_scores_`` gives the r of the equation after 0, 1, .. rounds on the valid genes.
     cell_type : a label carried by the equation.
 
     After ``fit``: ``network_``, ``equation_`` (:class:`GenomicEquation`), ``stage1_tables_``
@@ -155,7 +189,7 @@ class GenomicEquationDistiller(RegressorMixin, BaseEstimator):
 
     def __init__(self, network=None, sr=None, stage2_input: str = "predicted", refit: str = "none",
                  latent_prior: str = "uniform", latent_targets: str = "auto", share: bool = True,
-                 cell_type: str = ""):
+                 residual_latents: int = 2, cell_type: str = ""):
         self.network = network
         self.sr = sr
         self.stage2_input = stage2_input
@@ -163,6 +197,7 @@ class GenomicEquationDistiller(RegressorMixin, BaseEstimator):
         self.latent_prior = latent_prior
         self.latent_targets = latent_targets
         self.share = share
+        self.residual_latents = residual_latents
         self.cell_type = cell_type
 
     def _sr(self) -> SymbolicRegressor:
@@ -181,6 +216,9 @@ class GenomicEquationDistiller(RegressorMixin, BaseEstimator):
                                      ("latent_targets", self.latent_targets, ("network", "gradient", "auto"))):
             if value not in choices:
                 raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+        if isinstance(self.residual_latents, bool) or not isinstance(self.residual_latents, (int, np.integer)) \
+                or self.residual_latents < 0:
+            raise ValueError(f"residual_latents must be an integer >= 0, got {self.residual_latents!r}")
         if self.network is not None and _is_fitted_network(self.network):
             net = self.network
             names_in = getattr(net, "feature_names_in_", None)
@@ -260,8 +298,56 @@ class GenomicEquationDistiller(RegressorMixin, BaseEstimator):
         self.stage1_fidelity_ = {latent[j]: (pearson_r(Z[:, j], evaluate(exprs[latent[j]], X, names))
                                              if j in regs else 1.0) for j in range(k)}
         self._fit_stage2(exprs, X, y, Z, names, latent, seed, valid=None if Xv is None else (Xv, yv, Zv))
+        self._residual_steps = []
+        if self.residual_latents:
+            self._fit_residuals(X, y, Xv, yv, names, seed)
         self.diagnostics_ = self._diagnostics(X, y, Z, names, X_valid, y_valid)
         return self
+
+    def _network_output(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(self.network_.predict(self._for_network(X)), dtype=np.float64).ravel()
+
+    def _fit_residuals(self, X, y, Xv, yv, names, seed) -> None:
+        """Rounds of residual distillation after stage 2 (module docstring): each fits one
+        equation of the features to the network's output minus the equation so far (the search
+        chooses its row on the valid genes' residual), then refits the output's coefficients;
+        the equation after the round count with the highest r on the valid genes (rounded to 4
+        decimals, so that last bits never decide; ties: fewer rounds) is kept."""
+        first = self.equation_
+        F = self._network_output(X)
+        Fv = None if Xv is None else self._network_output(Xv)
+        Xdf = pd.DataFrame(X, columns=names)
+        Xvdf = None if Xv is None else pd.DataFrame(Xv, columns=names)
+        new = latent_names(len(first.latents) + self.residual_latents, names)[len(first.latents):]
+        steps, tables, fidelity = [first], {}, {}
+        for i, name in enumerate(new):
+            before = steps[-1]
+            target = F - before.predict(X)
+            reg = clone(self._sr()).set_params(random_state=seed + RESIDUAL_SEED + i)
+            reg.fit(Xdf, target, Xvdf, None if Xv is None else Fv - before.predict(Xv))
+            tables[name], fidelity[name] = reg.equations_, pearson_r(target, evaluate(reg.expr_, X, names))
+            latents = {**before.latents, name: reg.expr_}
+            output = residual_output(first.output, new[:i + 1], latents, X, names, F)
+            if output is None:  # the new equation adds nothing that least squares can use
+                break
+            meta = {**first.meta, "residual_latents": list(new[:i + 1])}
+            steps.append(GenomicEquation(first.cell_type, names, latents, output, meta))
+        Xe, Fe, ye, on = (X, F, y, "train") if Xv is None else (Xv, Fv, yv, "valid")
+        fid = [round(float(pearson_r(Fe, e.predict(Xe))), 4) for e in steps]
+        fid = [r if np.isfinite(r) else -1.0 for r in fid]
+        kept = int(np.argmax(fid))  # the first maximum: fewer rounds on ties
+        scores = [round(float(pearson_r(ye, e.predict(Xe))), 4) for e in steps]
+        eq = steps[kept]
+        eq.meta["residual_scores"] = {"genes": on, "network_r": fid, "r": scores, "kept": kept}
+        self.residual_scores_ = {"network_r": fid, "r": scores}
+        self._residual_steps = steps[:kept + 1]
+        for name in new[:kept]:
+            self.stage1_tables_[name] = tables[name]
+            self.stage1_fidelity_[name] = fidelity[name]
+        self.equation_ = eq
+        if kept:
+            log.info("%s: %d round(s) of residual distillation kept (r %s on the %s genes)",
+                     self.cell_type or "distill", kept, " -> ".join(f"{r:.4f}" for r in scores[:kept + 1]), on)
 
     def _fit_auto(self, net, X, y, X_valid, y_valid) -> "GenomicEquationDistiller":
         """Distil both ways (latent units, active directions) and keep the equation with the
@@ -326,13 +412,20 @@ class GenomicEquationDistiller(RegressorMixin, BaseEstimator):
             Xe, ye, Ze, on = X, y, Z, "train"
         eq = self.equation_
         Zhat = eq.latent_values(Xe)
+        k = Ze.shape[1]  # the network's units (or directions); residual latents come after them
+        # a residual latent's target: the network's output minus the equation of the round before
+        Fe = self._network_output(Xe) if len(self._residual_steps) > 1 else None
+        targets = [Ze[:, j] for j in range(k)] + [Fe - before.predict(Xe) for before in self._residual_steps[:-1]]
         out = {"genes": on, "network_r": pearson_r(ye, self.network_.predict(self._for_network(Xe))),
                "equation_r": pearson_r(ye, eq.predict(Xe)),
-               "stage2_on_network_latents_r": pearson_r(ye, evaluate(eq.output, Ze, list(eq.latents))),
-               "stage1_fidelity": {k: pearson_r(Ze[:, j], Zhat[:, j]) for j, k in enumerate(eq.latents)}}
+               "stage2_on_network_latents_r": pearson_r(ye, evaluate(eq.output, np.column_stack([Ze, Zhat[:, k:]]),
+                                                                     list(eq.latents))),
+               "stage1_fidelity": {name: pearson_r(targets[j], Zhat[:, j]) for j, name in enumerate(eq.latents)}}
+        if len(self._residual_steps) > 1:
+            out["residual_network_r"] = [pearson_r(Fe, e.predict(Xe)) for e in self._residual_steps]
         net = getattr(self.network_, "network_", self.network_)
         if hasattr(net, "head") and self.latent_targets_ == "network":
-            out["network_head_on_stage1_r"] = pearson_r(ye, net.head(Zhat))
+            out["network_head_on_stage1_r"] = pearson_r(ye, net.head(Zhat[:, :k]))
         return out
 
     def _targets(self, X: np.ndarray) -> np.ndarray:
@@ -369,16 +462,18 @@ class GenomicEquationDistiller(RegressorMixin, BaseEstimator):
             X_valid = validate_data(self, X_valid, reset=False, dtype=np.float64)
             Zv = self._targets(X_valid)
         Z = self._targets(X)
-        means = {k: float(Z[:, j].mean()) for j, k in enumerate(self.equation_.latents)}
+        means = {k: float(Z[:, j].mean()) for j, k in enumerate(list(self.equation_.latents)[:Z.shape[1]])}
+        residual = self.equation_.meta.get("residual_latents", [])
         return complexity_sweep(self.stage1_tables_, means, X, y, list(self.equation_.feature_names), self._sr(),
                                 limits, X_test, y_test, stage2_input=self.stage2_input, Z=Z, X_valid=X_valid,
-                                y_valid=y_valid, Z_valid=Zv)
+                                y_valid=y_valid, Z_valid=Zv, residual=residual,
+                                network_output=self._network_output(X) if residual else None)
 
 
 def complexity_sweep(stage1_tables: dict, latent_means: dict, X, y, feature_names: list[str], sr,
                      limits=("3", "5", "7", "9", "18", "best", "accuracy"), X_test=None, y_test=None,
                      stage2_input: str = "predicted", Z=None, known: dict | None = None, X_valid=None,
-                     y_valid=None, Z_valid=None) -> pd.DataFrame:
+                     y_valid=None, Z_valid=None, residual=(), network_output=None) -> pd.DataFrame:
     """The paper's Table 2: per-latent complexity limit -> features used, composed complexity
     and Pearson r (on the test genes when given, else the training genes).
 
@@ -386,10 +481,16 @@ def complexity_sweep(stage1_tables: dict, latent_means: dict, X, y, feature_name
     None unit is its mean); stage 2 is refitted on the new stage-1 predictions (the ``sr``
     settings, seed offset as in the distillation; its equation chosen on ``X_valid, y_valid``
     when given, as in the distillation). ``known``: {limit: GenomicEquation} already fitted this
-    way (the distillation's own selection), used instead of fitting again."""
+    way (the distillation's own selection), used instead of fitting again. ``residual``: the
+    latents of residual distillation among the tables (re-selected at the same limit, not
+    searched again), combined with the refitted stage 2 by least squares on ``network_output``
+    (the network's output on the rows of X), as in the distillation."""
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
-    latent = list(stage1_tables)
+    residual = list(residual or [])
+    if residual and network_output is None:
+        raise ValueError("a sweep of residual latents needs the network's output (network_output)")
+    latent = [k for k in stage1_tables if k not in residual]
     rows = []
     for limit in limits:
         if known and str(limit) in known:
@@ -411,7 +512,16 @@ def complexity_sweep(stage1_tables: dict, latent_means: dict, X, y, feature_name
                 if stage2_input == "predicted" or Z_valid is None else np.asarray(Z_valid, dtype=np.float64)
             fit_valid = {"X_valid": pd.DataFrame(Zv, columns=latent), "y_valid": np.asarray(y_valid, dtype=np.float64)}
         reg.fit(pd.DataFrame(inputs, columns=latent), y, **fit_valid)
-        eq = GenomicEquation("", list(feature_names), exprs, reg.expr_)
+        output, meta = reg.expr_, {}
+        if residual:
+            for name in residual:
+                exprs[name] = stage1_tables[name].expr[select(stage1_tables[name], limit)]
+            output = residual_output(reg.expr_, residual, exprs, X, feature_names, network_output) or reg.expr_
+            if output is reg.expr_:  # no unique least-squares combination: stage 2 alone
+                exprs = {k: exprs[k] for k in latent}
+            else:
+                meta = {"residual_latents": residual}
+        eq = GenomicEquation("", list(feature_names), exprs, output, meta)
         Xe, ye = (X, y) if X_test is None else (np.asarray(X_test, dtype=np.float64), np.asarray(y_test, dtype=np.float64))
         rows.append(_sweep_row(limit, eq, Xe, ye, X_valid, y_valid))
     table = pd.DataFrame(rows)

@@ -93,18 +93,21 @@ def _sweep_cell_type(ctx: StageContext, ct: str) -> Part:
     folder = ctx.layout.pareto_tables("distill", ct)
     tables = {k: (None if k in eq.meta.get("constant_units", []) else
                   read_pareto_csv(folder / f"stage1_{k}.csv", ds.feature_names)) for k in eq.latents}
-    means = {k: float(Z[:, j].mean()) for j, k in enumerate(eq.latents)}
+    means = {k: float(Z[:, j].mean()) for j, k in enumerate(list(eq.latents)[:Z.shape[1]])}
+    residual = eq.meta.get("residual_latents", [])
     # the distillation's own selection is a row of the sweep: reused, not fitted twice
     known = {cfg.sr.selection: eq} if cfg.sr.refit == "none" else {}
     Xv, yv = ds.xy(ct, "valid")
     t = complexity_sweep(tables, means, X.to_numpy(), y.to_numpy(), ds.feature_names, sr_estimator(cfg), cfg.sr.sweep,
                          Xt.to_numpy(), yt.to_numpy(), stage2_input=cfg.sr.stage2_input, Z=Z, known=known,
-                         X_valid=Xv.to_numpy(), y_valid=yv.to_numpy(), Z_valid=target_values(net, Xv, eq.meta))
+                         X_valid=Xv.to_numpy(), y_valid=yv.to_numpy(), Z_valid=target_values(net, Xv, eq.meta),
+                         residual=residual, network_output=net.predict(X) if residual else None)
     meta = {**eq.meta, "target_scaling": target_scaling(ctx, ct)}
     swept = {}
     for row in t.itertuples():
         e = row.genomic_equation
-        e.cell_type, e.meta = ct, {**meta, "sweep_limit": row.latent_limit, "knee": bool(row.knee)}
+        e.cell_type, e.meta = ct, {**meta, "residual_latents": e.meta.get("residual_latents", []),
+                                   "sweep_limit": row.latent_limit, "knee": bool(row.knee)}
         swept[row.latent_limit] = e.to_dict()
     table = t.drop(columns="genomic_equation").rename(columns={"r": "test_r"}).assign(cell_type=ct)
     return Part({"equations": swept}, {"table": table})
