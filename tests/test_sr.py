@@ -244,6 +244,17 @@ class _LeakyNetwork:
         return 2 * X[:, 0] + X[:, 1] ** 2
 
 
+@pytest.mark.parametrize("text, core", [
+    ("0.26*(x2 - 1/exp(x0)) - 0.13", "x2 - 1/exp(x0)"), ("1.5 + 2*exp(x1)", "exp(x1)"), ("x0*3", "x0"),
+    ("2*x0", "x0"), ("x0 - 2", "x0"), ("exp(x0) + 2*x1", "exp(x0) + 2*x1"), ("x0 + x1", "x0 + x1"),
+    ("2 - x0", "2 - x0"), ("3.5", "3.5")])
+def test_stage2_scale_and_offset_are_dropped_before_the_residual_combination(text, core):
+    from geneqn.sr.distill import _without_scale_and_offset
+
+    names = ["x0", "x1", "x2"]
+    assert str(_without_scale_and_offset(Expr.parse(text, names))) == str(Expr.parse(core, names))
+
+
 def test_residual_latents_distil_what_the_bottleneck_misses():
     from geneqn.sr.distill import GenomicEquationDistiller
 
@@ -274,8 +285,11 @@ def test_residual_latents_distil_what_the_bottleneck_misses():
     assert d.diagnostics_["stage1_fidelity"]["x1"] == pytest.approx(
         np.corrcoef(fv - paper.predict(Xv), x1v)[0, 1], abs=1e-9)
     assert d.diagnostics_["residual_network_r"][-1] == pytest.approx(1.0, abs=1e-9)
-    # the output: a * (stage 2) + b * x1 + c, by least squares on the network's output
-    assert eq.output.variables.count("x1") == 1 and eq.output.complexity == paper.equation_.output.complexity + 8
+    # the output: a * u + b * x1 + c by least squares on the network's output, where stage 2 is
+    # k * u + m; here stage 2 is linear in x0 (the best function of c0 alone: 2 c0 + E[c1^2]),
+    # so the output is x0, x1 and 3 constants with 4 operators (hand count: 9)
+    assert paper.equation_.output.complexity == 5 and paper.equation_.output.variables == ["x0"]
+    assert eq.output.complexity == 9 and sorted(eq.output.variables) == ["x0", "x1"]
     # the sweep re-selects the residual latent's row at each limit and refits the combination
     t = d.sweep(X, y, ["3", "validation"], Xv, yv)
     row = t.set_index("latent_limit").loc["3"]

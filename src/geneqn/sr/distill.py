@@ -46,7 +46,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from geneqn import numeric
 from geneqn.metrics import feature_scale, pearson_r
 from geneqn.sr.equation import GenomicEquation
-from geneqn.sr.expr import ADD, CONST, MUL, VAR, Expr, evaluate, evaluate_tokens, read_columns
+from geneqn.sr.expr import ADD, CONST, MUL, SUB, VAR, Expr, evaluate, evaluate_tokens, read_columns, subtree_end
 from geneqn.sr.regressor import SymbolicRegressor, run_searches, select
 
 log = logging.getLogger(__name__)
@@ -122,15 +122,17 @@ def target_values(network, X, meta: dict) -> np.ndarray:
 
 def residual_output(stage2: Expr, residual: list[str], latents: dict, X: np.ndarray, feature_names: list[str],
                     target: np.ndarray) -> Expr | None:
-    """The output of an equation with residual latents: ``a * stage2 + b1 * r1 + .. + c``, over the
-    latents named in ``residual`` (their equations in ``latents``, of the features) and stage 2
-    (of the other latents), its coefficients fitted by least squares on ``target`` (the
+    """The output of an equation with residual latents: ``a * u + b1 * r1 + .. + c``, where u is
+    stage 2 (of the other latents) without its outer scale and offset (stage 2 = k * u + m; the
+    same span, 4 fewer nodes), over the latents named in ``residual`` (their equations in
+    ``latents``, of the features), the coefficients fitted by least squares on ``target`` (the
     network's output on the rows of X): normal equations summed without BLAS and solved in
     Python floats, so the same bits on every machine. None when they have no unique solution or
     a column is not finite."""
     units = [k for k in latents if k not in residual]
+    core = _without_scale_and_offset(stage2)
     Zu = np.column_stack([evaluate(latents[k], X, feature_names) for k in units])
-    columns = [evaluate(stage2, Zu, units)] + [evaluate(latents[k], X, feature_names) for k in residual]
+    columns = [evaluate(core, Zu, units)] + [evaluate(latents[k], X, feature_names) for k in residual]
     A = np.vstack([np.broadcast_to(np.asarray(c, dtype=np.float64), (len(X),)) for c in columns]
                   + [np.ones(len(X))])
     if not np.isfinite(A).all():
@@ -138,10 +140,26 @@ def residual_output(stage2: Expr, residual: list[str], latents: dict, X: np.ndar
     coef = numeric.solve_spd(numeric.gram(A), numeric.row_dots(A, np.asarray(target, dtype=np.float64)))
     if coef is None or not all(np.isfinite(coef)):
         return None
-    tokens = [(MUL, None), (CONST, float(coef[0]))] + list(stage2.tokens)
-    for name, b in zip(residual, coef[1:-1]):
-        tokens = [(ADD, None)] + tokens + [(MUL, None), (CONST, float(b)), (VAR, name)]
-    return Expr([(ADD, None)] + tokens + [(CONST, float(coef[-1]))])
+    tokens = [(MUL, None), (CONST, float(coef[0]))] + list(core.tokens)
+    for name, b in zip(residual, coef[1:-1]):  # a negative coefficient is written as a difference
+        tokens = [(SUB if b < 0 else ADD, None)] + tokens + [(MUL, None), (CONST, abs(float(b))), (VAR, name)]
+    c = float(coef[-1])
+    return Expr([(SUB if c < 0 else ADD, None)] + tokens + [(CONST, abs(c))])
+
+
+def _without_scale_and_offset(e: Expr) -> Expr:
+    """u of ``e = k * u + m`` (the forms ``k*u + m``, ``k*u - m``, ``m + k*u``, ``k*u``, ``u*k``),
+    else e itself: a least-squares scale and offset of u make k and m redundant."""
+    t = e.tokens
+    if len(t) >= 3 and t[0][0] in (ADD, SUB) and t[-1][0] == CONST and subtree_end(t, 1) == len(t) - 1:
+        t = t[1:-1]  # k*u + m, k*u - m
+    elif len(t) >= 3 and t[0][0] == ADD and t[1][0] == CONST:
+        t = t[2:]  # m + k*u
+    if len(t) > 2 and t[0][0] == MUL and t[1][0] == CONST:
+        t = t[2:]
+    elif len(t) > 2 and t[0][0] == MUL and t[-1][0] == CONST and subtree_end(t, 1) == len(t) - 1:
+        t = t[1:-1]
+    return Expr(t) if not Expr(t).is_constant else e
 
 
 def latent_names(k: int, feature_names: list[str]) -> list[str]:
@@ -324,7 +342,8 @@ class GenomicEquationDistiller(RegressorMixin, BaseEstimator):
             before = steps[-1]
             target = F - before.predict(X)
             reg = clone(self._sr()).set_params(random_state=seed + RESIDUAL_SEED + i)
-            reg.fit(Xdf, target, Xvdf, None if Xv is None else Fv - before.predict(Xv))
+            jobs = reg.search_jobs(Xdf, target, Xvdf, None if Xv is None else Fv - before.predict(Xv))
+            reg.finish(run_searches([jobs], reg.n_jobs, description=f"SR residual {i + 1} {self.cell_type}".strip())[0])
             tables[name], fidelity[name] = reg.equations_, pearson_r(target, evaluate(reg.expr_, X, names))
             latents = {**before.latents, name: reg.expr_}
             output = residual_output(first.output, new[:i + 1], latents, X, names, F)
@@ -345,9 +364,8 @@ class GenomicEquationDistiller(RegressorMixin, BaseEstimator):
             self.stage1_tables_[name] = tables[name]
             self.stage1_fidelity_[name] = fidelity[name]
         self.equation_ = eq
-        if kept:
-            log.info("%s: %d round(s) of residual distillation kept (r %s on the %s genes)",
-                     self.cell_type or "distill", kept, " -> ".join(f"{r:.4f}" for r in scores[:kept + 1]), on)
+        log.debug("%s: %d of %d round(s) of residual distillation kept (r with the network %s on the %s genes)",
+                  self.cell_type or "distill", kept, len(steps) - 1, " -> ".join(f"{r:.4f}" for r in fid), on)
 
     def _fit_auto(self, net, X, y, X_valid, y_valid) -> "GenomicEquationDistiller":
         """Distil both ways (latent units, active directions) and keep the equation with the
@@ -389,7 +407,8 @@ class GenomicEquationDistiller(RegressorMixin, BaseEstimator):
             Zv_in = np.column_stack([evaluate(e, Xv, names) for e in exprs.values()]) \
                 if self.stage2_input == "predicted" else Zv
             fit_valid = {"X_valid": pd.DataFrame(Zv_in, columns=latent), "y_valid": yv}
-        reg.fit(pd.DataFrame(inputs, columns=latent), y, **fit_valid)
+        jobs = reg.search_jobs(pd.DataFrame(inputs, columns=latent), y, fit_valid.get("X_valid"), fit_valid.get("y_valid"))
+        reg.finish(run_searches([jobs], reg.n_jobs, description=f"SR stage 2 {self.cell_type}".strip())[0])
         eq = GenomicEquation(self.cell_type, list(names), dict(exprs), reg.expr_,
                              {"selection": str(reg.selection_), "complexity_limit": int(reg.complexity_limit),
                               "engine": reg.engine, "stage2_input": self.stage2_input, "refit": self.refit,
