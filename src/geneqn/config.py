@@ -278,7 +278,8 @@ class SRConfig:
     """Rounds of residual distillation after stage 2 (0: the paper's two stages): each fits one
     more equation of the features to what the network's output still differs from the equation,
     and the output becomes a * (stage 2) + b1 * r1 + .. + c, fitted by least squares on the
-    network's output; the round count with the highest r on the valid genes is kept."""
+    network's output; the round count whose equation has the highest r with the network on the
+    valid genes is kept."""
     sweep: list[str] = field(default_factory=lambda: ["3", "5", "7", "9", "18", "validation", "best", "accuracy"])
     """Per-latent complexity limits of the paper's Table 2 (integers, validation, best or accuracy)."""
 

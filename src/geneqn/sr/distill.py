@@ -25,7 +25,8 @@ both ways and keeps the better on the valid genes). ``residual_latents=R`` (gene
 one more stage-1 equation, of the features, to the network's output minus the equation so far
 (a *residual latent*), and the output becomes a linear combination of stage 2 and the residual
 latents, its coefficients fitted by least squares on the network's output; of the equations
-with 0 .. R rounds the one with the highest r on the valid genes is kept (ties: fewer rounds).
+with 0 .. R rounds the one closest to the network on the valid genes (highest r with its
+output) is kept (ties: fewer rounds).
 ``diagnostics_`` says where accuracy is lost: stage 1 (the network's head on the stage-1
 latents), stage 2 (stage 2 on the network's latents) and the composition.
 
@@ -194,7 +195,8 @@ class GenomicEquationDistiller(RegressorMixin, BaseEstimator):
     residual_latents : at most this many rounds of residual distillation (module docstring; 0:
         the paper's two stages). The kept rounds' equations are latents after the network's
         (``x4``, ``x5`` for a 4-unit network), named in ``equation_.meta["residual_latents"]``;
-        ``residual_scores_`` gives the r of the equation after 0, 1, .. rounds on the valid genes.
+        ``residual_scores_`` gives the r of the equation after 0, 1, .. rounds on the valid genes
+        with the network's output (``network_r``, the criterion) and with y (``r``).
     cell_type : a label carried by the equation.
 
     After ``fit``: ``network_``, ``equation_`` (:class:`GenomicEquation`), ``stage1_tables_``
@@ -316,7 +318,7 @@ class GenomicEquationDistiller(RegressorMixin, BaseEstimator):
         self.stage1_fidelity_ = {latent[j]: (pearson_r(Z[:, j], evaluate(exprs[latent[j]], X, names))
                                              if j in regs else 1.0) for j in range(k)}
         self._fit_stage2(exprs, X, y, Z, names, latent, seed, valid=None if Xv is None else (Xv, yv, Zv))
-        self._residual_steps = []
+        self._residual_steps, self.residual_scores_ = [], {}
         if self.residual_latents:
             self._fit_residuals(X, y, Xv, yv, names, seed)
         self.diagnostics_ = self._diagnostics(X, y, Z, names, X_valid, y_valid)
@@ -329,8 +331,10 @@ class GenomicEquationDistiller(RegressorMixin, BaseEstimator):
         """Rounds of residual distillation after stage 2 (module docstring): each fits one
         equation of the features to the network's output minus the equation so far (the search
         chooses its row on the valid genes' residual), then refits the output's coefficients;
-        the equation after the round count with the highest r on the valid genes (rounded to 4
-        decimals, so that last bits never decide; ties: fewer rounds) is kept."""
+        the equation after the round count with the highest r with the network's output on the
+        valid genes (rounded to 4 decimals, so that last bits never decide; ties: fewer rounds)
+        is kept: the distillation's object is the network, and its r with the network on
+        held-out genes is a steadier criterion than r with the noisy expression."""
         first = self.equation_
         F = self._network_output(X)
         Fv = None if Xv is None else self._network_output(Xv)
