@@ -354,6 +354,15 @@ def test_report_has_every_cell_type_and_numbers_of_results(tiny):
         scores = c["equation"]["meta"]["latent_targets_scores"]   # "auto", the default: both ways, scored
         assert set(scores) == {"network", "gradient"} and f'id="targets-{ct}"' in html
         assert f"(latent units {scores['network']:.3f}, active directions {scores['gradient']:.3f})" in " ".join(html.split())
+        # residual latents (sr.residual_latents = 2, the default): named, with r after each round
+        meta = c["equation"]["meta"]
+        kept = meta["residual_latents"]
+        assert (f'id="residual-{ct}"' in html) == bool(kept)
+        if kept:
+            rounds = " → ".join(f"{r:.3f}" for r in meta["residual_scores"]["network_r"][:len(kept) + 1])
+            words = " ".join(html.replace("&rarr;", "→").split())
+            assert f' <span id="residual-{ct}">{", ".join(kept)}: residual latent' in words
+            assert f"rounds: {rounds} (r with expression" in words
     m_nas = json.loads((L.root / "nas" / "metrics.json").read_text())
     for ct in res["cell_types"]:  # the retraining's seeds: how many, and the kept network's
         assert (f"{m_nas[ct]['retrained'][-1]} ({cfg.search.retrain_seeds} seed(s) each, the first that of the "
