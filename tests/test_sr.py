@@ -255,6 +255,17 @@ def test_stage2_scale_and_offset_are_dropped_before_the_residual_combination(tex
     assert str(_without_scale_and_offset(Expr.parse(text, names))) == str(Expr.parse(core, names))
 
 
+@pytest.mark.parametrize("text, scaled", [
+    ("0.5*exp(x0)", "1.0*exp(x0)"), ("exp(x0)*0.5", "exp(x0)*1.0"), ("0.5*exp(x0) + 3", "1.0*exp(x0) + 6"),
+    ("0.5*exp(x0) - 3", "1.0*exp(x0) - 6"), ("exp(x0) + 3", "2*(exp(x0) + 3)"), ("x0", "2*x0")])
+def test_a_residual_latent_carries_its_coefficient_in_its_outer_constants(text, scaled):
+    from geneqn.sr.distill import _times_constant
+
+    names = ["x0"]
+    got, want = _times_constant(Expr.parse(text, names), 2.0), Expr.parse(scaled, names)
+    assert got.tokens == want.tokens
+
+
 def test_residual_latents_distil_what_the_bottleneck_misses():
     from geneqn.sr.distill import GenomicEquationDistiller
 
@@ -285,11 +296,14 @@ def test_residual_latents_distil_what_the_bottleneck_misses():
     assert d.diagnostics_["stage1_fidelity"]["x1"] == pytest.approx(
         np.corrcoef(fv - paper.predict(Xv), x1v)[0, 1], abs=1e-9)
     assert d.diagnostics_["residual_network_r"][-1] == pytest.approx(1.0, abs=1e-9)
-    # the output: a * u + b * x1 + c by least squares on the network's output, where stage 2 is
-    # k * u + m; here stage 2 is linear in x0 (the best function of c0 alone: 2 c0 + E[c1^2]),
-    # so the output is x0, x1 and 3 constants with 4 operators (hand count: 9)
+    # the output: a * u + x1 + c by least squares on the network's output, where stage 2 is
+    # k * u + m and x1 carries its coefficient; here stage 2 is linear in x0 (the best function
+    # of c0 alone: 2 c0 + E[c1^2]), so the output is x0, x1, 2 constants and 3 operators (hand
+    # count: 7), and x1 is c1^2 up to scale and offset (and the small multiple of c0 by which stage
+    # 2's slope, fitted on the noisy y, differs from 2)
     assert paper.equation_.output.complexity == 5 and paper.equation_.output.variables == ["x0"]
-    assert eq.output.complexity == 9 and sorted(eq.output.variables) == ["x0", "x1"]
+    assert eq.output.complexity == 7 and sorted(eq.output.variables) == ["x0", "x1"]
+    assert np.corrcoef(x1, X.c1 ** 2)[0, 1] > 0.999
     # the sweep re-selects the residual latent's row at each limit and refits the combination
     t = d.sweep(X, y, ["3", "validation"], Xv, yv)
     row = t.set_index("latent_limit").loc["3"]

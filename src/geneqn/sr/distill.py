@@ -122,14 +122,17 @@ def target_values(network, X, meta: dict) -> np.ndarray:
 
 
 def residual_output(stage2: Expr, residual: list[str], latents: dict, X: np.ndarray, feature_names: list[str],
-                    target: np.ndarray) -> Expr | None:
-    """The output of an equation with residual latents: ``a * u + b1 * r1 + .. + c``, where u is
-    stage 2 (of the other latents) without its outer scale and offset (stage 2 = k * u + m; the
-    same span, 4 fewer nodes), over the latents named in ``residual`` (their equations in
-    ``latents``, of the features), the coefficients fitted by least squares on ``target`` (the
+                    target: np.ndarray) -> tuple[Expr, dict] | None:
+    """The output of an equation with residual latents, ``a * u + r1 + .. + c``, and its latents:
+    u is stage 2 (of the other latents) without its outer scale and offset (stage 2 = k * u + m:
+    the same span, 4 fewer nodes); each residual latent (named in ``residual``, its equation of
+    the features in ``latents``) carries its own coefficient b (folded into its outer scale
+    when it has one; a negative b stays in the output as a difference, so that the latent keeps
+    the sign of its residual). a, b and c are fitted by least squares on ``target`` (the
     network's output on the rows of X): normal equations summed without BLAS and solved in
-    Python floats, so the same bits on every machine. None when they have no unique solution or
-    a column is not finite."""
+    Python floats, so the same bits on every machine. Returns (output, latents with the scaled
+    residual latents), or None when the equations have no unique solution or a column is not
+    finite."""
     units = [k for k in latents if k not in residual]
     core = _without_scale_and_offset(stage2)
     Zu = np.column_stack([evaluate(latents[k], X, feature_names) for k in units])
@@ -141,11 +144,39 @@ def residual_output(stage2: Expr, residual: list[str], latents: dict, X: np.ndar
     coef = numeric.solve_spd(numeric.gram(A), numeric.row_dots(A, np.asarray(target, dtype=np.float64)))
     if coef is None or not all(np.isfinite(coef)):
         return None
+    latents = dict(latents)
     tokens = [(MUL, None), (CONST, float(coef[0]))] + list(core.tokens)
-    for name, b in zip(residual, coef[1:-1]):  # a negative coefficient is written as a difference
-        tokens = [(SUB if b < 0 else ADD, None)] + tokens + [(MUL, None), (CONST, abs(float(b))), (VAR, name)]
+    for name, b in zip(residual, coef[1:-1]):
+        if b > 0:
+            latents[name] = _times_constant(latents[name], float(b))
+            tokens = [(ADD, None)] + tokens + [(VAR, name)]
+        else:  # a negative coefficient is written as a difference
+            tokens = [(SUB, None)] + tokens + [(MUL, None), (CONST, -float(b)), (VAR, name)]
     c = float(coef[-1])
-    return Expr([(SUB if c < 0 else ADD, None)] + tokens + [(CONST, abs(c))])
+    return Expr([(SUB if c < 0 else ADD, None)] + tokens + [(CONST, abs(c))]), latents
+
+
+def _times_constant(e: Expr, b: float) -> Expr:
+    """``b * e``, folded into e's outer constants when e is ``k*u``, ``u*k``, ``k*u + m`` or
+    ``k*u - m`` (no node added), else ``b * e`` (two more)."""
+    t = list(e.tokens)
+    if len(t) >= 3 and t[0][0] in (ADD, SUB) and t[-1][0] == CONST and subtree_end(t, 1) == len(t) - 1 \
+            and _scale_position(t[1:-1]) is not None:
+        return Expr([t[0]] + list(_times_constant(Expr(t[1:-1]), b).tokens) + [(CONST, float(b * t[-1][1]))])
+    at = _scale_position(t)
+    if at is not None:
+        t[at] = (CONST, float(b * t[at][1]))
+        return Expr(t)
+    return Expr([(MUL, None), (CONST, float(b))] + t)
+
+
+def _scale_position(t) -> int | None:
+    """Index of k in tokens of ``k*u`` or ``u*k`` (None for other forms)."""
+    if len(t) > 2 and t[0][0] == MUL and t[1][0] == CONST:
+        return 1
+    if len(t) > 2 and t[0][0] == MUL and t[-1][0] == CONST and subtree_end(t, 1) == len(t) - 1:
+        return len(t) - 1
+    return None
 
 
 def _without_scale_and_offset(e: Expr) -> Expr:
@@ -341,7 +372,7 @@ class GenomicEquationDistiller(RegressorMixin, BaseEstimator):
         Xdf = pd.DataFrame(X, columns=names)
         Xvdf = None if Xv is None else pd.DataFrame(Xv, columns=names)
         new = latent_names(len(first.latents) + self.residual_latents, names)[len(first.latents):]
-        steps, tables, fidelity = [first], {}, {}
+        steps, tables, fidelity, fitted = [first], {}, {}, {}
         for i, name in enumerate(new):
             before = steps[-1]
             target = F - before.predict(X)
@@ -349,12 +380,13 @@ class GenomicEquationDistiller(RegressorMixin, BaseEstimator):
             jobs = reg.search_jobs(Xdf, target, Xvdf, None if Xv is None else Fv - before.predict(Xv))
             reg.finish(run_searches([jobs], reg.n_jobs, description=f"SR residual {i + 1} {self.cell_type}".strip())[0])
             tables[name], fidelity[name] = reg.equations_, pearson_r(target, evaluate(reg.expr_, X, names))
-            latents = {**before.latents, name: reg.expr_}
-            output = residual_output(first.output, new[:i + 1], latents, X, names, F)
-            if output is None:  # the new equation adds nothing that least squares can use
+            # the latents as fitted (earlier rounds unscaled), then each scaled by its coefficient
+            fitted[name] = reg.expr_
+            made = residual_output(first.output, new[:i + 1], {**first.latents, **fitted}, X, names, F)
+            if made is None:  # the new equation adds nothing that least squares can use
                 break
             meta = {**first.meta, "residual_latents": list(new[:i + 1])}
-            steps.append(GenomicEquation(first.cell_type, names, latents, output, meta))
+            steps.append(GenomicEquation(first.cell_type, names, made[1], made[0], meta))
         Xe, Fe, ye, on = (X, F, y, "train") if Xv is None else (Xv, Fv, yv, "valid")
         fid = [round(float(pearson_r(Fe, e.predict(Xe))), 4) for e in steps]
         fid = [r if np.isfinite(r) else -1.0 for r in fid]
@@ -539,11 +571,11 @@ def complexity_sweep(stage1_tables: dict, latent_means: dict, X, y, feature_name
         if residual:
             for name in residual:
                 exprs[name] = stage1_tables[name].expr[select(stage1_tables[name], limit)]
-            output = residual_output(reg.expr_, residual, exprs, X, feature_names, network_output) or reg.expr_
-            if output is reg.expr_:  # no unique least-squares combination: stage 2 alone
+            made = residual_output(reg.expr_, residual, exprs, X, feature_names, network_output)
+            if made is None:  # no unique least-squares combination: stage 2 alone
                 exprs = {k: exprs[k] for k in latent}
             else:
-                meta = {"residual_latents": residual}
+                output, exprs, meta = made[0], made[1], {"residual_latents": residual}
         eq = GenomicEquation("", list(feature_names), exprs, output, meta)
         Xe, ye = (X, y) if X_test is None else (np.asarray(X_test, dtype=np.float64), np.asarray(y_test, dtype=np.float64))
         rows.append(_sweep_row(limit, eq, Xe, ye, X_valid, y_valid))
