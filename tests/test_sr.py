@@ -312,6 +312,14 @@ def test_residual_latents_distil_what_the_bottleneck_misses():
     assert t.set_index("latent_limit").loc["validation", "r"] == pytest.approx(pearson_r(yv, eq.predict(Xv)), abs=1e-9)
     with pytest.raises(ValueError, match="residual_latents"):
         GenomicEquationDistiller(net, sr=sr, residual_latents=-1).fit(X, y)
+    # a network that the two stages already reproduce (its output 2 c0, its latent c0): no
+    # round can raise the r with it (1 to 4 decimals), so none is kept, and the equation says so
+    tight = _LeakyNetwork()
+    tight.predict = lambda A: 2 * np.asarray(A, dtype=float)[:, 0]
+    d0 = GenomicEquationDistiller(tight, sr=sr, latent_targets="network", residual_latents=2).fit(
+        X, tight.predict(X) + 0.1 * rng.normal(size=900), Xv, tight.predict(Xv) + 0.1 * rng.normal(size=300))
+    assert d0.equation_.meta["residual_latents"] == [] and d0.equation_.meta["residual_scores"]["kept"] == 0
+    assert list(d0.equation_.latents) == ["x0"] and d0.residual_scores_["network_r"][0] == 1.0
 
 
 def test_distillation_keeps_the_networks_accuracy(distilled):

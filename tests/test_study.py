@@ -356,7 +356,7 @@ def test_report_has_every_cell_type_and_numbers_of_results(tiny):
         assert f"(latent units {scores['network']:.3f}, active directions {scores['gradient']:.3f})" in " ".join(html.split())
         # residual latents (sr.residual_latents = 2, the default): named, with r after each round
         meta = c["equation"]["meta"]
-        kept = meta["residual_latents"]
+        kept = meta.get("residual_latents", [])
         assert (f'id="residual-{ct}"' in html) == bool(kept)
         if kept:
             rounds = " → ".join(f"{r:.3f}" for r in meta["residual_scores"]["network_r"][:len(kept) + 1])

@@ -393,6 +393,7 @@ class GenomicEquationDistiller(RegressorMixin, BaseEstimator):
         kept = int(np.argmax(fid))  # the first maximum: fewer rounds on ties
         scores = [round(float(pearson_r(ye, e.predict(Xe))), 4) for e in steps]
         eq = steps[kept]
+        eq.meta.setdefault("residual_latents", [])  # none kept: said, not left out
         eq.meta["residual_scores"] = {"genes": on, "network_r": fid, "r": scores, "kept": kept}
         self.residual_scores_ = {"network_r": fid, "r": scores}
         self._residual_steps = steps[:kept + 1]
