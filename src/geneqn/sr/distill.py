@@ -160,14 +160,18 @@ def _times_constant(e: Expr, b: float) -> Expr:
     """``b * e``, folded into e's outer constants when e is ``k*u``, ``u*k``, ``k*u + m`` or
     ``k*u - m`` (no node added), else ``b * e`` (two more)."""
     t = list(e.tokens)
-    if len(t) >= 3 and t[0][0] in (ADD, SUB) and t[-1][0] == CONST and subtree_end(t, 1) == len(t) - 1 \
-            and _scale_position(t[1:-1]) is not None:
+    if _has_offset(t) and _scale_position(t[1:-1]) is not None:
         return Expr([t[0]] + list(_times_constant(Expr(t[1:-1]), b).tokens) + [(CONST, float(b * t[-1][1]))])
     at = _scale_position(t)
     if at is not None:
         t[at] = (CONST, float(b * t[at][1]))
         return Expr(t)
     return Expr([(MUL, None), (CONST, float(b))] + t)
+
+
+def _has_offset(t) -> bool:
+    """Whether tokens t are ``v + m`` or ``v - m`` (m a constant)."""
+    return len(t) >= 3 and t[0][0] in (ADD, SUB) and t[-1][0] == CONST and subtree_end(t, 1) == len(t) - 1
 
 
 def _scale_position(t) -> int | None:
@@ -183,15 +187,20 @@ def _without_scale_and_offset(e: Expr) -> Expr:
     """u of ``e = k * u + m`` (the forms ``k*u + m``, ``k*u - m``, ``m + k*u``, ``k*u``, ``u*k``),
     else e itself: a least-squares scale and offset of u make k and m redundant."""
     t = e.tokens
-    if len(t) >= 3 and t[0][0] in (ADD, SUB) and t[-1][0] == CONST and subtree_end(t, 1) == len(t) - 1:
+    if _has_offset(t):
         t = t[1:-1]  # k*u + m, k*u - m
     elif len(t) >= 3 and t[0][0] == ADD and t[1][0] == CONST:
         t = t[2:]  # m + k*u
-    if len(t) > 2 and t[0][0] == MUL and t[1][0] == CONST:
-        t = t[2:]
-    elif len(t) > 2 and t[0][0] == MUL and t[-1][0] == CONST and subtree_end(t, 1) == len(t) - 1:
-        t = t[1:-1]
+    at = _scale_position(t)
+    if at is not None:
+        t = t[2:] if at == 1 else t[1:-1]
     return Expr(t) if not Expr(t).is_constant else e
+
+
+def _fit_named(reg: SymbolicRegressor, description: str, X, y, X_valid=None, y_valid=None) -> SymbolicRegressor:
+    """``reg.fit(X, y, X_valid, y_valid)`` with its progress named (e.g. "SR stage 2 beta cell")."""
+    return reg.finish(run_searches([reg.search_jobs(X, y, X_valid, y_valid)], reg.n_jobs,
+                                   description=description.strip())[0])
 
 
 def latent_names(k: int, feature_names: list[str]) -> list[str]:
@@ -377,8 +386,8 @@ class GenomicEquationDistiller(RegressorMixin, BaseEstimator):
             before = steps[-1]
             target = F - before.predict(X)
             reg = clone(self._sr()).set_params(random_state=seed + RESIDUAL_SEED + i)
-            jobs = reg.search_jobs(Xdf, target, Xvdf, None if Xv is None else Fv - before.predict(Xv))
-            reg.finish(run_searches([jobs], reg.n_jobs, description=f"SR residual {i + 1} {self.cell_type}".strip())[0])
+            _fit_named(reg, f"SR residual {i + 1} {self.cell_type}", Xdf, target, Xvdf,
+                       None if Xv is None else Fv - before.predict(Xv))
             tables[name], fidelity[name] = reg.equations_, pearson_r(target, evaluate(reg.expr_, X, names))
             # the latents as fitted (earlier rounds unscaled), then each scaled by its coefficient
             fitted[name] = reg.expr_
@@ -444,8 +453,8 @@ class GenomicEquationDistiller(RegressorMixin, BaseEstimator):
             Zv_in = np.column_stack([evaluate(e, Xv, names) for e in exprs.values()]) \
                 if self.stage2_input == "predicted" else Zv
             fit_valid = {"X_valid": pd.DataFrame(Zv_in, columns=latent), "y_valid": yv}
-        jobs = reg.search_jobs(pd.DataFrame(inputs, columns=latent), y, fit_valid.get("X_valid"), fit_valid.get("y_valid"))
-        reg.finish(run_searches([jobs], reg.n_jobs, description=f"SR stage 2 {self.cell_type}".strip())[0])
+        _fit_named(reg, f"SR stage 2 {self.cell_type}", pd.DataFrame(inputs, columns=latent), y,
+                   fit_valid.get("X_valid"), fit_valid.get("y_valid"))
         eq = GenomicEquation(self.cell_type, list(names), dict(exprs), reg.expr_,
                              {"selection": str(reg.selection_), "complexity_limit": int(reg.complexity_limit),
                               "engine": reg.engine, "stage2_input": self.stage2_input, "refit": self.refit,
